@@ -1,0 +1,487 @@
+//! Values parsed at the edge. Each type validates on construction, so code
+//! holding one never re-checks it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+/// Longest identifier the contract allows.
+pub const MAX_ID_LEN: usize = 128;
+
+macro_rules! bounded_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                if value.is_empty() {
+                    return Err(format!("{} must not be empty", $what));
+                }
+                if value.len() > MAX_ID_LEN {
+                    return Err(format!(
+                        "{} is {} bytes long, at most {} allowed",
+                        $what,
+                        value.len(),
+                        MAX_ID_LEN
+                    ));
+                }
+                if value.chars().any(char::is_control) {
+                    return Err(format!("{} must not contain control characters", $what));
+                }
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+bounded_id!(
+    /// An order's identifier; also the partition key of its records.
+    OrderId,
+    "orderId"
+);
+bounded_id!(
+    /// A user's identifier; the partition key of user events.
+    UserId,
+    "userId"
+);
+bounded_id!(
+    /// A product's identifier; the key of the inventory table.
+    ProductId,
+    "productId"
+);
+bounded_id!(
+    /// A saga's identifier. This project runs one saga per order, so
+    /// commands that omit it fall back to the order id.
+    SagaId,
+    "sagaId"
+);
+bounded_id!(
+    /// A logical event's identifier, unique per event (not per delivery).
+    EventId,
+    "eventId"
+);
+
+impl SagaId {
+    pub fn for_order(order: &OrderId) -> Self {
+        Self(order.0.clone())
+    }
+}
+
+/// Namespace of derived event ids, so that ids derived here never collide
+/// with random v4 ids written by producers.
+const DERIVED_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5b0c_2d1e_8a44_4f7b_9d7e_3c51_a0f2_6e19);
+
+impl EventId {
+    /// A fresh random id, for events that are facts of this moment.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// An id derived from its parts: the same parts always give the same id,
+    /// which is what lets a redelivered command produce the same reply.
+    pub fn derived(parts: &[&str]) -> Self {
+        let mut name = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        for part in parts {
+            name.extend_from_slice(part.as_bytes());
+            // A separator that cannot occur in UTF-8 text keeps ["ab","c"]
+            // and ["a","bc"] apart.
+            name.push(0xff);
+        }
+        Self(uuid::Uuid::new_v5(&DERIVED_ID_NAMESPACE, &name).to_string())
+    }
+}
+
+/// Units of one product: 1 to [`crate::MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    pub fn new(units: u64) -> Result<Self, String> {
+        if units == 0 || units > u64::from(crate::MAX_QUANTITY) {
+            return Err(format!(
+                "quantity {units} is out of range 1..={}",
+                crate::MAX_QUANTITY
+            ));
+        }
+        // In range, so it fits.
+        Ok(Self(units as u32))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u64> for Quantity {
+    type Error = String;
+    fn try_from(value: u64) -> Result<Self, String> {
+        Self::new(value)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(value: Quantity) -> u32 {
+        value.0
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// An email address that is safe to put in a header: one `@`, no
+/// whitespace, no CR/LF, no comma, quote or angle bracket that could add a
+/// recipient or a header.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        let trimmed = value.trim();
+        if trimmed.len() > 254 {
+            return Err("email address is longer than 254 characters".into());
+        }
+        let Some((local, domain)) = trimmed.split_once('@') else {
+            return Err("email address has no `@`".into());
+        };
+        if local.is_empty() || domain.is_empty() {
+            return Err("email address needs text on both sides of `@`".into());
+        }
+        if domain.contains('@') {
+            return Err("email address has more than one `@`".into());
+        }
+        if let Some(bad) = trimmed
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'))
+        {
+            return Err(format!(
+                "email address contains a forbidden character (U+{:04X})",
+                bad as u32
+            ));
+        }
+        if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+            return Err("email address domain is not a dotted name".into());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form fit for logs: the first character of the local part, then
+    /// `***`, then the domain (`u***@example.com`).
+    pub fn masked(&self) -> String {
+        mask_email(&self.0)
+    }
+}
+
+/// Masks anything that may be an address; used for logs, where even an
+/// address that failed validation must not appear in clear.
+pub fn mask_email(text: &str) -> String {
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(value)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(value: EmailAddress) -> String {
+        value.0
+    }
+}
+
+// Debug is what ends up in logs by accident, so it never shows the address.
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({})", self.masked())
+    }
+}
+
+/// An amount of money, exact: read from a JSON number or a JSON string
+/// without ever passing through a binary float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Money(Decimal);
+
+impl Money {
+    pub fn new(amount: Decimal) -> Result<Self, String> {
+        if amount.is_sign_negative() && !amount.is_zero() {
+            return Err(format!("amount {amount} is negative"));
+        }
+        Ok(Self(amount))
+    }
+
+    pub fn amount(self) -> Decimal {
+        self.0
+    }
+
+    pub fn zero() -> Self {
+        Self(Decimal::ZERO)
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Self)
+    }
+
+    pub fn checked_mul(self, units: Quantity) -> Option<Money> {
+        self.0.checked_mul(Decimal::from(units.get())).map(Self)
+    }
+
+    /// Two decimals, rounded half away from zero, as prices are shown.
+    pub fn to_cents_string(self) -> String {
+        let rounded = self
+            .0
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        format!("{rounded:.2}")
+    }
+}
+
+impl FromStr for Money {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let amount = if text.contains(['e', 'E']) {
+            Decimal::from_scientific(text)
+        } else {
+            Decimal::from_str(text)
+        }
+        .map_err(|e| format!("`{text}` is not a decimal amount: {e}"))?;
+        Self::new(amount)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // The raw JSON text keeps every digit of a number literal, so
+        // `19.99` is read as exactly 19.99 rather than the nearest double.
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let text = raw.get();
+        let literal = if let Some(quoted) = text.strip_prefix('"') {
+            let unquoted: String = serde_json::from_str(text).map_err(D::Error::custom)?;
+            debug_assert!(quoted.ends_with('"'));
+            return unquoted.parse().map_err(D::Error::custom);
+        } else {
+            text
+        };
+        if literal.starts_with(['{', '[', 't', 'f', 'n']) {
+            return Err(D::Error::custom(format!(
+                "an amount must be a JSON number or string, found `{literal}`"
+            )));
+        }
+        literal.parse().map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Written as a JSON number, as the Python and Node producers write
+        // it, but from the decimal's own digits.
+        let raw = RawValue::from_string(self.0.to_string()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+/// A point in time, always UTC. Reads RFC 3339 and, as the contract
+/// allows, a naive ISO-8601 time without offset (read as UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Self(OffsetDateTime::now_utc())
+    }
+
+    pub fn from_unix_millis(millis: i64) -> Option<Self> {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .ok()
+            .map(Self)
+    }
+
+    pub fn unix_millis(self) -> i64 {
+        (self.0.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+            return Ok(Self(at.to_offset(time::UtcOffset::UTC)));
+        }
+        PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
+            .map(|naive| Self(naive.assume_utc()))
+            .map_err(|_| format!("`{text}` is not an RFC 3339 or ISO-8601 timestamp"))
+    }
+
+    /// RFC 3339 with milliseconds and `Z`, the form this project writes.
+    pub fn to_rfc3339(self) -> String {
+        let t = self.0;
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_bounded_and_non_empty() {
+        assert!(OrderId::parse("").is_err());
+        assert!(OrderId::parse("x".repeat(129)).is_err());
+        assert!(OrderId::parse("x".repeat(128)).is_ok());
+        assert!(ProductId::parse("a\nb").is_err());
+        let err = serde_json::from_str::<OrderId>("\"\"").unwrap_err();
+        assert!(err.to_string().contains("orderId must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn derived_event_ids_are_stable_and_distinct() {
+        let a = EventId::derived(&["reply", "evt-1"]);
+        assert_eq!(a, EventId::derived(&["reply", "evt-1"]));
+        assert_ne!(a, EventId::derived(&["reply", "evt-2"]));
+        assert_ne!(EventId::derived(&["ab", "c"]), EventId::derived(&["a", "bc"]));
+    }
+
+    #[test]
+    fn quantity_range() {
+        assert!(Quantity::new(0).is_err());
+        assert!(Quantity::new(1).is_ok());
+        assert!(Quantity::new(1_000_000).is_ok());
+        assert!(Quantity::new(1_000_001).is_err());
+        assert!(serde_json::from_str::<Quantity>("-1").is_err());
+        assert!(serde_json::from_str::<Quantity>("1.5").is_err());
+    }
+
+    #[test]
+    fn email_rejects_header_injection() {
+        for bad in [
+            "a@example.com\r\nBcc: x@evil.com",
+            "a@example.com, b@evil.com",
+            "\"Eve\" <eve@evil.com>",
+            "no-at-sign",
+            "@example.com",
+            "a@b@example.com",
+            "a@localhost",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let ok = EmailAddress::parse(" jane.doe+tag@example.com ").unwrap();
+        assert_eq!(ok.as_str(), "jane.doe+tag@example.com");
+        assert_eq!(ok.masked(), "j***@example.com");
+        assert!(!format!("{ok:?}").contains("jane"));
+    }
+
+    #[test]
+    fn money_is_read_exactly_from_numbers_and_strings() {
+        let from_number: Money = serde_json::from_str("19.99").unwrap();
+        let from_string: Money = serde_json::from_str("\"19.99\"").unwrap();
+        assert_eq!(from_number, from_string);
+        assert_eq!(from_number.amount(), Decimal::new(1999, 2));
+        // 0.1 + 0.2 is the classic binary-float trap.
+        let a: Money = serde_json::from_str("0.1").unwrap();
+        let b: Money = serde_json::from_str("0.2").unwrap();
+        assert_eq!(a.checked_add(b).unwrap().to_string(), "0.3");
+        let big: Money = serde_json::from_str("12345678901234567.89").unwrap();
+        assert_eq!(big.to_string(), "12345678901234567.89");
+        let sci: Money = serde_json::from_str("1.5e2").unwrap();
+        assert_eq!(sci.amount(), Decimal::new(150, 0));
+        assert!(serde_json::from_str::<Money>("-1").is_err());
+        assert!(serde_json::from_str::<Money>("true").is_err());
+        assert!(serde_json::from_str::<Money>("\"abc\"").is_err());
+        assert_eq!(serde_json::to_string(&from_string).unwrap(), "19.99");
+        assert_eq!(Money::from_str("2.005").unwrap().to_cents_string(), "2.01");
+        assert_eq!(Money::from_str("7").unwrap().to_cents_string(), "7.00");
+    }
+
+    #[test]
+    fn timestamps_accept_rfc3339_and_naive_utc() {
+        let z = Timestamp::parse("2025-10-30T12:00:00.000Z").unwrap();
+        let naive = Timestamp::parse("2025-10-30T12:00:00").unwrap();
+        let python = Timestamp::parse("2025-10-30T12:00:00.000000").unwrap();
+        let offset = Timestamp::parse("2025-10-30T14:00:00+02:00").unwrap();
+        assert_eq!(z, naive);
+        assert_eq!(z, python);
+        assert_eq!(z, offset);
+        assert_eq!(z.to_rfc3339(), "2025-10-30T12:00:00.000Z");
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+}

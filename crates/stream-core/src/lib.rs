@@ -1,0 +1,51 @@
+//! The stream-batch core: everything about a Kinesis batch that is not a
+//! function's own domain logic. A function supplies a [`Handler`] ("handle
+//! one event") and gets ordering, concurrency, partial-failure reporting,
+//! dead letters, idempotency, logs and metrics.
+//!
+//! Layout:
+//! - [`pipeline`]: one batch in, `batchItemFailures` out (the heart).
+//! - [`handler`]: the trait a function implements and what it returns.
+//! - [`record`]: where a record came from.
+//! - [`dead_letter`]: the dead-letter port, its SQS adapter and a fake.
+//! - [`publisher`]: ordered, batched `PutRecords` with re-sending of
+//!   failed entries; the Kinesis adapter and a fake.
+//! - [`idempotency`] / [`idempotency_dynamodb`]: run-once semantics of
+//!   Powertools for AWS Lambda; the DynamoDB store and an in-memory one.
+//! - [`retry`]: backoff with jitter bounded by attempts and the deadline.
+//! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
+//!   the plumbing around them.
+
+pub mod aws;
+pub mod config;
+pub mod dead_letter;
+pub mod deadline;
+pub mod handler;
+pub mod idempotency;
+pub mod idempotency_dynamodb;
+pub mod lambda;
+pub mod logging;
+pub mod metrics;
+pub mod pipeline;
+pub mod publisher;
+pub mod record;
+pub mod retry;
+
+pub use config::{ConfigError, CoreConfig, StreamRef};
+pub use dead_letter::{DeadLetter, DeadLetterSink, InMemoryDeadLetters, SqsDeadLetters};
+pub use deadline::Deadline;
+pub use handler::{Handled, Handler, HandlerError, IncomingEvent};
+pub use idempotency::{Idempotency, IdempotencyStore, IdempotentOutcome, InMemoryIdempotencyStore};
+pub use idempotency_dynamodb::DynamoDbIdempotencyStore;
+pub use metrics::BatchReport;
+pub use pipeline::{BatchOutcome, Pipeline, PipelineConfig};
+pub use publisher::{
+    FakePutRecords, KinesisPutRecords, NoPublisher, OrderedPublisher, RecordPublisher, SplitPublisher,
+};
+pub use record::RecordOrigin;
+pub use retry::{retry, RetryError, RetryPolicy};
+
+// Re-exported so functions and tests name one version of these.
+pub use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+pub use aws_lambda_events::event::streams::KinesisEventResponse;
+pub use order_events;

@@ -1,0 +1,462 @@
+//! The stream-batch pipeline: one Kinesis batch in, one
+//! `batchItemFailures` answer out.
+//!
+//! 1. Every record is expanded into user records (KPL deaggregation).
+//! 2. User records are grouped by partition key, keeping stream order
+//!    within a key.
+//! 3. Keys run concurrently, at most `max_concurrency` at once; within a key
+//!    records run one after another, and after a failure no later record of
+//!    that key runs in this invocation.
+//! 4. Each record is parsed; undecodable and invalid records are
+//!    dead-lettered and acknowledged; unknown or unhandled types are skipped.
+//! 5. Records emitted by handlers are published at the end, batched, in
+//!    order per key; a record whose emits did not land is reported failed.
+//! 6. Near the deadline no new record starts; those left are reported.
+//!
+//! The answer names only sequence numbers from the batch, each once, so
+//! Lambda checkpoints before the first failed record and redelivers it and
+//! everything after it in the shard. Everything redelivered that had
+//! succeeded is idempotent downstream, so redelivery changes nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use futures::StreamExt;
+use kinesis_deagg::{deaggregate, Deaggregated};
+use order_events::{Envelope, OutgoingRecord};
+
+use crate::dead_letter::{DeadLetter, DeadLetterSink};
+use crate::deadline::Deadline;
+use crate::handler::{Handled, Handler, HandlerError, IncomingEvent};
+use crate::metrics::BatchReport;
+use crate::publisher::{NoPublisher, RecordPublisher};
+use crate::record::{shard_id_from_event_id, RecordOrigin};
+
+/// Settings of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub function_name: String,
+    pub max_concurrency: usize,
+    /// No record starts when less than this is left before the deadline.
+    pub deadline_margin: Duration,
+}
+
+impl PipelineConfig {
+    pub fn new(function_name: impl Into<String>) -> Self {
+        Self {
+            function_name: function_name.into(),
+            max_concurrency: 16,
+            deadline_margin: Duration::from_secs(2),
+        }
+    }
+}
+
+impl From<&crate::config::CoreConfig> for PipelineConfig {
+    fn from(core: &crate::config::CoreConfig) -> Self {
+        Self {
+            function_name: core.function_name.clone(),
+            max_concurrency: core.max_concurrency,
+            deadline_margin: core.deadline_margin,
+        }
+    }
+}
+
+/// The answer to Lambda and what happened.
+#[derive(Debug, Clone)]
+pub struct BatchOutcome {
+    pub response: KinesisEventResponse,
+    pub report: BatchReport,
+}
+
+impl BatchOutcome {
+    /// The reported sequence numbers, in order.
+    pub fn failed_sequence_numbers(&self) -> Vec<&str> {
+        self.response
+            .batch_item_failures
+            .iter()
+            .filter_map(|f| f.item_identifier.as_deref())
+            .collect()
+    }
+}
+
+/// One user record: a whole Kinesis record, or one record inside a KPL
+/// aggregate.
+struct Unit<'a> {
+    record: &'a KinesisEventRecord,
+    sub_sequence_number: Option<u64>,
+    partition_key: &'a str,
+    data: &'a [u8],
+}
+
+/// What became of one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Processed,
+    Duplicate,
+    Skipped,
+    DeadLettered { invalid: bool },
+    Failed,
+    NotAttempted,
+}
+
+impl Fate {
+    fn must_retry(self) -> bool {
+        matches!(self, Fate::Failed | Fate::NotAttempted)
+    }
+}
+
+/// The pipeline, generic over the function's handler and its side-effect
+/// ports so tests can run it with fakes.
+pub struct Pipeline<H, D, P = NoPublisher> {
+    handler: H,
+    dead_letters: D,
+    publisher: P,
+    config: PipelineConfig,
+}
+
+impl<H: Handler, D: DeadLetterSink> Pipeline<H, D, NoPublisher> {
+    pub fn new(handler: H, dead_letters: D, config: PipelineConfig) -> Self {
+        Self {
+            handler,
+            dead_letters,
+            publisher: NoPublisher,
+            config,
+        }
+    }
+}
+
+impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
+    /// Publishes records handlers emit through `publisher`.
+    pub fn with_publisher<Q: RecordPublisher>(self, publisher: Q) -> Pipeline<H, D, Q> {
+        Pipeline {
+            handler: self.handler,
+            dead_letters: self.dead_letters,
+            publisher,
+            config: self.config,
+        }
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Processes one batch.
+    pub async fn process(&self, event: &KinesisEvent, deadline: Deadline) -> BatchOutcome {
+        let started = Instant::now();
+        let units = expand(event);
+
+        // Group by partition key, keys in first-seen order, records in
+        // stream order within a key.
+        let mut group_of: HashMap<&str, usize> = HashMap::with_capacity(units.len());
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (index, unit) in units.iter().enumerate() {
+            let group = *group_of.entry(unit.partition_key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[group].push(index);
+        }
+
+        let units_ref = &units;
+        let results: Vec<Vec<(usize, Fate, Vec<OutgoingRecord>)>> = futures::stream::iter(groups)
+            .map(|group| self.run_group(units_ref, group, deadline))
+            .buffer_unordered(self.config.max_concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut fates = vec![Fate::NotAttempted; units.len()];
+        let mut emitted: Vec<(usize, OutgoingRecord)> = Vec::new();
+        for (index, fate, emit) in results.into_iter().flatten() {
+            fates[index] = fate;
+            emitted.extend(emit.into_iter().map(|r| (index, r)));
+        }
+
+        let mut report = BatchReport {
+            received: units.len(),
+            ..BatchReport::default()
+        };
+        if !emitted.is_empty() {
+            // Stream order of the sources keeps each key's emits in order.
+            emitted.sort_by_key(|(source, _)| *source);
+            let (sources, records): (Vec<usize>, Vec<OutgoingRecord>) = emitted.into_iter().unzip();
+            let published = self.publisher.publish(&records, deadline).await;
+            report.publish_calls = published.calls;
+            report.unpublished = published.failed.len();
+            for failed in published.failed {
+                if let Some(&source) = sources.get(failed) {
+                    if fates[source] != Fate::Failed {
+                        tracing::warn!(
+                            sequenceNumber = %units[source].record.kinesis.sequence_number,
+                            outcome = "unpublished",
+                            "emitted record could not be published; the source record will be retried"
+                        );
+                    }
+                    fates[source] = Fate::Failed;
+                }
+            }
+        }
+
+        let mut response = KinesisEventResponse::default();
+        let mut last_reported: Option<&str> = None;
+        for (unit, fate) in units.iter().zip(&fates) {
+            match fate {
+                Fate::Processed => report.processed += 1,
+                Fate::Duplicate => report.duplicates += 1,
+                Fate::Skipped => report.skipped += 1,
+                Fate::DeadLettered { invalid } => {
+                    report.permanent_failures += 1;
+                    report.invalid_records += usize::from(*invalid);
+                }
+                Fate::Failed => report.transient_failures += 1,
+                Fate::NotAttempted => report.not_attempted += 1,
+            }
+            if fate.must_retry() {
+                let sequence = unit.record.kinesis.sequence_number.as_str();
+                // Sub-records of one aggregate share their sequence number;
+                // report it once.
+                if last_reported != Some(sequence)
+                    && !response
+                        .batch_item_failures
+                        .iter()
+                        .any(|f| f.item_identifier.as_deref() == Some(sequence))
+                {
+                    response.add_failure(sequence);
+                    last_reported = Some(sequence);
+                }
+            }
+        }
+        report.duration = started.elapsed();
+        BatchOutcome { response, report }
+    }
+
+    async fn run_group(
+        &self,
+        units: &[Unit<'_>],
+        group: Vec<usize>,
+        deadline: Deadline,
+    ) -> Vec<(usize, Fate, Vec<OutgoingRecord>)> {
+        let mut out = Vec::with_capacity(group.len());
+        let mut stopped = false;
+        for index in group {
+            if stopped {
+                out.push((index, Fate::NotAttempted, Vec::new()));
+                continue;
+            }
+            if deadline.is_near(self.config.deadline_margin) {
+                tracing::warn!(
+                    sequenceNumber = %units[index].record.kinesis.sequence_number,
+                    outcome = "not_attempted",
+                    remainingMs = deadline.remaining().as_millis() as u64,
+                    "deadline near; leaving the record for the next invocation"
+                );
+                stopped = true;
+                out.push((index, Fate::NotAttempted, Vec::new()));
+                continue;
+            }
+            let (fate, emit) = self.run_unit(&units[index], deadline).await;
+            if fate == Fate::Failed {
+                stopped = true;
+            }
+            out.push((index, fate, emit));
+        }
+        out
+    }
+
+    async fn run_unit(&self, unit: &Unit<'_>, deadline: Deadline) -> (Fate, Vec<OutgoingRecord>) {
+        let started = Instant::now();
+        let sequence = unit.record.kinesis.sequence_number.as_str();
+        let envelope = match Envelope::parse(unit.data) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                let reason = format!("undecodable record: {err}");
+                let fate = self.dead_letter(unit, &reason, true, None, None, started).await;
+                return (fate, Vec::new());
+            }
+        };
+        let event_type = envelope.event_type();
+        let Some(kind) = envelope.kind().filter(|k| self.handler.handles(*k)) else {
+            tracing::info!(
+                eventId = envelope.event_id().unwrap_or_default(),
+                eventType = event_type,
+                sequenceNumber = sequence,
+                outcome = "skipped",
+                processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                "event type not handled by this function"
+            );
+            return (Fate::Skipped, Vec::new());
+        };
+        let event = match envelope.event(kind) {
+            Ok(event) => event,
+            Err(err) => {
+                let fate = self
+                    .dead_letter(unit, &err.to_string(), true, envelope.event_id(), Some(event_type), started)
+                    .await;
+                return (fate, Vec::new());
+            }
+        };
+        let timestamp = match envelope.timestamp() {
+            Ok(timestamp) => timestamp,
+            Err(err) => {
+                let fate = self
+                    .dead_letter(unit, &err.to_string(), true, envelope.event_id(), Some(event_type), started)
+                    .await;
+                return (fate, Vec::new());
+            }
+        };
+        let dedup_key = envelope.dedup_key();
+        let order_id = event.order_id().map(|o| o.as_str().to_owned()).unwrap_or_default();
+        let incoming = IncomingEvent {
+            event,
+            dedup_key,
+            timestamp,
+            origin: origin_of(unit),
+            deadline,
+        };
+        let event_id = envelope.event_id().map(str::to_owned).unwrap_or_else(|| incoming.dedup_key.to_string());
+        match self.handler.handle(incoming).await {
+            Ok(handled) => {
+                let (fate, outcome, emit) = match handled {
+                    Handled::Done { emit } => (Fate::Processed, "processed", emit),
+                    Handled::Duplicate { emit } => (Fate::Duplicate, "duplicate", emit),
+                    Handled::Skipped { reason } => {
+                        tracing::info!(
+                            eventId = %event_id,
+                            eventType = event_type,
+                            orderId = %order_id,
+                            sequenceNumber = sequence,
+                            outcome = "skipped",
+                            reason,
+                            processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                            "event skipped"
+                        );
+                        return (Fate::Skipped, Vec::new());
+                    }
+                };
+                tracing::info!(
+                    eventId = %event_id,
+                    eventType = event_type,
+                    orderId = %order_id,
+                    sequenceNumber = sequence,
+                    outcome,
+                    emitted = emit.len(),
+                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                    "record handled"
+                );
+                (fate, emit)
+            }
+            Err(HandlerError::Transient(err)) => {
+                tracing::warn!(
+                    eventId = %event_id,
+                    eventType = event_type,
+                    orderId = %order_id,
+                    sequenceNumber = sequence,
+                    outcome = "transient_failure",
+                    error = %format!("{err:#}"),
+                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                    "record failed; reported for retry"
+                );
+                (Fate::Failed, Vec::new())
+            }
+            Err(HandlerError::Permanent(reason)) => {
+                let fate = self
+                    .dead_letter(unit, &reason, false, Some(&event_id), Some(event_type), started)
+                    .await;
+                (fate, Vec::new())
+            }
+        }
+    }
+
+    /// Sends the record to the dead-letter queue. Only once it is there is
+    /// the record acknowledged; if the queue cannot take it, the record is
+    /// reported for retry instead, so it is never lost.
+    async fn dead_letter(
+        &self,
+        unit: &Unit<'_>,
+        reason: &str,
+        invalid: bool,
+        event_id: Option<&str>,
+        event_type: Option<&str>,
+        started: Instant,
+    ) -> Fate {
+        let letter = DeadLetter::new(&self.config.function_name, &origin_of(unit), unit.data, reason);
+        match self.dead_letters.send(&letter).await {
+            Ok(()) => {
+                tracing::error!(
+                    eventId = event_id.unwrap_or_default(),
+                    eventType = event_type.unwrap_or_default(),
+                    sequenceNumber = %unit.record.kinesis.sequence_number,
+                    partitionKey = unit.partition_key,
+                    outcome = "dead_lettered",
+                    reason,
+                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                    "record can never succeed; sent to the dead-letter queue"
+                );
+                Fate::DeadLettered { invalid }
+            }
+            Err(err) => {
+                tracing::error!(
+                    eventId = event_id.unwrap_or_default(),
+                    eventType = event_type.unwrap_or_default(),
+                    sequenceNumber = %unit.record.kinesis.sequence_number,
+                    outcome = "transient_failure",
+                    reason,
+                    error = %format!("{err:#}"),
+                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
+                    "dead-letter queue unavailable; record reported for retry"
+                );
+                Fate::Failed
+            }
+        }
+    }
+}
+
+fn expand(event: &KinesisEvent) -> Vec<Unit<'_>> {
+    let mut units = Vec::with_capacity(event.records.len());
+    for record in &event.records {
+        let data: &[u8] = &record.kinesis.data.0;
+        let parent_key = record.kinesis.partition_key.as_str();
+        match deaggregate(data) {
+            Deaggregated::Single { data, .. } => units.push(Unit {
+                record,
+                sub_sequence_number: None,
+                partition_key: parent_key,
+                data,
+            }),
+            Deaggregated::Aggregated(users) => {
+                for user in users {
+                    units.push(Unit {
+                        record,
+                        sub_sequence_number: Some(user.sub_sequence_number),
+                        partition_key: user.partition_key.unwrap_or(parent_key),
+                        data: user.data,
+                    });
+                }
+            }
+        }
+    }
+    units
+}
+
+fn origin_of(unit: &Unit<'_>) -> RecordOrigin {
+    let record = unit.record;
+    let arrival = record.kinesis.approximate_arrival_timestamp.0.timestamp_millis() as f64 / 1000.0;
+    RecordOrigin {
+        event_source_arn: record.event_source_arn.clone(),
+        event_id: record.event_id.clone(),
+        shard_id: record
+            .event_id
+            .as_deref()
+            .and_then(shard_id_from_event_id)
+            .map(str::to_owned),
+        sequence_number: record.kinesis.sequence_number.clone(),
+        sub_sequence_number: unit.sub_sequence_number,
+        partition_key: unit.partition_key.to_owned(),
+        approximate_arrival_timestamp: (arrival > 0.0).then_some(arrival),
+    }
+}
