@@ -107,7 +107,9 @@ impl<'a> Envelope<'a> {
     pub fn timestamp(&self) -> Result<Option<Timestamp>, InvalidEvent> {
         self.timestamp
             .as_deref()
-            .map(|t| Timestamp::parse(t).map_err(|reason| InvalidEvent::new(self.event_type(), reason)))
+            .map(|t| {
+                Timestamp::parse(t).map_err(|reason| InvalidEvent::new(self.event_type(), reason))
+            })
             .transpose()
     }
 
@@ -160,7 +162,11 @@ struct WireOut<'a> {
 }
 
 impl OutgoingRecord {
-    pub fn new(event_id: EventId, timestamp: Timestamp, event: &Event) -> Result<Self, serde_json::Error> {
+    pub fn new(
+        event_id: EventId,
+        timestamp: Timestamp,
+        event: &Event,
+    ) -> Result<Self, serde_json::Error> {
         let data = serde_json::to_vec(&WireOut {
             event_id: &event_id,
             event_type: event.kind().as_str(),
@@ -188,7 +194,10 @@ mod tests {
         let env = Envelope::parse(PLACED.as_bytes()).unwrap();
         assert_eq!(env.kind(), Some(EventKind::OrderPlaced));
         assert_eq!(env.dedup_key(), DedupKey::EventId("e-1".into()));
-        assert_eq!(env.timestamp().unwrap().unwrap().to_rfc3339(), "2025-10-30T12:00:00.000Z");
+        assert_eq!(
+            env.timestamp().unwrap().unwrap().to_rfc3339(),
+            "2025-10-30T12:00:00.000Z"
+        );
         let Event::OrderPlaced(placed) = env.event(EventKind::OrderPlaced).unwrap() else {
             panic!("wrong variant");
         };
@@ -212,10 +221,22 @@ mod tests {
 
     #[test]
     fn undecodable_records_say_why() {
-        assert_eq!(Envelope::parse(&[0xff, 0xfe]).unwrap_err(), DecodeError::NotUtf8(0));
-        assert!(matches!(Envelope::parse(b"[1,2]").unwrap_err(), DecodeError::NotJson(_)));
-        assert!(matches!(Envelope::parse(b"{\"eventType\":").unwrap_err(), DecodeError::NotJson(_)));
-        assert_eq!(Envelope::parse(b"{\"payload\":{}}").unwrap_err(), DecodeError::MissingType);
+        assert_eq!(
+            Envelope::parse(&[0xff, 0xfe]).unwrap_err(),
+            DecodeError::NotUtf8(0)
+        );
+        assert!(matches!(
+            Envelope::parse(b"[1,2]").unwrap_err(),
+            DecodeError::NotJson(_)
+        ));
+        assert!(matches!(
+            Envelope::parse(b"{\"eventType\":").unwrap_err(),
+            DecodeError::NotJson(_)
+        ));
+        assert_eq!(
+            Envelope::parse(b"{\"payload\":{}}").unwrap_err(),
+            DecodeError::MissingType
+        );
         assert_eq!(
             Envelope::parse(b"{\"eventType\":\"ORDER_PLACED\"}").unwrap_err(),
             DecodeError::MissingPayload

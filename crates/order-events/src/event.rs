@@ -209,7 +209,9 @@ pub struct ReserveInventory {
 
 impl ReserveInventory {
     pub fn saga(&self) -> SagaId {
-        self.saga_id.clone().unwrap_or_else(|| SagaId::for_order(&self.order_id))
+        self.saga_id
+            .clone()
+            .unwrap_or_else(|| SagaId::for_order(&self.order_id))
     }
 }
 
@@ -223,7 +225,9 @@ pub struct ReleaseInventory {
 
 impl ReleaseInventory {
     pub fn saga(&self) -> SagaId {
-        self.saga_id.clone().unwrap_or_else(|| SagaId::for_order(&self.order_id))
+        self.saga_id
+            .clone()
+            .unwrap_or_else(|| SagaId::for_order(&self.order_id))
     }
 }
 
@@ -308,8 +312,12 @@ impl Event {
     /// Parses a payload (the JSON text of the envelope's `payload`, or the
     /// whole command object) as the given kind.
     pub fn parse(kind: EventKind, payload: &str) -> Result<Self, InvalidEvent> {
-        fn read<'a, T: Deserialize<'a>>(kind: EventKind, payload: &'a str) -> Result<T, InvalidEvent> {
-            serde_json::from_str(payload).map_err(|e| InvalidEvent::new(kind.as_str(), e.to_string()))
+        fn read<'a, T: Deserialize<'a>>(
+            kind: EventKind,
+            payload: &'a str,
+        ) -> Result<T, InvalidEvent> {
+            serde_json::from_str(payload)
+                .map_err(|e| InvalidEvent::new(kind.as_str(), e.to_string()))
         }
         Ok(match kind {
             EventKind::UserRegistered => Event::UserRegistered(read(kind, payload)?),

@@ -29,4 +29,6 @@ pub use event::{
     RefundPayment, ReleaseInventory, ReserveInventory, ShipOrder, StepReply, UserRegistered,
 };
 pub use lines::{OrderLine, OrderLines, MAX_LINES, MAX_QUANTITY};
-pub use values::{EmailAddress, EventId, Money, OrderId, ProductId, Quantity, SagaId, Timestamp, UserId};
+pub use values::{
+    EmailAddress, EventId, Money, OrderId, ProductId, Quantity, SagaId, Timestamp, UserId,
+};

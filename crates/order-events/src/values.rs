@@ -108,7 +108,8 @@ impl SagaId {
 
 /// Namespace of derived event ids, so that ids derived here never collide
 /// with random v4 ids written by producers.
-const DERIVED_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5b0c_2d1e_8a44_4f7b_9d7e_3c51_a0f2_6e19);
+const DERIVED_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5b0c_2d1e_8a44_4f7b_9d7e_3c51_a0f2_6e19);
 
 impl EventId {
     /// A fresh random id, for events that are facts of this moment.
@@ -194,10 +195,14 @@ impl EmailAddress {
         if domain.contains('@') {
             return Err("email address has more than one `@`".into());
         }
-        if let Some(bad) = trimmed
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'))
-        {
+        if let Some(bad) = trimmed.chars().find(|c| {
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(
+                    c,
+                    ',' | ';' | '<' | '>' | '"' | '(' | ')' | '[' | ']' | '\\'
+                )
+        }) {
             return Err(format!(
                 "email address contains a forbidden character (U+{:04X})",
                 bad as u32
@@ -410,7 +415,10 @@ mod tests {
         assert!(OrderId::parse("x".repeat(128)).is_ok());
         assert!(ProductId::parse("a\nb").is_err());
         let err = serde_json::from_str::<OrderId>("\"\"").unwrap_err();
-        assert!(err.to_string().contains("orderId must not be empty"), "{err}");
+        assert!(
+            err.to_string().contains("orderId must not be empty"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -418,7 +426,10 @@ mod tests {
         let a = EventId::derived(&["reply", "evt-1"]);
         assert_eq!(a, EventId::derived(&["reply", "evt-1"]));
         assert_ne!(a, EventId::derived(&["reply", "evt-2"]));
-        assert_ne!(EventId::derived(&["ab", "c"]), EventId::derived(&["a", "bc"]));
+        assert_ne!(
+            EventId::derived(&["ab", "c"]),
+            EventId::derived(&["a", "bc"])
+        );
     }
 
     #[test]

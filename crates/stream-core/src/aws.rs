@@ -8,7 +8,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Loads the SDK configuration from the environment, once per process.
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }
 
 /// Error codes that mean "try again later", across the services used here.
@@ -35,11 +37,16 @@ const TRANSIENT_CODES: &[&str] = &[
 /// problem a retry does not fix.
 pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(ctx) => {
             ctx.raw().status().is_server_error()
                 || ctx.raw().status().as_u16() == 429
-                || ctx.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
+                || ctx
+                    .err()
+                    .code()
+                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
         }
         _ => false,
     }

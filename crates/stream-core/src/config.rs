@@ -30,7 +30,9 @@ impl Vars for ProcessEnv {
 
 impl<const N: usize> Vars for [(&str, &str); N] {
     fn get(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
     }
 }
 
@@ -49,7 +51,11 @@ pub fn required(vars: &impl Vars, name: &'static str) -> Result<String, ConfigEr
 }
 
 /// An optional variable parsed with `FromStr`, or `default` when unset.
-pub fn parsed_or<T: FromStr>(vars: &impl Vars, name: &'static str, default: T) -> Result<T, ConfigError>
+pub fn parsed_or<T: FromStr>(
+    vars: &impl Vars,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -81,7 +87,9 @@ impl StreamRef {
             }
             Ok(StreamRef::Arn(value.to_owned()))
         } else if value.len() <= 128
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
             Ok(StreamRef::Name(value.to_owned()))
         } else {
@@ -158,18 +166,30 @@ mod tests {
         let err = CoreConfig::from_vars(&vars, false).unwrap_err();
         assert_eq!(err.to_string(), "configuration error: environment variable MAX_CONCURRENCY is invalid: `lots`: invalid digit found in string");
         let vars = [("MAX_CONCURRENCY", "8")];
-        assert_eq!(CoreConfig::from_vars(&vars, false).unwrap_err(), ConfigError::Missing("DEAD_LETTER_QUEUE_URL"));
+        assert_eq!(
+            CoreConfig::from_vars(&vars, false).unwrap_err(),
+            ConfigError::Missing("DEAD_LETTER_QUEUE_URL")
+        );
         let vars = [("DEAD_LETTER_QUEUE_URL", "http://localhost/q")];
-        assert_eq!(CoreConfig::from_vars(&vars, true).unwrap_err(), ConfigError::Missing("IDEMPOTENCY_TABLE"));
+        assert_eq!(
+            CoreConfig::from_vars(&vars, true).unwrap_err(),
+            ConfigError::Missing("IDEMPOTENCY_TABLE")
+        );
         let ok = CoreConfig::from_vars(&vars, false).unwrap();
         assert_eq!(ok.max_concurrency, 16);
     }
 
     #[test]
     fn streams_are_names_or_arns() {
-        assert_eq!(StreamRef::parse("S", "orders").unwrap(), StreamRef::Name("orders".into()));
+        assert_eq!(
+            StreamRef::parse("S", "orders").unwrap(),
+            StreamRef::Name("orders".into())
+        );
         let arn = "arn:aws:kinesis:us-east-1:123456789012:stream/orders";
-        assert_eq!(StreamRef::parse("S", arn).unwrap(), StreamRef::Arn(arn.into()));
+        assert_eq!(
+            StreamRef::parse("S", arn).unwrap(),
+            StreamRef::Arn(arn.into())
+        );
         assert!(StreamRef::parse("S", "arn:aws:sqs:us-east-1:1:q").is_err());
         assert!(StreamRef::parse("S", "has space").is_err());
     }

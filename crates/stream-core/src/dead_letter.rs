@@ -42,7 +42,12 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(function_name: &str, origin: &RecordOrigin, data: &[u8], reason: impl Into<String>) -> Self {
+    pub fn new(
+        function_name: &str,
+        origin: &RecordOrigin,
+        data: &[u8],
+        reason: impl Into<String>,
+    ) -> Self {
         let mut letter = Self {
             reason: reason.into(),
             function_name: function_name.to_owned(),
@@ -67,7 +72,8 @@ impl DeadLetter {
 
     pub fn to_json(&self) -> String {
         // Only strings and numbers: serialising cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"reason\":\"unserialisable dead letter: {e}\"}}"))
+        serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"reason\":\"unserialisable dead letter: {e}\"}}"))
     }
 }
 
@@ -169,7 +175,10 @@ mod tests {
         assert_eq!(json["shardId"], "shardId-000000000000");
         assert_eq!(json["eventID"], "shardId-000000000000:42");
         assert_eq!(json["sequenceNumber"], "42");
-        assert_eq!(json["eventSourceArn"], "arn:aws:kinesis:us-east-1:1:stream/s");
+        assert_eq!(
+            json["eventSourceArn"],
+            "arn:aws:kinesis:us-east-1:1:stream/s"
+        );
         assert_eq!(json["data"], "bm90IGpzb24=");
     }
 

@@ -76,5 +76,8 @@ pub trait Handler: Send + Sync {
 
     /// Handles one event. Called for the events of one partition key in
     /// stream order, never concurrently with another event of the same key.
-    fn handle(&self, event: IncomingEvent) -> impl Future<Output = Result<Handled, HandlerError>> + Send;
+    fn handle(
+        &self,
+        event: IncomingEvent,
+    ) -> impl Future<Output = Result<Handled, HandlerError>> + Send;
 }

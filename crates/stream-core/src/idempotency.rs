@@ -74,7 +74,9 @@ pub struct Idempotency<S> {
 }
 
 pub(crate) fn epoch_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
 }
 
 impl<S: IdempotencyStore> Idempotency<S> {
@@ -133,7 +135,9 @@ impl<S: IdempotencyStore> Idempotency<S> {
             Claim::Acquired => match work().await {
                 Ok(value) => {
                     let stored = serde_json::to_string(&value).map_err(|e| {
-                        HandlerError::transient(anyhow::anyhow!("result of {key} cannot be stored: {e}"))
+                        HandlerError::transient(anyhow::anyhow!(
+                            "result of {key} cannot be stored: {e}"
+                        ))
                     })?;
                     // The effect happened; failing to record it would
                     // repeat the effect on redelivery, so this is retried
@@ -193,12 +197,18 @@ fn poisoned() -> StoreError {
 }
 
 impl IdempotencyStore for InMemoryIdempotencyStore {
-    async fn claim(&self, key: &str, in_progress_until_ms: u64, expires_at_s: u64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        in_progress_until_ms: u64,
+        expires_at_s: u64,
+    ) -> Result<Claim, StoreError> {
         let now = epoch_now();
         let mut records = self.records.lock().map_err(|_| poisoned())?;
         if let Some(existing) = records.get(key) {
             let expired = existing.expires_at_s < now.as_secs();
-            let lapsed = !existing.completed && existing.in_progress_until_ms < now.as_millis() as u64;
+            let lapsed =
+                !existing.completed && existing.in_progress_until_ms < now.as_millis() as u64;
             if !expired && !lapsed {
                 return Ok(if existing.completed {
                     Claim::AlreadyCompleted(existing.result.clone())
@@ -219,7 +229,12 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
         Ok(Claim::Acquired)
     }
 
-    async fn complete(&self, key: &str, result: Option<String>, expires_at_s: u64) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        result: Option<String>,
+        expires_at_s: u64,
+    ) -> Result<(), StoreError> {
         let mut records = self.records.lock().map_err(|_| poisoned())?;
         records.insert(
             key.to_owned(),
@@ -240,10 +255,20 @@ impl IdempotencyStore for InMemoryIdempotencyStore {
 }
 
 impl<T: IdempotencyStore> IdempotencyStore for std::sync::Arc<T> {
-    fn claim(&self, key: &str, until: u64, exp: u64) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+    fn claim(
+        &self,
+        key: &str,
+        until: u64,
+        exp: u64,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         (**self).claim(key, until, exp)
     }
-    fn complete(&self, key: &str, result: Option<String>, exp: u64) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn complete(
+        &self,
+        key: &str,
+        result: Option<String>,
+        exp: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).complete(key, result, exp)
     }
     fn release(&self, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
@@ -258,7 +283,11 @@ mod tests {
     use std::sync::Arc;
 
     fn layer() -> Idempotency<Arc<InMemoryIdempotencyStore>> {
-        Idempotency::new(Arc::new(InMemoryIdempotencyStore::default()), "fn", Duration::from_secs(3600))
+        Idempotency::new(
+            Arc::new(InMemoryIdempotencyStore::default()),
+            "fn",
+            Duration::from_secs(3600),
+        )
     }
 
     #[tokio::test]
@@ -266,7 +295,10 @@ mod tests {
         let idem = layer();
         let runs = AtomicU32::new(0);
         let deadline = Deadline::in_(Duration::from_secs(30));
-        for expected in [IdempotentOutcome::Executed(7), IdempotentOutcome::Replayed(7)] {
+        for expected in [
+            IdempotentOutcome::Executed(7),
+            IdempotentOutcome::Replayed(7),
+        ] {
             let out = idem
                 .run("k", deadline, || async {
                     runs.fetch_add(1, Ordering::SeqCst);
@@ -285,12 +317,17 @@ mod tests {
         let idem = layer();
         let deadline = Deadline::in_(Duration::from_secs(30));
         let err = idem
-            .run("k", deadline, || async { Err::<u8, _>(HandlerError::permanent("nope")) })
+            .run("k", deadline, || async {
+                Err::<u8, _>(HandlerError::permanent("nope"))
+            })
             .await
             .unwrap_err();
         assert!(matches!(err, HandlerError::Permanent(_)));
         assert!(idem.store().is_empty());
-        let out = idem.run("k", deadline, || async { Ok::<_, HandlerError>(1u8) }).await.unwrap();
+        let out = idem
+            .run("k", deadline, || async { Ok::<_, HandlerError>(1u8) })
+            .await
+            .unwrap();
         assert_eq!(out, IdempotentOutcome::Executed(1));
     }
 
@@ -299,12 +336,27 @@ mod tests {
         let store = InMemoryIdempotencyStore::default();
         let now_ms = epoch_now().as_millis() as u64;
         let ttl = epoch_now().as_secs() + 3600;
-        assert_eq!(store.claim("k", now_ms + 60_000, ttl).await.unwrap(), Claim::Acquired);
-        assert_eq!(store.claim("k", now_ms + 60_000, ttl).await.unwrap(), Claim::InProgress);
+        assert_eq!(
+            store.claim("k", now_ms + 60_000, ttl).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            store.claim("k", now_ms + 60_000, ttl).await.unwrap(),
+            Claim::InProgress
+        );
         // The first claimant's invocation timed out: its claim lapsed.
         let lapsed = InMemoryIdempotencyStore::default();
-        assert_eq!(lapsed.claim("k", now_ms - 1, ttl).await.unwrap(), Claim::Acquired);
-        assert_eq!(lapsed.claim("k", now_ms + 60_000, ttl).await.unwrap(), Claim::Acquired);
-        assert_eq!(lapsed.claim("k", now_ms + 60_000, ttl).await.unwrap(), Claim::InProgress);
+        assert_eq!(
+            lapsed.claim("k", now_ms - 1, ttl).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            lapsed.claim("k", now_ms + 60_000, ttl).await.unwrap(),
+            Claim::Acquired
+        );
+        assert_eq!(
+            lapsed.claim("k", now_ms + 60_000, ttl).await.unwrap(),
+            Claim::InProgress
+        );
     }
 }

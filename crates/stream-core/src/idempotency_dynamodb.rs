@@ -42,7 +42,12 @@ impl DynamoDbIdempotencyStore {
 }
 
 impl IdempotencyStore for DynamoDbIdempotencyStore {
-    async fn claim(&self, key: &str, in_progress_until_ms: u64, expires_at_s: u64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        in_progress_until_ms: u64,
+        expires_at_s: u64,
+    ) -> Result<Claim, StoreError> {
         let now = epoch_now();
         let result = self
             .client
@@ -73,7 +78,8 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
                     Some(PutItemError::ConditionalCheckFailedException(failed)) => failed,
                     _ => {
                         return Err(StoreError(
-                            anyhow::anyhow!(DisplayErrorContext(&err).to_string()).context("claiming idempotency key"),
+                            anyhow::anyhow!(DisplayErrorContext(&err).to_string())
+                                .context("claiming idempotency key"),
                         ))
                     }
                 };
@@ -100,7 +106,12 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
         }
     }
 
-    async fn complete(&self, key: &str, result: Option<String>, expires_at_s: u64) -> Result<(), StoreError> {
+    async fn complete(
+        &self,
+        key: &str,
+        result: Option<String>,
+        expires_at_s: u64,
+    ) -> Result<(), StoreError> {
         let mut request = self
             .client
             .put_item()

@@ -14,7 +14,10 @@ use crate::publisher::RecordPublisher;
 
 /// Runs the Lambda runtime loop with `pipeline` answering every batch, and
 /// writes one metrics line per invocation.
-pub async fn serve<H, D, P>(pipeline: Pipeline<H, D, P>, metrics_namespace: String) -> Result<(), lambda_runtime::Error>
+pub async fn serve<H, D, P>(
+    pipeline: Pipeline<H, D, P>,
+    metrics_namespace: String,
+) -> Result<(), lambda_runtime::Error>
 where
     H: Handler + 'static,
     D: DeadLetterSink + 'static,
@@ -28,7 +31,9 @@ where
         async move {
             let deadline = Deadline::from_epoch_millis(event.context.deadline);
             let outcome = pipeline.process(&event.payload, deadline).await;
-            outcome.report.emit(&namespace, &pipeline.config().function_name);
+            outcome
+                .report
+                .emit(&namespace, &pipeline.config().function_name);
             Ok::<KinesisEventResponse, lambda_runtime::Error>(outcome.response)
         }
     }))

@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod publisher;
 pub mod record;
 pub mod retry;
+pub mod testing;
 
 pub use config::{ConfigError, CoreConfig, StreamRef};
 pub use dead_letter::{DeadLetter, DeadLetterSink, InMemoryDeadLetters, SqsDeadLetters};
@@ -40,7 +41,8 @@ pub use idempotency_dynamodb::DynamoDbIdempotencyStore;
 pub use metrics::BatchReport;
 pub use pipeline::{BatchOutcome, Pipeline, PipelineConfig};
 pub use publisher::{
-    FakePutRecords, KinesisPutRecords, NoPublisher, OrderedPublisher, RecordPublisher, SplitPublisher,
+    FakePutRecords, KinesisPutRecords, NoPublisher, OrderedPublisher, RecordPublisher,
+    SplitPublisher,
 };
 pub use record::RecordOrigin;
 pub use retry::{retry, RetryError, RetryPolicy};

@@ -64,7 +64,10 @@ impl CapturedLogs {
     pub fn lines(&self) -> Vec<serde_json::Value> {
         self.text()
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}"))
+            })
             .collect()
     }
 }

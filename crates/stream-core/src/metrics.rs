@@ -37,16 +37,29 @@ pub struct BatchReport {
 
 impl BatchReport {
     /// The EMF document for this batch.
-    pub fn to_emf(&self, namespace: &str, function_name: &str, epoch_millis: u128) -> serde_json::Value {
+    pub fn to_emf(
+        &self,
+        namespace: &str,
+        function_name: &str,
+        epoch_millis: u128,
+    ) -> serde_json::Value {
         let metrics = [
             ("RecordsReceived", self.received as f64, "Count"),
             ("RecordsProcessed", self.processed as f64, "Count"),
             ("RecordsSkipped", self.skipped as f64, "Count"),
             ("DuplicatesSkipped", self.duplicates as f64, "Count"),
-            ("TransientFailures", (self.transient_failures + self.not_attempted + self.unpublished) as f64, "Count"),
+            (
+                "TransientFailures",
+                (self.transient_failures + self.not_attempted + self.unpublished) as f64,
+                "Count",
+            ),
             ("PermanentFailures", self.permanent_failures as f64, "Count"),
             ("InvalidRecords", self.invalid_records as f64, "Count"),
-            ("BatchDuration", self.duration.as_secs_f64() * 1000.0, "Milliseconds"),
+            (
+                "BatchDuration",
+                self.duration.as_secs_f64() * 1000.0,
+                "Milliseconds",
+            ),
         ];
         let mut doc = json!({
             "_aws": {

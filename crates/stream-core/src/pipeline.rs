@@ -275,7 +275,9 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             Ok(envelope) => envelope,
             Err(err) => {
                 let reason = format!("undecodable record: {err}");
-                let fate = self.dead_letter(unit, &reason, true, None, None, started).await;
+                let fate = self
+                    .dead_letter(unit, &reason, true, None, None, started)
+                    .await;
                 return (fate, Vec::new());
             }
         };
@@ -295,7 +297,14 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             Ok(event) => event,
             Err(err) => {
                 let fate = self
-                    .dead_letter(unit, &err.to_string(), true, envelope.event_id(), Some(event_type), started)
+                    .dead_letter(
+                        unit,
+                        &err.to_string(),
+                        true,
+                        envelope.event_id(),
+                        Some(event_type),
+                        started,
+                    )
                     .await;
                 return (fate, Vec::new());
             }
@@ -304,13 +313,23 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             Ok(timestamp) => timestamp,
             Err(err) => {
                 let fate = self
-                    .dead_letter(unit, &err.to_string(), true, envelope.event_id(), Some(event_type), started)
+                    .dead_letter(
+                        unit,
+                        &err.to_string(),
+                        true,
+                        envelope.event_id(),
+                        Some(event_type),
+                        started,
+                    )
                     .await;
                 return (fate, Vec::new());
             }
         };
         let dedup_key = envelope.dedup_key();
-        let order_id = event.order_id().map(|o| o.as_str().to_owned()).unwrap_or_default();
+        let order_id = event
+            .order_id()
+            .map(|o| o.as_str().to_owned())
+            .unwrap_or_default();
         let incoming = IncomingEvent {
             event,
             dedup_key,
@@ -318,7 +337,10 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             origin: origin_of(unit),
             deadline,
         };
-        let event_id = envelope.event_id().map(str::to_owned).unwrap_or_else(|| incoming.dedup_key.to_string());
+        let event_id = envelope
+            .event_id()
+            .map(str::to_owned)
+            .unwrap_or_else(|| incoming.dedup_key.to_string());
         match self.handler.handle(incoming).await {
             Ok(handled) => {
                 let (fate, outcome, emit) = match handled {
@@ -365,7 +387,14 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             }
             Err(HandlerError::Permanent(reason)) => {
                 let fate = self
-                    .dead_letter(unit, &reason, false, Some(&event_id), Some(event_type), started)
+                    .dead_letter(
+                        unit,
+                        &reason,
+                        false,
+                        Some(&event_id),
+                        Some(event_type),
+                        started,
+                    )
                     .await;
                 (fate, Vec::new())
             }
@@ -384,7 +413,12 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         event_type: Option<&str>,
         started: Instant,
     ) -> Fate {
-        let letter = DeadLetter::new(&self.config.function_name, &origin_of(unit), unit.data, reason);
+        let letter = DeadLetter::new(
+            &self.config.function_name,
+            &origin_of(unit),
+            unit.data,
+            reason,
+        );
         match self.dead_letters.send(&letter).await {
             Ok(()) => {
                 tracing::error!(
@@ -445,7 +479,12 @@ fn expand(event: &KinesisEvent) -> Vec<Unit<'_>> {
 
 fn origin_of(unit: &Unit<'_>) -> RecordOrigin {
     let record = unit.record;
-    let arrival = record.kinesis.approximate_arrival_timestamp.0.timestamp_millis() as f64 / 1000.0;
+    let arrival = record
+        .kinesis
+        .approximate_arrival_timestamp
+        .0
+        .timestamp_millis() as f64
+        / 1000.0;
     RecordOrigin {
         event_source_arn: record.event_source_arn.clone(),
         event_id: record.event_id.clone(),

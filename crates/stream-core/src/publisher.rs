@@ -63,7 +63,10 @@ pub struct NoPublisher;
 impl RecordPublisher for NoPublisher {
     async fn publish(&self, records: &[OutgoingRecord], _deadline: Deadline) -> PublishReport {
         if !records.is_empty() {
-            tracing::error!(records = records.len(), "records emitted but this function has no publisher");
+            tracing::error!(
+                records = records.len(),
+                "records emitted but this function has no publisher"
+            );
         }
         PublishReport {
             failed: (0..records.len()).collect(),
@@ -85,7 +88,12 @@ impl<C: RecordPublisher, E: RecordPublisher> RecordPublisher for SplitPublisher<
     async fn publish(&self, records: &[OutgoingRecord], deadline: Deadline) -> PublishReport {
         let (commands, events): (Vec<usize>, Vec<usize>) =
             (0..records.len()).partition(|&i| records[i].kind.is_command());
-        let pick = |indexes: &[usize]| indexes.iter().map(|&i| records[i].clone()).collect::<Vec<_>>();
+        let pick = |indexes: &[usize]| {
+            indexes
+                .iter()
+                .map(|&i| records[i].clone())
+                .collect::<Vec<_>>()
+        };
         let (to_commands, to_events) = (pick(&commands), pick(&events));
         let (from_commands, from_events) = futures::join!(
             self.commands.publish(&to_commands, deadline),
@@ -156,7 +164,9 @@ impl<A: PutRecordsApi> RecordPublisher for OrderedPublisher<A> {
                     continue;
                 };
                 let size = records[index].data.len() + records[index].partition_key.len();
-                if batch.len() == MAX_ENTRIES_PER_CALL || (!batch.is_empty() && bytes + size > MAX_BYTES_PER_CALL) {
+                if batch.len() == MAX_ENTRIES_PER_CALL
+                    || (!batch.is_empty() && bytes + size > MAX_BYTES_PER_CALL)
+                {
                     break;
                 }
                 bytes += size;
@@ -170,7 +180,11 @@ impl<A: PutRecordsApi> RecordPublisher for OrderedPublisher<A> {
                     true
                 }
                 Ok(results) if results.len() != batch.len() => {
-                    tracing::warn!(sent = batch.len(), answered = results.len(), "PutRecords answered a different number of entries");
+                    tracing::warn!(
+                        sent = batch.len(),
+                        answered = results.len(),
+                        "PutRecords answered a different number of entries"
+                    );
                     true
                 }
                 Ok(results) => {
@@ -178,7 +192,9 @@ impl<A: PutRecordsApi> RecordPublisher for OrderedPublisher<A> {
                     for (&index, result) in batch.iter().zip(&results) {
                         match result {
                             EntryResult::Ok => {
-                                if let Some(queue) = queues.get_mut(records[index].partition_key.as_str()) {
+                                if let Some(queue) =
+                                    queues.get_mut(records[index].partition_key.as_str())
+                                {
                                     queue.pop_front();
                                 }
                             }
@@ -247,9 +263,10 @@ impl PutRecordsApi for KinesisPutRecords {
                     .build()?,
             );
         }
-        let output = request.send().await.map_err(|e| {
-            anyhow::anyhow!(aws_sdk_kinesis::error::DisplayErrorContext(e))
-        })?;
+        let output = request
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
         Ok(output
             .records()
             .iter()
@@ -276,7 +293,9 @@ pub struct FakePutRecords {
 
 impl FakePutRecords {
     /// `fail_entry(call_number, record)` decides whether that entry fails.
-    pub fn failing(fail_entry: impl Fn(usize, &OutgoingRecord) -> bool + Send + Sync + 'static) -> Self {
+    pub fn failing(
+        fail_entry: impl Fn(usize, &OutgoingRecord) -> bool + Send + Sync + 'static,
+    ) -> Self {
         Self {
             fail_entry: Some(Box::new(fail_entry)),
             ..Self::default()
@@ -300,7 +319,10 @@ impl PutRecordsApi for FakePutRecords {
         let call = calls.len();
         calls.push(entries.iter().map(|e| (*e).clone()).collect());
         drop(calls);
-        let mut landed = self.landed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let mut landed = self
+            .landed
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         Ok(entries
             .iter()
             .map(|entry| {
@@ -319,13 +341,20 @@ impl PutRecordsApi for FakePutRecords {
 }
 
 impl<T: PutRecordsApi> PutRecordsApi for std::sync::Arc<T> {
-    fn put_records(&self, entries: &[&OutgoingRecord]) -> impl Future<Output = anyhow::Result<Vec<EntryResult>>> + Send {
+    fn put_records(
+        &self,
+        entries: &[&OutgoingRecord],
+    ) -> impl Future<Output = anyhow::Result<Vec<EntryResult>>> + Send {
         (**self).put_records(entries)
     }
 }
 
 impl<T: RecordPublisher> RecordPublisher for std::sync::Arc<T> {
-    fn publish(&self, records: &[OutgoingRecord], deadline: Deadline) -> impl Future<Output = PublishReport> + Send {
+    fn publish(
+        &self,
+        records: &[OutgoingRecord],
+        deadline: Deadline,
+    ) -> impl Future<Output = PublishReport> + Send {
         (**self).publish(records, deadline)
     }
 }
@@ -370,13 +399,20 @@ mod tests {
             (r.partition_key == "a" && call < 2) || (r.data == b"b-1" && call == 1)
         }));
         let publisher = OrderedPublisher::new(fake.clone(), quick());
-        let records: Vec<_> = (0..3).flat_map(|n| [record("a", n), record("b", n), record("c", n)]).collect();
-        let report = publisher.publish(&records, Deadline::in_(Duration::from_secs(10))).await;
+        let records: Vec<_> = (0..3)
+            .flat_map(|n| [record("a", n), record("b", n), record("c", n)])
+            .collect();
+        let report = publisher
+            .publish(&records, Deadline::in_(Duration::from_secs(10)))
+            .await;
         assert!(report.failed.is_empty(), "{report:?}");
         let landed = fake.landed();
         assert_eq!(landed.len(), 9);
         for key in ["a", "b", "c"] {
-            assert_eq!(order_of(&landed, key), vec![format!("{key}-0"), format!("{key}-1"), format!("{key}-2")]);
+            assert_eq!(
+                order_of(&landed, key),
+                vec![format!("{key}-0"), format!("{key}-1"), format!("{key}-2")]
+            );
         }
         for call in fake.calls() {
             let mut keys: Vec<_> = call.iter().map(|r| r.partition_key.clone()).collect();
@@ -391,18 +427,31 @@ mod tests {
         let fake = Arc::new(FakePutRecords::default());
         let publisher = OrderedPublisher::new(fake.clone(), quick());
         let records: Vec<_> = (0..1200).map(|n| record(&format!("k{n}"), 0)).collect();
-        let report = publisher.publish(&records, Deadline::in_(Duration::from_secs(10))).await;
+        let report = publisher
+            .publish(&records, Deadline::in_(Duration::from_secs(10)))
+            .await;
         assert!(report.failed.is_empty());
         assert_eq!(report.calls, 3);
-        assert_eq!(fake.calls().iter().map(Vec::len).collect::<Vec<_>>(), vec![500, 500, 200]);
+        assert_eq!(
+            fake.calls().iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![500, 500, 200]
+        );
     }
 
     #[tokio::test]
     async fn gives_up_with_the_unlanded_records_reported() {
         let fake = Arc::new(FakePutRecords::failing(|_, r| r.partition_key == "a"));
-        let publisher = OrderedPublisher::new(fake.clone(), RetryPolicy { max_attempts: 3, ..quick() });
+        let publisher = OrderedPublisher::new(
+            fake.clone(),
+            RetryPolicy {
+                max_attempts: 3,
+                ..quick()
+            },
+        );
         let records = vec![record("a", 0), record("b", 0), record("a", 1)];
-        let report = publisher.publish(&records, Deadline::in_(Duration::from_secs(10))).await;
+        let report = publisher
+            .publish(&records, Deadline::in_(Duration::from_secs(10)))
+            .await;
         assert_eq!(report.failed, vec![0, 2]);
         assert_eq!(order_of(&fake.landed(), "b"), vec!["b-0"]);
         assert!(order_of(&fake.landed(), "a").is_empty());

@@ -24,12 +24,16 @@ pub struct RecordOrigin {
 
 /// The shard id is the part of Lambda's `eventID` before the colon.
 pub fn shard_id_from_event_id(event_id: &str) -> Option<&str> {
-    event_id.split_once(':').map(|(shard, _)| shard).filter(|s| !s.is_empty())
+    event_id
+        .split_once(':')
+        .map(|(shard, _)| shard)
+        .filter(|s| !s.is_empty())
 }
 
 /// The stream name inside a stream ARN (`arn:aws:kinesis:region:acct:stream/NAME`).
 pub fn stream_name_from_arn(arn: &str) -> Option<&str> {
-    arn.split_once(":stream/").map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
+    arn.split_once(":stream/")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
 }
 
 #[cfg(test)]

@@ -74,12 +74,18 @@ where
             Err(err) if !is_transient(&err) => return Err(RetryError::Permanent(err)),
             Err(err) => {
                 if attempt >= policy.max_attempts {
-                    return Err(RetryError::Exhausted { last: err, attempts: attempt });
+                    return Err(RetryError::Exhausted {
+                        last: err,
+                        attempts: attempt,
+                    });
                 }
                 let cap = policy.cap(attempt);
                 let delay = rand::rng().random_range(Duration::ZERO..=cap);
                 if deadline.remaining() <= delay + policy.deadline_margin {
-                    return Err(RetryError::Exhausted { last: err, attempts: attempt });
+                    return Err(RetryError::Exhausted {
+                        last: err,
+                        attempts: attempt,
+                    });
                 }
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -105,10 +111,21 @@ mod tests {
     #[tokio::test]
     async fn succeeds_after_transient_failures() {
         let calls = AtomicU32::new(0);
-        let out: Result<u32, RetryError<&str>> = retry(&quick(), Deadline::in_(Duration::from_secs(5)), |_| true, |n| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 3 { Err("throttled") } else { Ok(n) } }
-        })
+        let out: Result<u32, RetryError<&str>> = retry(
+            &quick(),
+            Deadline::in_(Duration::from_secs(5)),
+            |_| true,
+            |n| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n < 3 {
+                        Err("throttled")
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(out.unwrap(), 3);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -116,13 +133,27 @@ mod tests {
 
     #[tokio::test]
     async fn stops_at_max_attempts_and_on_permanent_errors() {
-        let out: Result<(), _> = retry(&quick(), Deadline::in_(Duration::from_secs(5)), |_| true, |_| async { Err("busy") }).await;
-        assert!(matches!(out, Err(RetryError::Exhausted { attempts: 4, .. })));
+        let out: Result<(), _> = retry(
+            &quick(),
+            Deadline::in_(Duration::from_secs(5)),
+            |_| true,
+            |_| async { Err("busy") },
+        )
+        .await;
+        assert!(matches!(
+            out,
+            Err(RetryError::Exhausted { attempts: 4, .. })
+        ));
         let calls = AtomicU32::new(0);
-        let out: Result<(), _> = retry(&quick(), Deadline::in_(Duration::from_secs(5)), |e: &&str| *e != "bad", |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err("bad") }
-        })
+        let out: Result<(), _> = retry(
+            &quick(),
+            Deadline::in_(Duration::from_secs(5)),
+            |e: &&str| *e != "bad",
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err("bad") }
+            },
+        )
         .await;
         assert!(matches!(out, Err(RetryError::Permanent("bad"))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -130,14 +161,26 @@ mod tests {
 
     #[tokio::test]
     async fn never_sleeps_past_the_deadline() {
-        let policy = RetryPolicy { max_attempts: 100, deadline_margin: Duration::from_secs(10), ..quick() };
+        let policy = RetryPolicy {
+            max_attempts: 100,
+            deadline_margin: Duration::from_secs(10),
+            ..quick()
+        };
         let calls = AtomicU32::new(0);
-        let out: Result<(), _> = retry(&policy, Deadline::in_(Duration::from_secs(1)), |_| true, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err("throttled") }
-        })
+        let out: Result<(), _> = retry(
+            &policy,
+            Deadline::in_(Duration::from_secs(1)),
+            |_| true,
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err("throttled") }
+            },
+        )
         .await;
-        assert!(matches!(out, Err(RetryError::Exhausted { attempts: 1, .. })));
+        assert!(matches!(
+            out,
+            Err(RetryError::Exhausted { attempts: 1, .. })
+        ));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 }
