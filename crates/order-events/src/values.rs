@@ -225,15 +225,15 @@ impl EmailAddress {
     }
 }
 
-/// Masks anything that may be an address; used for logs, where even an
-/// address that failed validation must not appear in clear.
+/// Masks `text` if it looks like an address (user ids and partition keys
+/// are sometimes addresses); anything else is returned as it is.
 pub fn mask_email(text: &str) -> String {
     match text.split_once('@') {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
             format!("{first}***@{domain}")
         }
-        None => "***".to_owned(),
+        None => text.to_owned(),
     }
 }
 

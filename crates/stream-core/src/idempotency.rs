@@ -152,7 +152,11 @@ impl<S: IdempotencyStore> Idempotency<S> {
                     if let Err(release_err) = self.store.release(&key).await {
                         // The claim then lapses with the invocation's
                         // deadline, so the record is not locked out.
-                        tracing::warn!(key = %key, error = %release_err, "could not release idempotency claim");
+                        tracing::warn!(
+                            key = %order_events::values::mask_email(&key),
+                            error = %release_err,
+                            "could not release idempotency claim"
+                        );
                     }
                     Err(err)
                 }

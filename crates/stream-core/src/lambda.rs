@@ -43,7 +43,8 @@ where
 /// Prints a configuration error as one line and exits: a misconfigured
 /// function stops at start, never per record.
 pub fn exit_on_config_error(err: &crate::config::ConfigError) -> ! {
-    tracing::error!(error = %err, "cannot start");
+    // Plain stderr rather than the log subscriber: the line must appear
+    // whatever the log format or level.
     eprintln!("{err}");
     std::process::exit(2)
 }

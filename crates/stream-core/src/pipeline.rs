@@ -425,7 +425,7 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                     eventId = event_id.unwrap_or_default(),
                     eventType = event_type.unwrap_or_default(),
                     sequenceNumber = %unit.record.kinesis.sequence_number,
-                    partitionKey = unit.partition_key,
+                    partitionKey = %order_events::values::mask_email(unit.partition_key),
                     outcome = "dead_lettered",
                     reason,
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,

@@ -95,9 +95,12 @@ impl<C: RecordPublisher, E: RecordPublisher> RecordPublisher for SplitPublisher<
                 .collect::<Vec<_>>()
         };
         let (to_commands, to_events) = (pick(&commands), pick(&events));
+        // Boxed: joined unboxed, two Kinesis publishers make a future whose
+        // layout overflows the compiler's query depth limit in any binary
+        // that serves it.
         let (from_commands, from_events) = futures::join!(
-            self.commands.publish(&to_commands, deadline),
-            self.events.publish(&to_events, deadline)
+            Box::pin(self.commands.publish(&to_commands, deadline)),
+            Box::pin(self.events.publish(&to_events, deadline))
         );
         let mut failed: Vec<usize> = from_commands
             .failed

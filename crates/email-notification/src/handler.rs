@@ -1,0 +1,381 @@
+//! The function's domain: which email an event calls for, who receives it,
+//! and sending it at most once per (event kind, order or user).
+//!
+//! Per event: (1) a `USER_REGISTERED` address is remembered; (2) the email
+//! is rendered; (3) the idempotency key `<EVENT_KIND>#<orderId|userId>` is
+//! claimed; (4) the recipient is resolved (the event's `email`, else the
+//! registered address); (5) SES is called, throttling retried with backoff
+//! inside the deadline, at most `EMAIL_MAX_CONCURRENCY` sends in flight;
+//! (6) the claim is confirmed. A failure in (4) or (5) releases the claim,
+//! so a retry sends.
+
+use std::time::Duration;
+
+use order_events::{EmailAddress, Event, EventKind, UserId};
+use stream_core::idempotency::IdempotencyStore;
+use stream_core::{
+    retry, Deadline, Handled, Handler, HandlerError, Idempotency, IdempotentOutcome, IncomingEvent,
+    RetryError, RetryPolicy,
+};
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::address_book::{AddressBook, Lookup};
+use crate::compose::{self, Message};
+use crate::email::{redact_addresses, Email};
+use crate::mail::{MailSender, SendError};
+
+/// Prefix of this function's keys in the idempotency table. Fixed rather
+/// than the deployed function's name, so a redeployment under a new name
+/// still sees what was sent.
+pub const IDEMPOTENCY_SCOPE: &str = "email-notification";
+
+/// The key guarding one email: `<EVENT_KIND>#<orderId or userId>` (the
+/// idempotency layer prefixes [`IDEMPOTENCY_SCOPE`]).
+pub fn idempotency_key(kind: EventKind, about: &str) -> String {
+    format!("{}#{about}", kind.as_str())
+}
+
+/// The handler's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `From` address (`SENDER_EMAIL`).
+    pub from: EmailAddress,
+    /// SES calls in flight at once, across all records of an invocation
+    /// (`EMAIL_MAX_CONCURRENCY`).
+    pub max_concurrent_sends: usize,
+    /// Retries of throttled or failed sends.
+    pub send_retry: RetryPolicy,
+    /// Retries of a lookup that found no address: the user's
+    /// `USER_REGISTERED` may be in the same batch under another partition
+    /// key, its address being written at this very moment.
+    pub lookup_retry: RetryPolicy,
+    /// How long "already sent" is remembered. Longer than the stream's
+    /// retention, so every redelivery finds it.
+    pub idempotency_ttl: Duration,
+}
+
+impl Settings {
+    pub fn new(from: EmailAddress) -> Self {
+        Self {
+            from,
+            max_concurrent_sends: 8,
+            send_retry: RetryPolicy {
+                max_attempts: 8,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+                deadline_margin: Duration::from_secs(1),
+            },
+            lookup_retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(500),
+                deadline_margin: Duration::from_secs(1),
+            },
+            idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Who an email goes to, before the address book is asked.
+enum Recipient<'a> {
+    Given(&'a EmailAddress),
+    OfUser(&'a UserId),
+    Nobody,
+}
+
+/// One email to send, worked out from one event.
+struct Plan<'a> {
+    kind: EventKind,
+    /// The order id, or the user id for `USER_REGISTERED`.
+    about: &'a str,
+    recipient: Recipient<'a>,
+    message: Message,
+}
+
+enum LookupFailure {
+    Unknown,
+    Unusable(String),
+    Store(anyhow::Error),
+}
+
+/// The email-notification [`Handler`], generic over its three ports.
+pub struct EmailHandler<M, A, S> {
+    mail: M,
+    addresses: A,
+    idempotency: Idempotency<S>,
+    slots: Semaphore,
+    settings: Settings,
+}
+
+impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
+    pub fn new(mail: M, addresses: A, idempotency_store: S, settings: Settings) -> Self {
+        Self {
+            mail,
+            addresses,
+            idempotency: Idempotency::new(
+                idempotency_store,
+                IDEMPOTENCY_SCOPE,
+                settings.idempotency_ttl,
+            ),
+            slots: Semaphore::new(settings.max_concurrent_sends.max(1)),
+            settings,
+        }
+    }
+
+    pub fn mail(&self) -> &M {
+        &self.mail
+    }
+
+    pub fn addresses(&self) -> &A {
+        &self.addresses
+    }
+
+    pub fn idempotency_store(&self) -> &S {
+        self.idempotency.store()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn plan<'a>(&self, event: &'a Event) -> Result<Option<Plan<'a>>, HandlerError> {
+        let render_failed = |e: compose::RenderError| HandlerError::permanent(e.to_string());
+        Ok(Some(match event {
+            Event::UserRegistered(user) => Plan {
+                kind: EventKind::UserRegistered,
+                about: user.user_id.as_str(),
+                recipient: Recipient::Given(&user.email),
+                message: compose::welcome(user).map_err(render_failed)?,
+            },
+            Event::OrderPlaced(order) => Plan {
+                kind: EventKind::OrderPlaced,
+                about: order.order_id.as_str(),
+                recipient: recipient(order.email.as_ref(), Some(&order.user_id)),
+                message: compose::order_placed(order).map_err(render_failed)?,
+            },
+            Event::OrderCompleted(order) => Plan {
+                kind: EventKind::OrderCompleted,
+                about: order.order_id.as_str(),
+                recipient: recipient(order.email.as_ref(), order.user_id.as_ref()),
+                message: compose::order_completed(&order.order_id).map_err(render_failed)?,
+            },
+            Event::OrderFailed(order) => Plan {
+                kind: EventKind::OrderFailed,
+                about: order.order_id.as_str(),
+                recipient: recipient(order.email.as_ref(), order.user_id.as_ref()),
+                message: compose::order_failed(&order.order_id, &order.reason)
+                    .map_err(render_failed)?,
+            },
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The event's address, else the one the user registered with.
+    async fn resolve(
+        &self,
+        plan: &Plan<'_>,
+        deadline: Deadline,
+    ) -> Result<EmailAddress, HandlerError> {
+        let user = match plan.recipient {
+            Recipient::Given(email) => return Ok(email.clone()),
+            Recipient::OfUser(user) => user,
+            Recipient::Nobody => {
+                return Err(HandlerError::permanent(format!(
+                    "no recipient: {} for order {} carries neither `email` nor `userId`",
+                    plan.kind,
+                    redact_addresses(plan.about)
+                )))
+            }
+        };
+        let policy = &self.settings.lookup_retry;
+        let found = retry(
+            policy,
+            deadline,
+            |failure: &LookupFailure| matches!(failure, LookupFailure::Unknown),
+            |_| async {
+                match self.addresses.lookup(user).await {
+                    Ok(Lookup::Found(email)) => Ok(email),
+                    Ok(Lookup::Unknown) => Err(LookupFailure::Unknown),
+                    Ok(Lookup::Unusable(reason)) => Err(LookupFailure::Unusable(reason)),
+                    Err(err) => Err(LookupFailure::Store(err.0)),
+                }
+            },
+        )
+        .await;
+        let user = redact_addresses(user.as_str());
+        match found {
+            Ok(email) => Ok(email),
+            // Looked as long as the policy allows: nobody registered this user.
+            Err(RetryError::Exhausted { attempts, .. }) if attempts >= policy.max_attempts => {
+                Err(HandlerError::permanent(format!(
+                    "no known address: {} for order {} has no `email` and no USER_REGISTERED was seen for user {user}",
+                    plan.kind,
+                    redact_addresses(plan.about)
+                )))
+            }
+            // Cut short by the deadline: look again in the next invocation.
+            Err(RetryError::Exhausted { attempts, .. }) => Err(HandlerError::transient(anyhow::anyhow!(
+                "no address for user {user} yet after {attempts} lookup(s); the deadline is near"
+            ))),
+            Err(RetryError::Permanent(LookupFailure::Unusable(reason))) => Err(HandlerError::permanent(format!(
+                "the stored address of user {user} is unusable: {reason}"
+            ))),
+            Err(RetryError::Permanent(LookupFailure::Store(err))) => Err(HandlerError::transient(err)),
+            Err(RetryError::Permanent(LookupFailure::Unknown)) => Err(HandlerError::permanent(format!(
+                "no known address for user {user}"
+            ))),
+        }
+    }
+
+    /// A sending slot, waited for no later than the retry margin before the
+    /// deadline.
+    async fn slot(&self, deadline: Deadline) -> Option<SemaphorePermit<'_>> {
+        let until = deadline
+            .instant()
+            .checked_sub(self.settings.send_retry.deadline_margin)
+            .unwrap_or_else(std::time::Instant::now);
+        tokio::time::timeout_at(tokio::time::Instant::from_std(until), self.slots.acquire())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Sends, retrying transient failures with backoff and jitter while
+    /// the deadline allows. Returns the provider's message id.
+    async fn deliver(
+        &self,
+        kind: EventKind,
+        email: &Email,
+        deadline: Deadline,
+    ) -> Result<String, HandlerError> {
+        let masked = email.to.masked();
+        let result = retry(
+            &self.settings.send_retry,
+            deadline,
+            SendError::is_transient,
+            |attempt| {
+                let masked = &masked;
+                async move {
+                    let outcome = match self.slot(deadline).await {
+                        // The permit is held for the call only, never across a
+                        // backoff sleep.
+                        Some(_permit) => self.mail.send(email).await,
+                        None => Err(SendError::Throttled(
+                            "no sending slot free before the deadline".into(),
+                        )),
+                    };
+                    if let Err(err) = &outcome {
+                        if err.is_transient() {
+                            tracing::warn!(
+                                eventType = kind.as_str(),
+                                recipient = %masked,
+                                attempt,
+                                error = %redact_addresses(&err.to_string()),
+                                "email not sent yet; backing off"
+                            );
+                        }
+                    }
+                    outcome
+                }
+            },
+        )
+        .await;
+        match result {
+            Ok(message_id) => Ok(message_id),
+            Err(RetryError::Permanent(err)) => Err(HandlerError::permanent(format!(
+                "SES refused the {kind} email to {masked}: {}",
+                redact_addresses(&err.to_string())
+            ))),
+            Err(RetryError::Exhausted { last, attempts }) => {
+                Err(HandlerError::transient(anyhow::anyhow!(
+                    "the {kind} email to {masked} was not sent after {attempts} attempt(s): {}",
+                    redact_addresses(&last.to_string())
+                )))
+            }
+        }
+    }
+
+    async fn resolve_and_send(
+        &self,
+        plan: &Plan<'_>,
+        deadline: Deadline,
+    ) -> Result<(String, String), HandlerError> {
+        let to = self.resolve(plan, deadline).await?;
+        let email = Email {
+            from: self.settings.from.clone(),
+            to,
+            subject: plan.message.subject.clone(),
+            html: plan.message.html.clone(),
+            text: plan.message.text.clone(),
+        };
+        let message_id = self.deliver(plan.kind, &email, deadline).await?;
+        Ok((message_id, email.to.masked()))
+    }
+}
+
+fn recipient<'a>(email: Option<&'a EmailAddress>, user: Option<&'a UserId>) -> Recipient<'a> {
+    match (email, user) {
+        (Some(email), _) => Recipient::Given(email),
+        (None, Some(user)) => Recipient::OfUser(user),
+        (None, None) => Recipient::Nobody,
+    }
+}
+
+impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandler<M, A, S> {
+    fn handles(&self, kind: EventKind) -> bool {
+        matches!(
+            kind,
+            EventKind::UserRegistered
+                | EventKind::OrderPlaced
+                | EventKind::OrderCompleted
+                | EventKind::OrderFailed
+        )
+    }
+
+    async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {
+        let deadline = incoming.deadline;
+        if let Event::UserRegistered(user) = &incoming.event {
+            // Outside the once-only guard: remembering is itself
+            // idempotent, and a redelivery must still leave the address
+            // in place for the user's orders.
+            self.addresses
+                .remember(&user.user_id, &user.email)
+                .await
+                .map_err(|e| HandlerError::transient(e.0))?;
+        }
+        let Some(plan) = self.plan(&incoming.event)? else {
+            return Ok(Handled::Skipped {
+                reason: "no email for this event type",
+            });
+        };
+        let key = idempotency_key(plan.kind, plan.about);
+        let outcome = self
+            .idempotency
+            .run(&key, deadline, || self.resolve_and_send(&plan, deadline))
+            .await?;
+        match outcome {
+            IdempotentOutcome::Executed((message_id, recipient)) => {
+                tracing::info!(
+                    eventType = plan.kind.as_str(),
+                    idempotencyKey = %redact_addresses(&key),
+                    recipient = %recipient,
+                    messageId = %message_id,
+                    outcome = "sent",
+                    "email sent"
+                );
+                Ok(Handled::done())
+            }
+            IdempotentOutcome::Replayed((message_id, recipient)) => {
+                tracing::info!(
+                    eventType = plan.kind.as_str(),
+                    idempotencyKey = %redact_addresses(&key),
+                    recipient = %recipient,
+                    messageId = %message_id,
+                    outcome = "already_sent",
+                    "email already sent for this key; not sending again"
+                );
+                Ok(Handled::duplicate())
+            }
+        }
+    }
+}

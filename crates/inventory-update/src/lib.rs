@@ -1,0 +1,103 @@
+//! inventory-update: exactly-once stock reservations on an at-least-once
+//! stream.
+//!
+//! Reserves stock on `ORDER_CREATED` (events stream) and `RESERVE_INVENTORY`
+//! (commands stream), releases it on `ORDER_CANCELLED` and
+//! `RELEASE_INVENTORY`, and answers each command with one reply event on
+//! `ORDER_EVENTS_STREAM`. A reservation belongs to an order: whichever
+//! record asks, and however often it is delivered, an order holds its stock
+//! once, and a release gives it back once.
+//!
+//! Layout:
+//! - [`handler`]: the domain logic (what each input does and answers).
+//! - [`store`]: the stock store port ([`StockStore`]) and its outcomes.
+//! - [`dynamodb`]: the DynamoDB adapter (one transaction per order) and the
+//!   reading of cancelled transactions.
+//! - [`memory`]: the in-memory store with scripted faults, for tests.
+//! - [`reply`]: replies as stored for redeliveries, and as published.
+//! - [`config`]: the environment variables.
+//!
+//! The stream-batch mechanics (decoding, KPL deaggregation, per-key order,
+//! dead letters, batched publishing of replies, `batchItemFailures`) are
+//! the core's (`stream-core`).
+
+pub mod config;
+pub mod dynamodb;
+pub mod handler;
+pub mod memory;
+pub mod reply;
+pub mod store;
+
+pub use config::Config;
+pub use dynamodb::DynamoDbStockStore;
+pub use handler::InventoryHandler;
+pub use memory::{Fault, InMemoryStockStore};
+pub use store::{ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+
+use stream_core::config::ProcessEnv;
+use stream_core::lambda::exit_on_config_error;
+use stream_core::{
+    DeadLetterSink, DynamoDbIdempotencyStore, IdempotencyStore, KinesisPutRecords,
+    OrderedPublisher, Pipeline, PipelineConfig, RecordPublisher, RetryPolicy, SqsDeadLetters,
+};
+
+/// The function as deployed.
+pub type InventoryPipeline = Pipeline<
+    InventoryHandler<DynamoDbStockStore, DynamoDbIdempotencyStore>,
+    SqsDeadLetters,
+    OrderedPublisher<KinesisPutRecords>,
+>;
+
+/// Builds the deployed pipeline from one SDK configuration; clients are
+/// made here, once per process.
+pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> InventoryPipeline {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let store = DynamoDbStockStore::new(dynamodb.clone(), &config.inventory_table);
+    let replies = DynamoDbIdempotencyStore::new(dynamodb, &config.idempotency_table);
+    let dead_letters = SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(sdk),
+        &config.core.dead_letter_queue_url,
+    );
+    let publisher = OrderedPublisher::new(
+        KinesisPutRecords::new(
+            aws_sdk_kinesis::Client::new(sdk),
+            config.order_events_stream.clone(),
+        ),
+        RetryPolicy::default(),
+    );
+    assemble(
+        InventoryHandler::new(store, replies),
+        dead_letters,
+        publisher,
+        PipelineConfig::from(&config.core),
+    )
+}
+
+/// The pipeline around any store, dead-letter sink and publisher; tests
+/// and local tools plug fakes in here.
+pub fn assemble<S, I, D, P>(
+    handler: InventoryHandler<S, I>,
+    dead_letters: D,
+    publisher: P,
+    config: PipelineConfig,
+) -> Pipeline<InventoryHandler<S, I>, D, P>
+where
+    S: StockStore,
+    I: IdempotencyStore,
+    D: DeadLetterSink,
+    P: RecordPublisher,
+{
+    Pipeline::new(handler, dead_letters, config).with_publisher(publisher)
+}
+
+/// The Lambda entry point.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    stream_core::logging::init();
+    let config = Config::from_vars(&ProcessEnv).unwrap_or_else(|err| exit_on_config_error(&err));
+    let sdk = stream_core::aws::load_config().await;
+    let pipeline = build_pipeline(&sdk, &config);
+    stream_core::lambda::serve(pipeline, config.core.metrics_namespace.clone()).await
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,558 @@
+//! The deployed pipeline (DynamoDB, SQS, Kinesis adapters) against the
+//! local emulator. Run with `scripts/local-aws.sh run -- cargo test -p
+//! inventory-update`; the emulator serialises requests as DynamoDB makes
+//! each one atomic, so the race tests exercise this code, not the emulator.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{kinesis_event, order_cancelled, order_created, release, reserve, sequence};
+use inventory_update::{assemble, build_pipeline, Config, DynamoDbStockStore, InventoryHandler};
+use stream_core::idempotency::{Claim, StoreError};
+use stream_core::{
+    Deadline, DynamoDbIdempotencyStore, FakePutRecords, IdempotencyStore, InMemoryDeadLetters,
+    KinesisEvent, OrderedPublisher, PipelineConfig, RetryPolicy,
+};
+
+struct Env {
+    cfg: SdkConfig,
+    table: String,
+    idempotency: String,
+    queue: String,
+    stream: String,
+    stream_arn: String,
+}
+
+impl Env {
+    async fn new(stock: &[(&str, i64)]) -> Self {
+        let cfg = testkit::aws_config().await;
+        let table = testkit::unique_name("inventory");
+        let idempotency = testkit::unique_name("idempotency");
+        let stream = testkit::unique_name("order-events");
+        testkit::create_table(&cfg, &table, "productId").await;
+        testkit::create_table(&cfg, &idempotency, "id").await;
+        let queue = testkit::create_queue(&cfg, &testkit::unique_name("dlq")).await;
+        let stream_arn = testkit::create_stream(&cfg, &stream, 1).await;
+        for (product, units) in stock {
+            testkit::put_item_number(&cfg, &table, "productId", product, "available", *units).await;
+        }
+        Self {
+            cfg,
+            table,
+            idempotency,
+            queue,
+            stream,
+            stream_arn,
+        }
+    }
+
+    /// The configuration as Lambda would pass it; the stream as an ARN.
+    fn config(&self) -> Config {
+        let vars: HashMap<String, String> = [
+            ("INVENTORY_TABLE", self.table.as_str()),
+            ("IDEMPOTENCY_TABLE", self.idempotency.as_str()),
+            ("ORDER_EVENTS_STREAM", self.stream_arn.as_str()),
+            ("DEAD_LETTER_QUEUE_URL", self.queue.as_str()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "inventory-update"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Config::from_vars(&vars).unwrap()
+    }
+
+    fn pipeline(&self) -> inventory_update::InventoryPipeline {
+        build_pipeline(&self.cfg, &self.config())
+    }
+
+    async fn available(&self, product: &str) -> Option<i64> {
+        testkit::get_item_number(&self.cfg, &self.table, "productId", product, "available").await
+    }
+
+    async fn reservation(&self, order: &str) -> Option<HashMap<String, AttributeValue>> {
+        aws_sdk_dynamodb::Client::new(&self.cfg)
+            .get_item()
+            .table_name(&self.table)
+            .key(
+                "productId",
+                AttributeValue::S(format!("reservation#{order}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    /// Every reply on the stream: (eventId, eventType, payload, raw data).
+    async fn replies(&self) -> Vec<(String, String, serde_json::Value, Vec<u8>)> {
+        testkit::read_stream(&self.cfg, &self.stream)
+            .await
+            .iter()
+            .map(|r| {
+                let data = r.data().as_ref().to_vec();
+                let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
+                (
+                    json["eventId"].as_str().unwrap().to_owned(),
+                    json["eventType"].as_str().unwrap().to_owned(),
+                    json["payload"].clone(),
+                    data,
+                )
+            })
+            .collect()
+    }
+
+    async fn dead_letters(&self) -> Vec<serde_json::Value> {
+        testkit::receive_all(&self.cfg, &self.queue)
+            .await
+            .iter()
+            .map(|body| serde_json::from_str(body).unwrap())
+            .collect()
+    }
+}
+
+fn deadline() -> Deadline {
+    Deadline::in_(Duration::from_secs(120))
+}
+
+#[tokio::test]
+async fn a_batch_delivered_twice_changes_stock_once() {
+    let env = Env::new(&[("p-a", 10), ("p-b", 5)]).await;
+    let pipeline = env.pipeline();
+    let batch = kinesis_event(&[
+        order_created("e-1", "o-1", &[("p-a", 2), ("p-b", 1)]),
+        reserve("c-2", "o-2", &[("p-a", 3)]),
+        release("c-3", "o-3"),
+    ]);
+    let first = pipeline.process(&batch, deadline()).await;
+    let second = pipeline.process(&batch, deadline()).await;
+    assert!(first.failed_sequence_numbers().is_empty());
+    assert!(second.failed_sequence_numbers().is_empty());
+    assert_eq!(second.report.duplicates, 3);
+    assert_eq!(env.available("p-a").await, Some(5));
+    assert_eq!(env.available("p-b").await, Some(4));
+
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), 4, "two replies per delivery");
+    assert_eq!(replies[0].1, "INVENTORY_RESERVED");
+    assert_eq!(replies[1].1, "INVENTORY_RELEASED");
+    assert_eq!(
+        replies[1].2["items"],
+        serde_json::json!([]),
+        "nothing to release"
+    );
+    for (a, b) in replies[..2].iter().zip(&replies[2..]) {
+        assert_eq!(a.0, b.0, "a redelivered command re-sends the same eventId");
+        assert_eq!(a.3, b.3, "and the same bytes");
+    }
+
+    // One transaction per order: o-1 and o-2 once each, plus o-1's
+    // redelivered event (a duplicate answered by the transaction itself);
+    // the redelivered commands replay their stored replies without a call.
+    let calls = pipeline.handler().store().calls();
+    assert_eq!(calls.transact_write_items(), 3);
+    assert_eq!(
+        calls.get_item(),
+        1,
+        "the release looked for a reservation once"
+    );
+}
+
+#[tokio::test]
+async fn order_cancelled_delivered_twice_gives_stock_back_once() {
+    let env = Env::new(&[("p-a", 10), ("p-b", 5)]).await;
+    let pipeline = env.pipeline();
+    pipeline
+        .process(
+            &kinesis_event(&[order_created("e-1", "o-1", &[("p-a", 4), ("p-b", 2)])]),
+            deadline(),
+        )
+        .await;
+    assert_eq!(env.available("p-a").await, Some(6));
+    let cancel = kinesis_event(&[order_cancelled("x-1", "o-1")]);
+    let first = pipeline.process(&cancel, deadline()).await;
+    let second = pipeline.process(&cancel, deadline()).await;
+    assert!(
+        first.failed_sequence_numbers().is_empty() && second.failed_sequence_numbers().is_empty()
+    );
+    assert_eq!((first.report.processed, second.report.duplicates), (1, 1));
+    assert_eq!(env.available("p-a").await, Some(10));
+    assert_eq!(env.available("p-b").await, Some(5));
+    let reservation = env.reservation("o-1").await.unwrap();
+    assert_eq!(reservation["state"], AttributeValue::S("RELEASED".into()));
+
+    // Reserving a released order again changes nothing.
+    pipeline
+        .process(
+            &kinesis_event(&[order_created("e-1b", "o-1", &[("p-a", 4)])]),
+            deadline(),
+        )
+        .await;
+    assert_eq!(env.available("p-a").await, Some(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cancels_and_releases_give_stock_back_once() {
+    // Each order is released twice at the same moment: by ORDER_CANCELLED
+    // on the events stream and by RELEASE_INVENTORY on the commands stream,
+    // in two function instances. Many orders at once make the two
+    // releases of some order interleave between read and write.
+    const ORDERS: usize = 12;
+    let env = Env::new(&[("p-a", 100)]).await;
+    let reserves: Vec<_> = (0..ORDERS)
+        .map(|i| reserve(&format!("c-{i}"), &format!("o-{i}"), &[("p-a", 3)]))
+        .collect();
+    env.pipeline()
+        .process(&kinesis_event(&reserves), deadline())
+        .await;
+    assert_eq!(env.available("p-a").await, Some(100 - 3 * ORDERS as i64));
+
+    let mut tasks = Vec::new();
+    for i in 0..ORDERS {
+        for record in [
+            order_cancelled(&format!("x-{i}"), &format!("o-{i}")),
+            release(&format!("r-{i}"), &format!("o-{i}")),
+        ] {
+            let pipeline = env.pipeline();
+            tasks.push(tokio::spawn(async move {
+                pipeline
+                    .process(&kinesis_event(&[record]), deadline())
+                    .await
+            }));
+        }
+    }
+    for outcome in futures::future::join_all(tasks).await {
+        assert!(outcome.unwrap().failed_sequence_numbers().is_empty());
+    }
+    assert_eq!(env.available("p-a").await, Some(100));
+    // Each release command answered once; the units show up in at most one
+    // answer per order (none when the cancellation got there first).
+    let replies = env.replies().await;
+    let releases: Vec<_> = replies
+        .iter()
+        .filter(|r| r.1 == "INVENTORY_RELEASED")
+        .collect();
+    assert_eq!(releases.len(), ORDERS);
+    for reply in releases {
+        let items = reply.2["items"].as_array().unwrap();
+        assert!(items.is_empty() || items[0]["quantity"] == 3, "{}", reply.2);
+    }
+}
+
+#[tokio::test]
+async fn an_order_whose_last_line_is_short_reserves_nothing() {
+    let env = Env::new(&[("p-a", 10), ("p-b", 10), ("p-c", 1)]).await;
+    let pipeline = env.pipeline();
+    let lines = [("p-a", 1), ("p-b", 2), ("p-c", 2)];
+    let outcome = pipeline
+        .process(
+            &kinesis_event(&[
+                order_created("e-1", "o-1", &lines),
+                reserve("c-2", "o-2", &lines),
+            ]),
+            deadline(),
+        )
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(env.available("p-a").await, Some(10));
+    assert_eq!(env.available("p-b").await, Some(10));
+    assert_eq!(env.available("p-c").await, Some(1));
+    assert!(env.reservation("o-1").await.is_none());
+    assert!(env.reservation("o-2").await.is_none());
+    assert!(
+        env.dead_letters().await.is_empty(),
+        "short stock is not an error"
+    );
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].1, "INVENTORY_RESERVATION_FAILED");
+    assert_eq!(replies[0].2["productId"], "p-c");
+    assert_eq!(replies[0].2["reason"], "not enough stock of product p-c");
+    assert_eq!(replies[0].2["sagaId"], "saga-o-2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_invocations_never_oversell_the_last_units() {
+    const START: i64 = 5;
+    const INVOCATIONS: usize = 8;
+    let env = Arc::new(Env::new(&[("p-hot", START), ("p-cold", 1000)]).await);
+
+    // Watches `available` throughout the race.
+    let stop = Arc::new(AtomicBool::new(false));
+    let lowest = Arc::new(AtomicI64::new(i64::MAX));
+    let observations = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (env, stop, lowest, observations) = (
+            env.clone(),
+            stop.clone(),
+            lowest.clone(),
+            observations.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                if let Some(units) = env.available("p-hot").await {
+                    lowest.fetch_min(units, Ordering::SeqCst);
+                    observations.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+
+    // Each invocation is its own function instance with its own clients.
+    let tasks: Vec<_> = (0..INVOCATIONS)
+        .map(|i| {
+            let pipeline = env.pipeline();
+            let batch = kinesis_event(&[reserve(
+                &format!("c-{i}"),
+                &format!("o-{i}"),
+                &[("p-cold", 1), ("p-hot", 1)],
+            )]);
+            tokio::spawn(async move { pipeline.process(&batch, deadline()).await })
+        })
+        .collect();
+    for outcome in futures::future::join_all(tasks).await {
+        assert!(outcome.unwrap().failed_sequence_numbers().is_empty());
+    }
+    stop.store(true, Ordering::SeqCst);
+    watcher.await.unwrap();
+
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), INVOCATIONS, "one reply per command");
+    let reserved: Vec<_> = replies
+        .iter()
+        .filter(|r| r.1 == "INVENTORY_RESERVED")
+        .collect();
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.1 == "INVENTORY_RESERVATION_FAILED")
+        .collect();
+    let units_reserved: i64 = reserved
+        .iter()
+        .flat_map(|r| r.2["items"].as_array().unwrap().iter())
+        .filter(|line| line["productId"] == "p-hot")
+        .map(|line| line["quantity"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        units_reserved, START,
+        "successful reservations sum to the starting stock exactly"
+    );
+    assert_eq!(failed.len(), INVOCATIONS - START as usize);
+    assert!(failed.iter().all(|r| r.2["productId"] == "p-hot"));
+    assert_eq!(env.available("p-hot").await, Some(0));
+    assert_eq!(
+        env.available("p-cold").await,
+        Some(1000 - START),
+        "all or none under contention too"
+    );
+    assert!(observations.load(Ordering::SeqCst) > 0);
+    assert!(
+        lowest.load(Ordering::SeqCst) >= 0,
+        "available went negative"
+    );
+
+    let mut held = 0;
+    for i in 0..INVOCATIONS {
+        if let Some(item) = env.reservation(&format!("o-{i}")).await {
+            assert_eq!(item["state"], AttributeValue::S("RESERVED".into()));
+            held += 1;
+        }
+    }
+    assert_eq!(
+        held, START,
+        "a reservation record for each successful order, none for the others"
+    );
+}
+
+#[tokio::test]
+async fn a_poison_record_does_not_stop_the_records_after_it() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let pipeline = env.pipeline();
+    let poison = ("o-1".to_owned(), b"{ this is not JSON".to_vec());
+    let outcome = pipeline
+        .process(
+            &kinesis_event(&[
+                order_created("e-1", "o-1", &[("p-a", 1)]),
+                poison,
+                order_created("e-3", "o-1", &[("p-a", 1)]),
+                order_created("e-4", "o-4", &[("p-a", 2)]),
+            ]),
+            deadline(),
+        )
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(outcome.report.permanent_failures, 1);
+    assert_eq!(
+        env.available("p-a").await,
+        Some(7),
+        "o-1 once (its second event is a duplicate), o-4"
+    );
+    let letters = env.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    assert_eq!(letter["sequenceNumber"], sequence(2));
+    assert_eq!(letter["functionName"], "inventory-update");
+    assert_eq!(letter["shardId"], "shardId-000000000000");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("undecodable record"),
+        "{letter}"
+    );
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(letter["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, b"{ this is not JSON");
+}
+
+#[tokio::test]
+async fn an_unknown_product_is_dead_lettered_for_events_and_answered_for_commands() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let outcome = env
+        .pipeline()
+        .process(
+            &kinesis_event(&[
+                order_created("e-1", "o-1", &[("p-a", 1), ("p-ghost", 1)]),
+                reserve("c-2", "o-2", &[("p-ghost", 1), ("p-a", 1)]),
+            ]),
+            deadline(),
+        )
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(env.available("p-a").await, Some(10));
+    let letters = env.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0]["reason"],
+        "unknown product p-ghost in order o-1; nothing reserved"
+    );
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].1, "INVENTORY_RESERVATION_FAILED");
+    assert_eq!(replies[0].2["productId"], "p-ghost");
+    assert_eq!(replies[0].2["reason"], "unknown product p-ghost");
+    assert_eq!(
+        env.available("p-ghost").await,
+        None,
+        "no item was created for it"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_command_replays_its_stored_reply_after_stock_changed() {
+    let env = Env::new(&[("p-a", 2)]).await;
+    let pipeline = env.pipeline();
+    let command = kinesis_event(&[reserve("c-1", "o-1", &[("p-a", 3)])]);
+    pipeline.process(&command, deadline()).await;
+    testkit::put_item_number(&env.cfg, &env.table, "productId", "p-a", "available", 10).await;
+    let again = pipeline.process(&command, deadline()).await;
+    assert_eq!(again.report.duplicates, 1);
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0].3, replies[1].3, "the same record, byte for byte");
+    assert_eq!(replies[1].1, "INVENTORY_RESERVATION_FAILED");
+    assert_eq!(env.available("p-a").await, Some(10));
+}
+
+/// Counts calls to the idempotency table.
+struct Counting<S> {
+    inner: S,
+    calls: AtomicU64,
+}
+
+impl<S: IdempotencyStore> IdempotencyStore for Counting<S> {
+    async fn claim(&self, key: &str, until: u64, expires: u64) -> Result<Claim, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.claim(key, until, expires).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        result: Option<String>,
+        expires: u64,
+    ) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.complete(key, result, expires).await
+    }
+    async fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.release(key).await
+    }
+}
+
+#[tokio::test]
+async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
+    const ORDERS: usize = 20;
+    let env = Env::new(&[("p-a", 1000), ("p-b", 1000), ("p-c", 1000)]).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.cfg);
+    let idempotency = Arc::new(Counting {
+        inner: DynamoDbIdempotencyStore::new(dynamodb.clone(), &env.idempotency),
+        calls: AtomicU64::new(0),
+    });
+    let put = Arc::new(FakePutRecords::default());
+    let pipeline = assemble(
+        InventoryHandler::new(
+            DynamoDbStockStore::new(dynamodb, &env.table),
+            idempotency.clone(),
+        ),
+        Arc::new(InMemoryDeadLetters::default()),
+        OrderedPublisher::new(put.clone(), RetryPolicy::default()),
+        PipelineConfig::new("inventory-update"),
+    );
+    let lines = [("p-a", 1), ("p-b", 2), ("p-c", 3)];
+    let run = |records: Vec<(String, Vec<u8>)>| {
+        let event: KinesisEvent = kinesis_event(&records);
+        let pipeline = &pipeline;
+        async move { pipeline.process(&event, deadline()).await }
+    };
+    let calls = || pipeline.handler().store().calls();
+
+    // Events: one transaction per order, whatever its number of lines.
+    let outcome = run((0..ORDERS)
+        .map(|i| order_created(&format!("e-{i}"), &format!("o-{i}"), &lines))
+        .collect())
+    .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(
+        (calls().transact_write_items(), calls().get_item()),
+        (ORDERS as u64, 0)
+    );
+    assert_eq!(env.available("p-c").await, Some(1000 - 3 * ORDERS as i64));
+
+    // Releases: one read of the reservation and one transaction per order.
+    run((0..ORDERS)
+        .map(|i| order_cancelled(&format!("x-{i}"), &format!("o-{i}")))
+        .collect())
+    .await;
+    assert_eq!(
+        (calls().transact_write_items(), calls().get_item()),
+        (2 * ORDERS as u64, ORDERS as u64)
+    );
+    assert_eq!(env.available("p-c").await, Some(1000));
+
+    // Commands: one transaction per order, two idempotency writes (claim,
+    // complete) per command, and every reply in one PutRecords call.
+    let outcome = run((0..ORDERS)
+        .map(|i| reserve(&format!("c-{i}"), &format!("o-{}", 100 + i), &lines))
+        .collect())
+    .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(calls().transact_write_items(), 3 * ORDERS as u64);
+    assert_eq!(idempotency.calls.load(Ordering::SeqCst), 2 * ORDERS as u64);
+    assert_eq!(outcome.report.publish_calls, 1);
+    assert_eq!(put.calls().len(), 1);
+    assert_eq!(put.calls()[0].len(), ORDERS);
+    println!(
+        "calls for {ORDERS} orders of 3 lines: reserve {ORDERS} TransactWriteItems; release {ORDERS} GetItem + \
+         {ORDERS} TransactWriteItems; {ORDERS} commands: {ORDERS} TransactWriteItems + {} idempotency writes + {} PutRecords",
+        idempotency.calls.load(Ordering::SeqCst),
+        put.calls().len()
+    );
+}
