@@ -1,0 +1,216 @@
+//! The function's [`Handler`]: read the saga, decide with the pure state
+//! machine, write the new state conditionally on the version read, and hand
+//! the transition's records to the core, which publishes them only after
+//! the handler returns (so only after the write succeeded).
+//!
+//! A lost race (another invocation advanced the saga between our read and
+//! our write) is retried from the read, a few times, with backoff. The
+//! event is then judged against the saga as it is now: usually a duplicate
+//! or out of date, so concurrent deliveries never both advance a saga.
+//!
+//! # When the stored records are sent again
+//!
+//! The write and the publishing are two steps, so the records of the last
+//! transition (the outbox) are stored with the saga, together with the
+//! stream position of the record that made the transition. If publishing
+//! fails, the core reports that very record and Lambda delivers it again
+//! from the same position: the event is then a duplicate, and the outbox is
+//! returned for publishing once more. Nothing is ever lost this way.
+//!
+//! Another copy of an applied event, at another position (a producer's
+//! retry, or a participant answering a duplicated command again), re-sends
+//! nothing: its first copy's redelivery already covers a failed publish,
+//! and re-sending for every copy would multiply duplicates at every hop of
+//! the saga (each copy of a command draws a reply, each copy of a reply
+//! would draw the command again). Nor does an event older than the last
+//! applied one: its records were followed by later ones, and sending them
+//! again now would reorder the saga's commands.
+
+use std::time::Duration;
+
+use order_events::{OrderId, OutgoingRecord, Timestamp};
+use stream_core::{
+    retry, Handled, Handler, HandlerError, IncomingEvent, RecordOrigin, RetryError, RetryPolicy,
+};
+
+use crate::machine::{transition, Decision, HANDLED_KINDS};
+use crate::store::{SagaRecord, SagaStore, StoreError};
+
+/// Retries after a lost race: each retry re-reads the saga.
+pub const RACE_POLICY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base_delay: Duration::from_millis(10),
+    max_delay: Duration::from_millis(200),
+    deadline_margin: Duration::from_millis(500),
+};
+
+pub struct SagaHandler<S> {
+    store: S,
+    race_policy: RetryPolicy,
+}
+
+/// Why one read-decide-write attempt did not finish.
+#[derive(Debug)]
+enum AttemptError {
+    Conflict,
+    Store(StoreError),
+    Reject(String),
+}
+
+impl<S: SagaStore> SagaHandler<S> {
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            race_policy: RACE_POLICY,
+        }
+    }
+
+    pub fn with_race_policy(mut self, policy: RetryPolicy) -> Self {
+        self.race_policy = policy;
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    async fn attempt(
+        &self,
+        order_id: &OrderId,
+        incoming: &IncomingEvent,
+    ) -> Result<Handled, AttemptError> {
+        let current = self
+            .store
+            .load(order_id)
+            .await
+            .map_err(AttemptError::Store)?;
+        let saga = current.as_ref().map(|r| &r.saga);
+        let event_type = incoming.event.kind().as_str();
+        match transition(saga, &incoming.event, &incoming.dedup_key) {
+            Decision::Ignore { reason } => {
+                tracing::debug!(
+                    orderId = %order_id,
+                    eventType = event_type,
+                    sagaStatus = saga.map(|s| s.status().as_str()).unwrap_or("NONE"),
+                    reason,
+                    "event changes nothing in the saga"
+                );
+                Ok(Handled::Skipped { reason })
+            }
+            Decision::Duplicate { latest } => {
+                let position = position(&incoming.origin);
+                let emit = match current {
+                    Some(record)
+                        if latest && record.source.as_deref() == Some(position.as_str()) =>
+                    {
+                        record.outbox
+                    }
+                    _ => Vec::new(),
+                };
+                tracing::info!(
+                    orderId = %order_id,
+                    eventType = event_type,
+                    latest,
+                    resent = emit.len(),
+                    "event already applied to the saga"
+                );
+                Ok(Handled::Duplicate { emit })
+            }
+            Decision::Reject { reason } => Err(AttemptError::Reject(reason)),
+            Decision::Apply { saga: next, emit } => {
+                let now = Timestamp::now();
+                let outbox = emit
+                    .iter()
+                    .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        AttemptError::Reject(format!("a saga record cannot be written: {e}"))
+                    })?;
+                let from = saga.map(|s| s.status().as_str()).unwrap_or("NONE");
+                let read_version = saga.map(|s| s.version);
+                let record = SagaRecord {
+                    saga: next,
+                    outbox,
+                    source: Some(position(&incoming.origin)),
+                };
+                match self.store.save(&record, read_version).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict) => return Err(AttemptError::Conflict),
+                    Err(other) => return Err(AttemptError::Store(other)),
+                }
+                tracing::info!(
+                    orderId = %order_id,
+                    eventType = event_type,
+                    from,
+                    to = record.saga.status().as_str(),
+                    step = record.saga.phase.step_name(),
+                    version = record.saga.version,
+                    emitted = ?record.outbox.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+                    "saga advanced"
+                );
+                Ok(Handled::Done {
+                    emit: record.outbox,
+                })
+            }
+        }
+    }
+}
+
+/// Where a record sits on its stream: the same for every delivery of that
+/// record, different for any other copy of the same event.
+pub fn position(origin: &RecordOrigin) -> String {
+    let shard = origin.shard_id.as_deref().unwrap_or("-");
+    match origin.sub_sequence_number {
+        Some(sub) => format!("{shard}:{}:{sub}", origin.sequence_number),
+        None => format!("{shard}:{}", origin.sequence_number),
+    }
+}
+
+impl<S: SagaStore> Handler for SagaHandler<S> {
+    fn handles(&self, kind: order_events::EventKind) -> bool {
+        HANDLED_KINDS.contains(&kind)
+    }
+
+    async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {
+        let Some(order_id) = incoming.event.order_id().cloned() else {
+            return Ok(Handled::Skipped {
+                reason: "not about an order",
+            });
+        };
+        let (order, event) = (&order_id, &incoming);
+        let result = retry(
+            &self.race_policy,
+            incoming.deadline,
+            |err: &AttemptError| matches!(err, AttemptError::Conflict),
+            |attempt| {
+                if attempt > 1 {
+                    tracing::debug!(orderId = %order, attempt, "lost a race for the saga; reading it again");
+                }
+                self.attempt(order, event)
+            },
+        )
+        .await;
+        match result {
+            Ok(handled) => Ok(handled),
+            Err(RetryError::Exhausted { attempts, .. }) => {
+                Err(HandlerError::transient(anyhow::anyhow!(
+                    "saga {order_id} kept changing under this write ({attempts} attempts)"
+                )))
+            }
+            Err(RetryError::Permanent(AttemptError::Reject(reason))) => {
+                Err(HandlerError::permanent(reason))
+            }
+            Err(RetryError::Permanent(AttemptError::Store(StoreError::Corrupt(reason)))) => {
+                Err(HandlerError::permanent(format!(
+                    "saga {order_id}: stored state unreadable: {reason}"
+                )))
+            }
+            Err(RetryError::Permanent(err)) => Err(HandlerError::transient(anyhow::anyhow!(
+                "saga {order_id}: {err:?}"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

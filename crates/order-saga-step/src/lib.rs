@@ -1,0 +1,95 @@
+//! `order-saga-step`: the orchestrator of the order saga. Every event on the
+//! order events stream that belongs to a saga moves that order's saga by at
+//! most one step; the step's command goes to the commands stream, and the
+//! saga's outcome (ORDER_COMPLETED or ORDER_FAILED) to the events stream.
+//!
+//! Layout:
+//! - [`saga`]: the saga's state (status, awaited step, completed steps,
+//!   pending compensations, what later commands need).
+//! - [`machine`]: the state machine, one pure function
+//!   `transition(state, event, dedup_key) -> Decision`; the flow, the
+//!   compensation order and the cancellation rules are documented there.
+//! - [`store`]: the saga store port (read; write conditional on the version
+//!   read) and an in-memory store; [`store_dynamodb`]: the `SAGA_TABLE`
+//!   adapter and its item layout.
+//! - [`handler`]: the [`stream_core::Handler`]: read, decide, write, retry a
+//!   lost race, hand the records to the core.
+//! - [`config`]: the environment variables.
+//!
+//! Guarantees: a saga's state only moves through conditional writes, so two
+//! concurrent deliveries cannot both advance it; records are published only
+//! after the write that decided them; their ids are derived from the saga
+//! and the step, so a redelivery of the record that made the last
+//! transition re-sends the very same records (the stored outbox) and never
+//! new ones; any other duplicate sends nothing.
+
+pub mod config;
+pub mod handler;
+pub mod machine;
+pub mod saga;
+pub mod store;
+pub mod store_dynamodb;
+
+pub use config::Config;
+pub use handler::SagaHandler;
+pub use machine::{transition, Decision, Emit, HANDLED_KINDS};
+pub use saga::{Compensation, OrderInfo, Phase, Saga, SagaStatus, Step};
+pub use store::{InMemorySagaStore, SagaRecord, SagaStore, StoreError};
+pub use store_dynamodb::DynamoDbSagaStore;
+
+use stream_core::config::ProcessEnv;
+use stream_core::{
+    KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy, SplitPublisher,
+    SqsDeadLetters,
+};
+
+/// Commands to `ORDER_COMMANDS_STREAM`, outcome events to
+/// `ORDER_EVENTS_STREAM`.
+pub type SagaPublisher =
+    SplitPublisher<OrderedPublisher<KinesisPutRecords>, OrderedPublisher<KinesisPutRecords>>;
+
+/// The function as Lambda, the local event-source runner and end-to-end
+/// tests run it.
+pub type SagaPipeline = Pipeline<SagaHandler<DynamoDbSagaStore>, SqsDeadLetters, SagaPublisher>;
+
+/// Builds the pipeline from one SDK configuration and the function's
+/// configuration.
+pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipeline {
+    let kinesis = aws_sdk_kinesis::Client::new(sdk);
+    let publisher = SplitPublisher {
+        commands: OrderedPublisher::new(
+            KinesisPutRecords::new(kinesis.clone(), config.commands_stream.clone()),
+            RetryPolicy::default(),
+        ),
+        events: OrderedPublisher::new(
+            KinesisPutRecords::new(kinesis, config.events_stream.clone()),
+            RetryPolicy::default(),
+        ),
+    };
+    let store = DynamoDbSagaStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.saga_table.clone(),
+    );
+    let dead_letters = SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(sdk),
+        config.core.dead_letter_queue_url.clone(),
+    );
+    Pipeline::new(
+        SagaHandler::new(store),
+        dead_letters,
+        PipelineConfig::from(&config.core),
+    )
+    .with_publisher(publisher)
+}
+
+/// The Lambda entry point.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    stream_core::logging::init();
+    let config = match Config::from_vars(&ProcessEnv) {
+        Ok(config) => config,
+        Err(err) => stream_core::lambda::exit_on_config_error(&err),
+    };
+    let sdk = stream_core::aws::load_config().await;
+    let namespace = config.core.metrics_namespace.clone();
+    stream_core::lambda::serve(build_pipeline(&sdk, &config), namespace).await
+}

@@ -1,0 +1,182 @@
+//! Every sample event in events/order-saga-step parses as a Lambda Kinesis
+//! event and, run against fakes, gives the response in its sibling
+//! `.expected.json`, with the saga state and records its name promises.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use order_events::EventKind as K;
+use order_saga_step::SagaStatus as S;
+use stream_core::{Deadline, KinesisEvent};
+
+fn samples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/order-saga-step");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && !p.to_string_lossy().ends_with(".expected.json")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// What each case leaves behind: the saga's status, the commands and the
+/// events sent, and how many records were dead-lettered.
+/// (saga status, commands sent, events sent, dead letters).
+type Expectation = (Option<S>, &'static [K], &'static [K], usize);
+
+fn expectations(case: &str) -> Option<Expectation> {
+    use K::*;
+    Some(match case {
+        "order-placed" => (Some(S::Running), &[ReserveInventory], &[], 0),
+        "order-cancelled" => (
+            Some(S::Compensating),
+            &[ReserveInventory, ReleaseInventory],
+            &[],
+            0,
+        ),
+        "inventory-reserved" => (
+            Some(S::Running),
+            &[ReserveInventory, ProcessPayment],
+            &[],
+            0,
+        ),
+        "inventory-reservation-failed" => (Some(S::Failed), &[ReserveInventory], &[OrderFailed], 0),
+        "inventory-released" => (
+            Some(S::Failed),
+            &[ReserveInventory, ProcessPayment, ReleaseInventory],
+            &[OrderFailed],
+            0,
+        ),
+        "payment-processed" => (
+            Some(S::Running),
+            &[ReserveInventory, ProcessPayment, ShipOrder],
+            &[],
+            0,
+        ),
+        "payment-failed" => (
+            Some(S::Compensating),
+            &[ReserveInventory, ProcessPayment, ReleaseInventory],
+            &[],
+            0,
+        ),
+        "payment-refunded" => (
+            Some(S::Compensating),
+            &[
+                ReserveInventory,
+                ProcessPayment,
+                ShipOrder,
+                RefundPayment,
+                ReleaseInventory,
+            ],
+            &[],
+            0,
+        ),
+        "order-shipped" => (
+            Some(S::Completed),
+            &[ReserveInventory, ProcessPayment, ShipOrder],
+            &[OrderCompleted],
+            0,
+        ),
+        "shipping-failed" => (
+            Some(S::Compensating),
+            &[ReserveInventory, ProcessPayment, ShipOrder, RefundPayment],
+            &[],
+            0,
+        ),
+        // The second copy changes nothing and sends nothing.
+        "duplicate" => (
+            Some(S::Running),
+            &[ReserveInventory, ProcessPayment],
+            &[],
+            0,
+        ),
+        "poison" => (None, &[], &[], 3),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn every_sample_gives_its_expected_response() {
+    let files = samples();
+    assert!(
+        files.len() >= 12,
+        "expected a sample per handled type, a duplicate and a poison record"
+    );
+    for file in files {
+        let case = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let event: KinesisEvent = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{case}: not a Kinesis event: {e}"));
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(file.with_extension("expected.json"))
+                .unwrap_or_else(|e| panic!("{case}: no expected response: {e}")),
+        )
+        .unwrap();
+
+        let harness = common::Harness::succeeding();
+        let outcome = harness
+            .pipeline
+            .process(&event, Deadline::in_(Duration::from_secs(30)))
+            .await;
+        assert_eq!(
+            serde_json::to_value(&outcome.response).unwrap(),
+            expected,
+            "{case}"
+        );
+
+        let (status, commands, events, dead) = expectations(&case)
+            .unwrap_or_else(|| panic!("{case}: add its expectations to this test"));
+        let sagas = harness.store.all();
+        assert_eq!(sagas.first().map(|r| r.saga.status()), status, "{case}");
+        assert!(sagas.len() <= 1, "{case}: one order per sample");
+        let kinds = |fake: &stream_core::FakePutRecords| {
+            fake.landed().iter().map(|r| r.kind).collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(&harness.commands), commands, "{case}: commands");
+        assert_eq!(kinds(&harness.events), events, "{case}: events");
+        assert_eq!(
+            harness.dead_letters.letters().len(),
+            dead,
+            "{case}: dead letters"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_batch_resends_the_same_commands_and_applies_nothing() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/order-saga-step/duplicate.json"),
+    )
+    .unwrap();
+    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
+    let harness = common::Harness::succeeding();
+    let first = harness
+        .pipeline
+        .process(&event, Deadline::in_(Duration::from_secs(30)))
+        .await;
+    assert_eq!((first.report.processed, first.report.duplicates), (2, 1));
+
+    // Lambda delivers the batch again (say its answer was lost): every
+    // record is a duplicate, and the record that made the last transition
+    // sends its command again, the same id and bytes.
+    let again = harness
+        .pipeline
+        .process(&event, Deadline::in_(Duration::from_secs(30)))
+        .await;
+    assert_eq!((again.report.processed, again.report.duplicates), (0, 3));
+    let payments: Vec<_> = harness
+        .commands
+        .landed()
+        .into_iter()
+        .filter(|r| r.kind == K::ProcessPayment)
+        .collect();
+    assert_eq!(payments.len(), 2);
+    assert_eq!(payments[0], payments[1], "same id, same bytes");
+    assert_eq!(harness.store.all()[0].saga.version, 2);
+}
