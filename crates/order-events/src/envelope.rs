@@ -27,15 +27,45 @@ pub struct Envelope<'a> {
 #[derive(Deserialize)]
 struct WireEnvelope<'a> {
     #[serde(rename = "eventId", borrow, default)]
-    event_id: Option<Cow<'a, str>>,
+    event_id: Option<CowStr<'a>>,
     #[serde(rename = "eventType", borrow, default)]
-    event_type: Option<Cow<'a, str>>,
+    event_type: Option<CowStr<'a>>,
     #[serde(rename = "commandType", borrow, default)]
-    command_type: Option<Cow<'a, str>>,
+    command_type: Option<CowStr<'a>>,
     #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Option<CowStr<'a>>,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
+}
+
+/// A string borrowed from the record when it has no escapes, owned
+/// otherwise. (serde borrows a bare `Cow<str>` field but not one inside an
+/// `Option`, which would cost three allocations per record.)
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = CowStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visit(std::marker::PhantomData))
+    }
 }
 
 impl<'a> Envelope<'a> {
@@ -49,22 +79,23 @@ impl<'a> Envelope<'a> {
         }
         let wire: WireEnvelope<'a> =
             serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-        let (event_type, payload, command_shape) = match (wire.event_type, wire.command_type) {
-            (Some(event_type), _) => {
-                let payload = wire.payload.ok_or(DecodeError::MissingPayload)?.get();
-                if !payload.starts_with('{') {
-                    return Err(DecodeError::MissingPayload);
+        let (event_type, payload, command_shape) =
+            match (wire.event_type.map(|c| c.0), wire.command_type.map(|c| c.0)) {
+                (Some(event_type), _) => {
+                    let payload = wire.payload.ok_or(DecodeError::MissingPayload)?.get();
+                    if !payload.starts_with('{') {
+                        return Err(DecodeError::MissingPayload);
+                    }
+                    (event_type, payload, false)
                 }
-                (event_type, payload, false)
-            }
-            // The CQRS command shape: the whole object is the payload.
-            (None, Some(command_type)) => (command_type, text, true),
-            (None, None) => return Err(DecodeError::MissingType),
-        };
+                // The CQRS command shape: the whole object is the payload.
+                (None, Some(command_type)) => (command_type, text, true),
+                (None, None) => return Err(DecodeError::MissingType),
+            };
         Ok(Self {
-            event_id: wire.event_id.filter(|id| !id.is_empty()),
+            event_id: wire.event_id.map(|c| c.0).filter(|id| !id.is_empty()),
             event_type,
-            timestamp: wire.timestamp,
+            timestamp: wire.timestamp.map(|c| c.0),
             payload,
             data,
             command_shape,

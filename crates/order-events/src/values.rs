@@ -319,7 +319,7 @@ impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // The raw JSON text keeps every digit of a number literal, so
         // `19.99` is read as exactly 19.99 rather than the nearest double.
-        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        let raw = <&'de RawValue>::deserialize(deserializer)?;
         let text = raw.get();
         let literal = if let Some(quoted) = text.strip_prefix('"') {
             let unquoted: String = serde_json::from_str(text).map_err(D::Error::custom)?;

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use futures::StreamExt;
 use kinesis_deagg::{deaggregate, Deaggregated};
 use order_events::{Envelope, OutgoingRecord};
 
@@ -90,6 +89,9 @@ struct Unit<'a> {
     data: &'a [u8],
 }
 
+/// End of a group's linked list.
+const NONE: usize = usize::MAX;
+
 /// What became of one unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
@@ -152,22 +154,52 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         let units = expand(event);
 
         // Group by partition key, keys in first-seen order, records in
-        // stream order within a key.
+        // stream order within a key. Groups are linked lists over the unit
+        // indexes, so grouping allocates nothing per key.
         let mut group_of: HashMap<&str, usize> = HashMap::with_capacity(units.len());
-        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_heads: Vec<usize> = Vec::new();
+        let mut group_tails: Vec<usize> = Vec::new();
+        let mut next_in_group: Vec<usize> = vec![NONE; units.len()];
         for (index, unit) in units.iter().enumerate() {
-            let group = *group_of.entry(unit.partition_key).or_insert_with(|| {
-                groups.push(Vec::new());
-                groups.len() - 1
-            });
-            groups[group].push(index);
+            match group_of.entry(unit.partition_key) {
+                std::collections::hash_map::Entry::Occupied(group) => {
+                    let tail = &mut group_tails[*group.get()];
+                    next_in_group[*tail] = index;
+                    *tail = index;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(group_heads.len());
+                    group_heads.push(index);
+                    group_tails.push(index);
+                }
+            }
         }
+        drop(group_of);
 
-        let units_ref = &units;
-        let results: Vec<Vec<(usize, Fate, Vec<OutgoingRecord>)>> = futures::stream::iter(groups)
-            .map(|group| self.run_group(units_ref, group, deadline))
-            .buffer_unordered(self.config.max_concurrency.max(1))
-            .collect()
+        // A fixed pool of workers takes whole keys from a shared cursor: at
+        // most `max_concurrency` keys in flight, and one future per worker
+        // rather than one per key.
+        let cursor = std::sync::atomic::AtomicUsize::new(0);
+        let workers = self
+            .config
+            .max_concurrency
+            .max(1)
+            .min(group_heads.len().max(1));
+        let (units_ref, heads_ref, next_ref, cursor_ref) =
+            (&units, &group_heads, &next_in_group, &cursor);
+        let results: Vec<Vec<(usize, Fate, Vec<OutgoingRecord>)>> =
+            futures::future::join_all((0..workers).map(|_| async move {
+                let mut out = Vec::new();
+                loop {
+                    let group = cursor_ref.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&head) = heads_ref.get(group) else {
+                        break;
+                    };
+                    self.run_group(units_ref, head, next_ref, deadline, &mut out)
+                        .await;
+                }
+                out
+            }))
             .await;
 
         let mut fates = vec![Fate::NotAttempted; units.len()];
@@ -238,17 +270,17 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
     async fn run_group(
         &self,
         units: &[Unit<'_>],
-        group: Vec<usize>,
+        head: usize,
+        next_in_group: &[usize],
         deadline: Deadline,
-    ) -> Vec<(usize, Fate, Vec<OutgoingRecord>)> {
-        let mut out = Vec::with_capacity(group.len());
+        out: &mut Vec<(usize, Fate, Vec<OutgoingRecord>)>,
+    ) {
         let mut stopped = false;
-        for index in group {
+        let mut index = head;
+        while index != NONE {
             if stopped {
                 out.push((index, Fate::NotAttempted, Vec::new()));
-                continue;
-            }
-            if deadline.is_near(self.config.deadline_margin) {
+            } else if deadline.is_near(self.config.deadline_margin) {
                 tracing::warn!(
                     sequenceNumber = %units[index].record.kinesis.sequence_number,
                     outcome = "not_attempted",
@@ -257,15 +289,15 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                 );
                 stopped = true;
                 out.push((index, Fate::NotAttempted, Vec::new()));
-                continue;
+            } else {
+                let (fate, emit) = self.run_unit(&units[index], deadline).await;
+                if fate == Fate::Failed {
+                    stopped = true;
+                }
+                out.push((index, fate, emit));
             }
-            let (fate, emit) = self.run_unit(&units[index], deadline).await;
-            if fate == Fate::Failed {
-                stopped = true;
-            }
-            out.push((index, fate, emit));
+            index = next_in_group[index];
         }
-        out
     }
 
     async fn run_unit(&self, unit: &Unit<'_>, deadline: Deadline) -> (Fate, Vec<OutgoingRecord>) {
