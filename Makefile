@@ -12,6 +12,10 @@ LOCAL_AWS := scripts/local-aws.sh
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: ## A burst of orders through every function on a fresh private emulator, with a report
+	$(LOCAL_AWS) run -- $(CARGO) run -q -p demo
+
 test: ## Run every test (debug) against a fresh private AWS emulator
 	$(LOCAL_AWS) run -- $(CARGO) test --workspace
 
@@ -39,3 +43,32 @@ aws-down: ## Stop the long-running local AWS emulator
 
 aws-env: ## Print export lines for the running emulator (for eval)
 	@$(LOCAL_AWS) env
+
+# ---------------------------------------------------------------- cargo-lambda and SAM
+# scripts/lambda-tools.sh installs cargo-lambda (PyPI wheel, with Zig) into .venv.
+
+LAMBDA_TOOLS := scripts/lambda-tools.sh
+ARCH ?= arm64
+FN ?=
+EVENT ?=
+
+.PHONY: lambda-tools build invoke local-state sam-build deploy
+
+lambda-tools: ## Install cargo-lambda (and Zig) into .venv, and the aarch64 target
+	ARCH=$(ARCH) $(LAMBDA_TOOLS) install
+
+build: ## Release build of the three functions: target/lambda/<fn>/bootstrap (ARCH=x86_64 for Intel)
+	ARCH=$(ARCH) $(LAMBDA_TOOLS) build
+
+invoke: ## Run one function locally on a sample event: make invoke FN=<fn> EVENT=events/<fn>/<case>.json
+	@test -n "$(FN)" && test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<function>/<case>.json" >&2; exit 2; }
+	$(LAMBDA_TOOLS) invoke $(FN) $(EVENT)
+
+local-state: ## Show the local emulator's stock, sagas, sent mail and dead letters
+	@$(LAMBDA_TOOLS) local-state
+
+sam-build: ## sam build (a release build through cargo-lambda, into .aws-sam/)
+	ARCH=$(ARCH) $(LAMBDA_TOOLS) sam-build
+
+deploy: ## sam build, then sam deploy --guided (needs AWS credentials)
+	ARCH=$(ARCH) $(LAMBDA_TOOLS) deploy

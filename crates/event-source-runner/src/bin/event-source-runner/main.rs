@@ -89,7 +89,9 @@ fn wire(
     }
     match &cli.invoke {
         InvokeMode::Http(endpoint) => registry::add_http(runner, sdk, endpoint, spec.name, configs),
-        InvokeMode::InProcess => registry::add_in_process(runner, sdk, spec.name, configs),
+        InvokeMode::InProcess => {
+            registry::add_in_process(runner, sdk, &ProcessEnv, spec.name, configs)
+        }
     }
 }
 

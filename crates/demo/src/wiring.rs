@@ -1,0 +1,320 @@
+//! The four functions, each built as deployed (`build_pipeline`) and run in
+//! process behind the local event source runner, one mapping per stream it
+//! reads with the template's filter (`event_source_runner::catalog`).
+//!
+//! Each function is wrapped in a [`Tap`], which passes every batch through
+//! unchanged and watches it: it counts what was processed for the progress
+//! line, and plays the customer who cancels an order as soon as its stock
+//! is reserved.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use event_source_runner::{
+    catalog, Deadline, EventSourceMapping, Invoke, InvokeError, KinesisEvent, KinesisEventResponse,
+    MappingConfig, Runner, StreamRef,
+};
+use order_events::{OrderCancelled, OrderId};
+
+use crate::progress::Progress;
+use crate::publisher::OrderEventPublisher;
+use crate::setup::Resources;
+use crate::shop::{Plan, Role};
+
+/// What the tap reads of a record: its type and order, when it has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Peek {
+    sequence_number: String,
+    event_type: Option<String>,
+    order_id: Option<String>,
+}
+
+fn peek(sequence_number: &str, data: &[u8]) -> Peek {
+    let value = serde_json::from_slice::<serde_json::Value>(data).ok();
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
+    Peek {
+        sequence_number: sequence_number.to_owned(),
+        event_type: text(value.as_ref().and_then(|v| v.get("eventType"))),
+        order_id: text(
+            value
+                .as_ref()
+                .and_then(|v| v.get("payload"))
+                .and_then(|p| p.get("orderId")),
+        ),
+    }
+}
+
+/// Records processed for good in a batch: Lambda checkpoints before the
+/// first record reported failed and redelivers everything from it; an
+/// identifier that names no record of the batch fails all of it.
+fn acknowledged(batch: &[Peek], response: &KinesisEventResponse) -> usize {
+    let mut first_failed = batch.len();
+    for failure in &response.batch_item_failures {
+        let position = failure
+            .item_identifier
+            .as_deref()
+            .and_then(|id| batch.iter().position(|r| r.sequence_number == id));
+        first_failed = first_failed.min(position.unwrap_or(0));
+    }
+    first_failed
+}
+
+/// The customer who cancels an order right after its stock is reserved:
+/// on the first batch carrying that order's `INVENTORY_RESERVED` to the
+/// saga, an `ORDER_CANCELLED` is published before the saga sees the
+/// reservation. It lands behind the reservation in the order's shard and
+/// ahead of the payment reply (the payment is only requested by the saga's
+/// answer to the reservation), so the saga is cancelled while it waits for
+/// the payment, every time.
+pub struct CancelOnReservation {
+    order: OrderId,
+    publisher: Arc<OrderEventPublisher>,
+    fired: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl CancelOnReservation {
+    pub fn new(order: OrderId, publisher: Arc<OrderEventPublisher>) -> Self {
+        Self {
+            order,
+            publisher,
+            fired: AtomicBool::new(false),
+            error: Mutex::new(None),
+        }
+    }
+
+    pub fn order(&self) -> &OrderId {
+        &self.order
+    }
+
+    /// Whether the cancellation was published.
+    pub fn published(&self) -> bool {
+        self.fired.load(Ordering::SeqCst) && self.error().is_none()
+    }
+
+    /// Why publishing the cancellation failed.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    async fn observe(&self, batch: &[Peek]) {
+        let reserved = batch.iter().any(|r| {
+            r.event_type.as_deref() == Some("INVENTORY_RESERVED")
+                && r.order_id.as_deref() == Some(self.order.as_str())
+        });
+        if !reserved || self.fired.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let cancelled = OrderCancelled {
+            order_id: self.order.clone(),
+            user_id: None,
+            reason: Some("customer changed their mind".to_owned()),
+        };
+        if let Err(err) = self.publisher.cancel(cancelled).await {
+            if let Ok(mut error) = self.error.lock() {
+                *error = Some(format!("{err:#}"));
+            }
+        }
+    }
+}
+
+/// A function with the demo watching its batches.
+pub struct Tap<I> {
+    inner: I,
+    progress: Arc<Progress>,
+    cancel: Option<Arc<CancelOnReservation>>,
+}
+
+impl<I: Invoke> Tap<I> {
+    pub fn new(inner: I, progress: Arc<Progress>) -> Self {
+        Self {
+            inner,
+            progress,
+            cancel: None,
+        }
+    }
+
+    pub fn cancelling(mut self, cancel: Arc<CancelOnReservation>) -> Self {
+        self.cancel = Some(cancel);
+        self
+    }
+}
+
+impl<I: Invoke> Invoke for Tap<I> {
+    async fn invoke(
+        &self,
+        event: KinesisEvent,
+        deadline: Deadline,
+    ) -> Result<KinesisEventResponse, InvokeError> {
+        let batch: Vec<Peek> = event
+            .records
+            .iter()
+            .map(|r| peek(&r.kinesis.sequence_number, &r.kinesis.data.0))
+            .collect();
+        if let Some(cancel) = &self.cancel {
+            cancel.observe(&batch).await;
+        }
+        let answer = self.inner.invoke(event, deadline).await;
+        match &answer {
+            Ok(response) => {
+                let done = acknowledged(&batch, response);
+                for record in &batch[..done] {
+                    let (Some(kind), Some(order)) = (&record.event_type, &record.order_id) else {
+                        continue;
+                    };
+                    match kind.as_str() {
+                        "ORDER_COMPLETED" => self.progress.saga_ended(order, true),
+                        "ORDER_FAILED" => self.progress.saga_ended(order, false),
+                        _ => {}
+                    }
+                }
+                self.progress.batch(done);
+            }
+            Err(_) => self.progress.batch(0),
+        }
+        answer
+    }
+}
+
+/// The runner with every function wired, and the cancelling customer.
+pub struct Wiring {
+    pub runner: Runner,
+    pub cancel: Option<Arc<CancelOnReservation>>,
+}
+
+/// Builds the four functions from `resources` and adds their mappings.
+pub fn wire(
+    sdk: &SdkConfig,
+    resources: &Resources,
+    plan: &Plan,
+    progress: &Arc<Progress>,
+    publisher: &Arc<OrderEventPublisher>,
+) -> anyhow::Result<Wiring> {
+    let vars = |name: &str| resources.vars(name);
+    let saga = order_saga_step::Config::from_vars(&vars("order-saga-step"))?;
+    let inventory = inventory_update::Config::from_vars(&vars("inventory-update"))?;
+    let email = email_notification::Config::from_vars(&vars("email-notification"))?;
+    let mut simulator = participant_simulator::Config::from_vars(&vars("participant-simulator"))?;
+    // The simulated services fail exactly the orders the plan says.
+    simulator.payment_failures = plan.ids_with(Role::PaymentDeclined);
+    simulator.shipping_failures = plan.ids_with(Role::ShippingFails);
+
+    let cancel = plan.cancelled().map(|order| {
+        Arc::new(CancelOnReservation::new(
+            order.id().clone(),
+            Arc::clone(publisher),
+        ))
+    });
+    let mut saga_tap = Tap::new(
+        order_saga_step::build_pipeline(sdk, &saga),
+        Arc::clone(progress),
+    );
+    if let Some(cancel) = &cancel {
+        saga_tap = saga_tap.cancelling(Arc::clone(cancel));
+    }
+
+    let mut runner = Runner::new();
+    add(&mut runner, sdk, resources, "order-saga-step", saga_tap)?;
+    add(
+        &mut runner,
+        sdk,
+        resources,
+        "inventory-update",
+        Tap::new(
+            inventory_update::build_pipeline(sdk, &inventory),
+            Arc::clone(progress),
+        ),
+    )?;
+    add(
+        &mut runner,
+        sdk,
+        resources,
+        "email-notification",
+        Tap::new(
+            email_notification::build_pipeline(sdk, &email),
+            Arc::clone(progress),
+        ),
+    )?;
+    add(
+        &mut runner,
+        sdk,
+        resources,
+        "participant-simulator",
+        Tap::new(
+            participant_simulator::build_pipeline(sdk, &simulator),
+            Arc::clone(progress),
+        ),
+    )?;
+    Ok(Wiring { runner, cancel })
+}
+
+/// One mapping per stream the function reads, with the template's filter;
+/// one function instance serves all its mappings, as in Lambda.
+fn add<I: Invoke + 'static>(
+    runner: &mut Runner,
+    sdk: &SdkConfig,
+    resources: &Resources,
+    name: &str,
+    invoker: I,
+) -> anyhow::Result<()> {
+    let spec =
+        catalog::find(name).with_context(|| format!("{name} is not in the runner's catalogue"))?;
+    let invoker = Arc::new(invoker);
+    for source in spec.sources {
+        let stream = match source.stream_var {
+            catalog::ORDER_EVENTS_STREAM => &resources.events_stream,
+            catalog::ORDER_COMMANDS_STREAM => &resources.commands_stream,
+            other => anyhow::bail!("{name} reads an unknown stream variable {other}"),
+        };
+        let config = MappingConfig {
+            filter: source.filter(),
+            ..MappingConfig::new(name, StreamRef::Name(stream.clone()))
+        };
+        runner.push(EventSourceMapping::kinesis(
+            Arc::clone(&invoker),
+            sdk,
+            config,
+        )?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(seqs: &[&str]) -> Vec<Peek> {
+        seqs.iter().map(|s| peek(s, b"{}")).collect()
+    }
+
+    fn failing(ids: &[&str]) -> KinesisEventResponse {
+        let mut response = KinesisEventResponse::default();
+        for id in ids {
+            response.add_failure(*id);
+        }
+        response
+    }
+
+    #[test]
+    fn peeks_type_and_order() {
+        let record = peek(
+            "7",
+            br#"{"eventType":"ORDER_FAILED","payload":{"orderId":"ord-1"}}"#,
+        );
+        assert_eq!(record.event_type.as_deref(), Some("ORDER_FAILED"));
+        assert_eq!(record.order_id.as_deref(), Some("ord-1"));
+        let junk = peek("8", b"not json");
+        assert_eq!((junk.event_type, junk.order_id), (None, None));
+    }
+
+    #[test]
+    fn counts_records_before_the_first_failure_as_processed() {
+        let records = batch(&["1", "2", "3", "4"]);
+        assert_eq!(acknowledged(&records, &failing(&[])), 4);
+        assert_eq!(acknowledged(&records, &failing(&["4", "3"])), 2);
+        assert_eq!(acknowledged(&records, &failing(&["1"])), 0);
+        assert_eq!(acknowledged(&records, &failing(&["99"])), 0);
+    }
+}
