@@ -29,7 +29,7 @@ where
         let pipeline = Arc::clone(&pipeline);
         let namespace = Arc::clone(&namespace);
         async move {
-            let deadline = Deadline::from_epoch_millis(event.context.deadline);
+            let deadline = invocation_deadline(event.context.deadline);
             let outcome = pipeline.process(&event.payload, deadline).await;
             outcome
                 .report
@@ -38,6 +38,36 @@ where
         }
     }))
     .await
+}
+
+/// Lambda's deadline, or 15 minutes (Lambda's longest timeout) from now
+/// when the runtime API sent one that cannot be real: `cargo lambda watch`
+/// sends a fixed 600000, a moment in January 1970, which would otherwise
+/// fail every record as "deadline near".
+fn invocation_deadline(epoch_millis: u64) -> Deadline {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    if epoch_millis < YEAR_2001_MS {
+        tracing::warn!(
+            deadlineMs = epoch_millis,
+            "runtime API sent an impossible deadline; using 15 minutes"
+        );
+        return Deadline::in_(std::time::Duration::from_secs(900));
+    }
+    Deadline::from_epoch_millis(epoch_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_impossible_deadline_becomes_fifteen_minutes() {
+        let bogus = invocation_deadline(600_000);
+        assert!(bogus.remaining() > std::time::Duration::from_secs(890));
+        let real =
+            invocation_deadline(Deadline::in_(std::time::Duration::from_secs(30)).epoch_millis());
+        assert!(real.remaining() <= std::time::Duration::from_secs(30));
+    }
 }
 
 /// Prints a configuration error as one line and exits: a misconfigured
