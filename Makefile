@@ -7,7 +7,7 @@ LOCAL_AWS := scripts/local-aws.sh
 
 .DEFAULT_GOAL := help
 
-.PHONY: help test lint fmt build-all bench aws-up aws-down aws-env validate-template
+.PHONY: help test lint fmt build-all bench bench-functions aws-up aws-down aws-env validate-template
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ build-all: ## Build the whole workspace (debug)
 
 validate-template: ## Lint and test template.yaml offline (cfn-lint 1.53.3 + SAM transform tests)
 	scripts/validate-template.sh
+
+bench-functions: ## Measure each function's init, peak memory and CPU per record (real binaries)
+	scripts/bench-functions.sh
 
 bench: ## Run the stream-core pipeline benchmark
 	$(CARGO) bench -p stream-core --bench pipeline

@@ -1,0 +1,486 @@
+//! A minimal Lambda Runtime API (the interface `lambda_runtime` polls), on
+//! 127.0.0.1 with a port of the system's choosing.
+//!
+//! - `GET /2018-06-01/runtime/invocation/next` waits for the next queued
+//!   invocation and returns its payload with the headers the runtime
+//!   reads: `Lambda-Runtime-Aws-Request-Id`, `Lambda-Runtime-Deadline-Ms`
+//!   (both required by `lambda_runtime`, which panics without them),
+//!   `Lambda-Runtime-Invoked-Function-Arn` and `Lambda-Runtime-Trace-Id`.
+//! - `POST .../invocation/{id}/response` and `.../invocation/{id}/error`
+//!   complete that invocation.
+//! - `POST /2018-06-01/runtime/init/error` records an init failure.
+//!
+//! Every poll is reported with the instant it arrived: the first poll of a
+//! process marks the end of its init. When an invocation is queued with a
+//! pid, that process's CPU and memory are read the moment its answer has
+//! arrived and before it is acknowledged, while the process waits.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Instant;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::task::JoinSet;
+
+use crate::http::{self, Request, Response};
+use crate::proc_stats::{self, ProcSnapshot};
+
+const PREFIX: &str = "/2018-06-01/runtime/";
+
+/// One invocation to hand to the function.
+#[derive(Debug, Clone)]
+pub struct InvocationRequest {
+    pub request_id: String,
+    pub payload: Vec<u8>,
+    /// Epoch milliseconds.
+    pub deadline_ms: u64,
+    pub function_arn: String,
+    pub trace_id: String,
+    /// Process whose figures are read when the answer arrives.
+    pub snapshot_pid: Option<u32>,
+}
+
+/// How the function answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Response(Vec<u8>),
+    Error {
+        error_type: Option<String>,
+        body: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct InvocationOutcome {
+    pub answer: Answer,
+    /// When the answer's body had been read completely.
+    pub answered_at: Instant,
+    /// When the function fetched the invocation.
+    pub fetched_at: Option<Instant>,
+    /// The process's figures at `answered_at`, when a pid was given.
+    pub snapshot: Option<ProcSnapshot>,
+}
+
+/// Something the function did on its own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiEvent {
+    /// A `GET .../invocation/next` arrived.
+    Polled { at: Instant },
+    /// `POST .../init/error`.
+    InitError {
+        error_type: Option<String>,
+        body: String,
+    },
+    /// A request this API does not know, or an answer for no known invocation.
+    Unexpected {
+        method: String,
+        path: String,
+        status: u16,
+    },
+}
+
+struct Queued {
+    request: InvocationRequest,
+    reply: oneshot::Sender<InvocationOutcome>,
+}
+
+struct Pending {
+    reply: oneshot::Sender<InvocationOutcome>,
+    snapshot_pid: Option<u32>,
+    fetched_at: Instant,
+}
+
+struct State {
+    queue: Mutex<mpsc::UnboundedReceiver<Queued>>,
+    pending: StdMutex<HashMap<String, Pending>>,
+    events: mpsc::UnboundedSender<ApiEvent>,
+}
+
+/// A running fake Runtime API; stops (and drops every connection) when
+/// dropped.
+pub struct FakeRuntimeApi {
+    addr: SocketAddr,
+    queue: mpsc::UnboundedSender<Queued>,
+    events: mpsc::UnboundedReceiver<ApiEvent>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeRuntimeApi {
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (queue_tx, queue_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let state = Arc::new(State {
+            queue: Mutex::new(queue_rx),
+            pending: StdMutex::new(HashMap::new()),
+            events: events_tx,
+        });
+        let server = tokio::spawn(async move {
+            // Connections live in the set so that aborting the server
+            // aborts them too.
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        connections.spawn(serve_connection(stream, Arc::clone(&state)));
+                    }
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            queue: queue_tx,
+            events: events_rx,
+            server,
+        })
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Queues an invocation; the receiver yields the function's answer.
+    pub fn enqueue(&self, request: InvocationRequest) -> oneshot::Receiver<InvocationOutcome> {
+        let (reply, answer) = oneshot::channel();
+        // The receiving side lives in the server's state, which lives as
+        // long as `self`: sending cannot fail while `self` exists.
+        let _ = self.queue.send(Queued { request, reply });
+        answer
+    }
+
+    /// The next thing the function did (a poll, an init error...).
+    pub async fn next_event(&mut self) -> Option<ApiEvent> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for FakeRuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    loop {
+        let request = match http::read_request(&mut reader).await {
+            Ok(Some(request)) => request,
+            Ok(None) | Err(_) => return,
+        };
+        let close = http::closes_after(&request);
+        let Some(response) = route(&request, &state, &mut reader).await else {
+            return; // the client went away while waiting for an invocation
+        };
+        if http::write_response(&mut write, &response, close)
+            .await
+            .is_err()
+            || close
+        {
+            return;
+        }
+    }
+}
+
+async fn route<R: AsyncBufRead + Unpin>(
+    request: &Request,
+    state: &State,
+    reader: &mut R,
+) -> Option<Response> {
+    let tail = request.path.strip_prefix(PREFIX).unwrap_or_default();
+    let segments: Vec<&str> = tail.split('/').collect();
+    let response = match (request.method.as_str(), segments.as_slice()) {
+        ("GET", ["invocation", "next"]) => return next_invocation(state, reader).await,
+        ("POST", ["invocation", id, kind @ ("response" | "error")]) => {
+            let answer = if *kind == "response" {
+                Answer::Response(request.body.clone())
+            } else {
+                Answer::Error {
+                    error_type: request
+                        .header("lambda-runtime-function-error-type")
+                        .map(str::to_owned),
+                    body: request.body.clone(),
+                }
+            };
+            complete(state, id, answer)
+        }
+        ("POST", ["init", "error"]) => {
+            let _ = state.events.send(ApiEvent::InitError {
+                error_type: request
+                    .header("lambda-runtime-function-error-type")
+                    .map(str::to_owned),
+                body: String::from_utf8_lossy(&request.body).into_owned(),
+            });
+            Response::json(202, r#"{"status":"OK"}"#)
+        }
+        _ => Response::json(
+            404,
+            r#"{"errorMessage":"unknown path","errorType":"InvalidRequestContent"}"#,
+        ),
+    };
+    if response.status >= 400 {
+        let _ = state.events.send(ApiEvent::Unexpected {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            status: response.status,
+        });
+    }
+    Some(response)
+}
+
+/// The long poll: waits for a queued invocation, unless the client closes
+/// the connection first (a killed process), so no invocation is handed to
+/// a connection nobody reads.
+async fn next_invocation<R: AsyncBufRead + Unpin>(
+    state: &State,
+    reader: &mut R,
+) -> Option<Response> {
+    let _ = state.events.send(ApiEvent::Polled { at: Instant::now() });
+    let queued = {
+        let mut queue = state.queue.lock().await;
+        tokio::select! {
+            // A closed connection wins a tie: the invocation stays queued.
+            biased;
+            () = closed(reader) => return None,
+            queued = queue.recv() => queued?,
+        }
+    };
+    let request = queued.request;
+    state
+        .pending
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(
+            request.request_id.clone(),
+            Pending {
+                reply: queued.reply,
+                snapshot_pid: request.snapshot_pid,
+                fetched_at: Instant::now(),
+            },
+        );
+    Some(
+        Response::json(200, request.payload)
+            .header("Lambda-Runtime-Aws-Request-Id", request.request_id)
+            .header(
+                "Lambda-Runtime-Deadline-Ms",
+                request.deadline_ms.to_string(),
+            )
+            .header("Lambda-Runtime-Invoked-Function-Arn", request.function_arn)
+            .header("Lambda-Runtime-Trace-Id", request.trace_id),
+    )
+}
+
+/// Resolves when the peer has closed its side. A client that sends more
+/// bytes while waiting (pipelining, which the runtime never does) keeps
+/// the poll waiting.
+async fn closed<R: AsyncBufRead + Unpin>(reader: &mut R) {
+    match reader.fill_buf().await {
+        Ok([]) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+fn complete(state: &State, request_id: &str, answer: Answer) -> Response {
+    let answered_at = Instant::now();
+    let pending = state
+        .pending
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .remove(request_id);
+    let Some(pending) = pending else {
+        return Response::json(
+            400,
+            r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
+        );
+    };
+    let snapshot = pending
+        .snapshot_pid
+        .and_then(|pid| proc_stats::snapshot(pid).ok());
+    let _ = pending.reply.send(InvocationOutcome {
+        answer,
+        answered_at,
+        fetched_at: Some(pending.fetched_at),
+        snapshot,
+    });
+    Response::json(202, r#"{"status":"OK"}"#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn read_response(stream: &mut TcpStream) -> String {
+        // Reads until the declared body length has arrived.
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "connection closed early: {}",
+                String::from_utf8_lossy(&data)
+            );
+            data.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&data).into_owned();
+            if let Some(split) = text.find("\r\n\r\n") {
+                let length: usize = text[..split]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if data.len() >= split + 4 + length {
+                    return text;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_an_invocation_and_collects_its_answer() {
+        let mut api = FakeRuntimeApi::start().await.unwrap();
+        let answer = api.enqueue(InvocationRequest {
+            request_id: "req-1".into(),
+            payload: br#"{"Records":[]}"#.to_vec(),
+            deadline_ms: 1_700_000_000_000,
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+            trace_id: "Root=1-abc".into(),
+            snapshot_pid: Some(std::process::id()),
+        });
+
+        let mut stream = TcpStream::connect(api.address()).await.unwrap();
+        stream
+            .write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let next = read_response(&mut stream).await;
+        assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
+        assert!(next.contains("Lambda-Runtime-Aws-Request-Id: req-1\r\n"));
+        assert!(next.contains("Lambda-Runtime-Deadline-Ms: 1700000000000\r\n"));
+        assert!(next.contains(
+            "Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:f\r\n"
+        ));
+        assert!(next.contains("Lambda-Runtime-Trace-Id: Root=1-abc\r\n"));
+        assert!(next.ends_with("\r\n\r\n{\"Records\":[]}"));
+        assert!(matches!(
+            api.next_event().await,
+            Some(ApiEvent::Polled { .. })
+        ));
+
+        // Same connection (keep-alive): the answer.
+        let body = br#"{"batchItemFailures":[]}"#;
+        stream
+            .write_all(
+                format!(
+                    "POST /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        stream.write_all(body).await.unwrap();
+        let ack = read_response(&mut stream).await;
+        assert!(ack.starts_with("HTTP/1.1 202 Accepted\r\n"), "{ack}");
+        let outcome = answer.await.unwrap();
+        assert_eq!(outcome.answer, Answer::Response(body.to_vec()));
+        assert!(outcome.snapshot.is_some_and(|s| s.peak_rss_kib > 0));
+
+        // An answer for an unknown invocation is refused and reported.
+        stream
+            .write_all(b"POST /2018-06-01/runtime/invocation/nope/error HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_response(&mut stream)
+            .await
+            .starts_with("HTTP/1.1 400 "));
+        assert_eq!(
+            api.next_event().await,
+            Some(ApiEvent::Unexpected {
+                method: "POST".into(),
+                path: "/2018-06-01/runtime/invocation/nope/error".into(),
+                status: 400
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn records_init_errors_and_skips_closed_polls() {
+        let mut api = FakeRuntimeApi::start().await.unwrap();
+
+        // A poll whose client disconnects must not swallow the invocation.
+        let mut gone = TcpStream::connect(api.address()).await.unwrap();
+        gone.write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(matches!(
+            api.next_event().await,
+            Some(ApiEvent::Polled { .. })
+        ));
+        drop(gone);
+
+        let mut stream = TcpStream::connect(api.address()).await.unwrap();
+        let body = r#"{"errorType":"Runtime.InitError","errorMessage":"bad config"}"#;
+        stream
+            .write_all(
+                format!(
+                    "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: Runtime.InitError\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert!(read_response(&mut stream)
+            .await
+            .starts_with("HTTP/1.1 202 "));
+        assert_eq!(
+            api.next_event().await,
+            Some(ApiEvent::InitError {
+                error_type: Some("Runtime.InitError".into()),
+                body: body.into()
+            })
+        );
+
+        let answer = api.enqueue(InvocationRequest {
+            request_id: "req-2".into(),
+            payload: b"{}".to_vec(),
+            deadline_ms: 1,
+            function_arn: "arn".into(),
+            trace_id: "t".into(),
+            snapshot_pid: None,
+        });
+        stream
+            .write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        let next = read_response(&mut stream).await;
+        assert!(
+            next.contains("Lambda-Runtime-Aws-Request-Id: req-2\r\n"),
+            "{next}"
+        );
+        stream
+            .write_all(b"POST /2018-06-01/runtime/invocation/req-2/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: unhandled\r\nContent-Length: 2\r\n\r\n{}")
+            .await
+            .unwrap();
+        assert!(read_response(&mut stream)
+            .await
+            .starts_with("HTTP/1.1 202 "));
+        assert_eq!(
+            answer.await.unwrap().answer,
+            Answer::Error {
+                error_type: Some("unhandled".into()),
+                body: b"{}".to_vec()
+            }
+        );
+    }
+}
