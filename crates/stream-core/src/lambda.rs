@@ -56,6 +56,15 @@ fn invocation_deadline(epoch_millis: u64) -> Deadline {
     Deadline::from_epoch_millis(epoch_millis)
 }
 
+/// Prints a configuration error as one line and exits: a misconfigured
+/// function stops at start, never per record.
+pub fn exit_on_config_error(err: &crate::config::ConfigError) -> ! {
+    // Plain stderr rather than the log subscriber: the line must appear
+    // whatever the log format or level.
+    eprintln!("{err}");
+    std::process::exit(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,13 +77,4 @@ mod tests {
             invocation_deadline(Deadline::in_(std::time::Duration::from_secs(30)).epoch_millis());
         assert!(real.remaining() <= std::time::Duration::from_secs(30));
     }
-}
-
-/// Prints a configuration error as one line and exits: a misconfigured
-/// function stops at start, never per record.
-pub fn exit_on_config_error(err: &crate::config::ConfigError) -> ! {
-    // Plain stderr rather than the log subscriber: the line must appear
-    // whatever the log format or level.
-    eprintln!("{err}");
-    std::process::exit(2)
 }
