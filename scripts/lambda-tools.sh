@@ -27,40 +27,13 @@
 # cfn-lint; .venv/bin goes first on PATH so cargo-lambda finds Zig.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
-STATE_DIR="$ROOT/.local"
+LOG_TAG=lambda-tools
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 CARGO_LAMBDA_VERSION="1.9.2"
 ZIGLANG_VERSION="0.17.1"
 AARCH64_TARGET="aarch64-unknown-linux-gnu"
 FUNCTIONS=(email-notification inventory-update order-saga-step)
-
-log() { printf 'lambda-tools: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-usage() {
-    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
-    exit 2
-}
-
-# Shared with scripts/local-aws.sh and scripts/validate-template.sh: one pip
-# at a time in a venv.
-take_lock() {
-    mkdir -p "$STATE_DIR"
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"$STATE_DIR/install.lock"
-        flock 9
-    fi
-}
-release_lock() {
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>&-
-    fi
-}
 
 is_function() {
     local fn
@@ -95,14 +68,9 @@ cmd_install() {
     local out
     normalize_arch
     if ! { cargo_lambda_installed && ziglang_installed; }; then
-        take_lock
+        take_lock install
         if ! { cargo_lambda_installed && ziglang_installed; }; then
-            if [[ ! -x "$PY" ]]; then
-                command -v python3 >/dev/null 2>&1 || die "python3 not found; install Python 3.9+ first"
-                log "creating virtualenv $VENV"
-                python3 -m venv "$VENV" ||
-                    die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
-            fi
+            ensure_venv
             log "installing cargo-lambda==$CARGO_LAMBDA_VERSION and ziglang==$ZIGLANG_VERSION into .venv"
             "$PY" -m pip install --quiet --disable-pip-version-check \
                 "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION" ||

@@ -13,39 +13,12 @@
 # time, so conditional writes behave atomically as they do on AWS.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOG_TAG=local-aws
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 MOTO_VERSION="5.2.5"
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
-STATE_DIR="$ROOT/.local"
 SERVER="$ROOT/scripts/moto_server_locked.py"
 READY_TIMEOUT_S=15
-
-log() { printf 'local-aws: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
-usage() {
-    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
-    exit 2
-}
-
-# Serialises installs and starts across concurrent invocations (two test runs
-# in one checkout must not build the same venv at once).
-take_lock() {
-    mkdir -p "$STATE_DIR"
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"$STATE_DIR/$1.lock"
-        flock 9
-    fi
-}
-release_lock() {
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>&-
-    fi
-}
 
 moto_installed() {
     [[ -x "$PY" ]] && "$PY" - "$MOTO_VERSION" >/dev/null 2>&1 <<'EOF'
@@ -60,12 +33,7 @@ cmd_install() {
     moto_installed && return 0
     take_lock install
     if ! moto_installed; then
-        if [[ ! -x "$PY" ]]; then
-            command -v python3 >/dev/null 2>&1 || die "python3 not found; install Python 3.9+ first"
-            log "creating virtualenv $VENV"
-            python3 -m venv "$VENV" ||
-                die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
-        fi
+        ensure_venv
         log "installing moto[server]==$MOTO_VERSION into $VENV"
         "$PY" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
             die "pip install moto[server]==$MOTO_VERSION failed"

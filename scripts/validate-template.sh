@@ -12,35 +12,15 @@
 # versions that would change moto's environment; once there it is used.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
-PY="$VENV/bin/python"
+LOG_TAG=validate-template
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 REQUIREMENTS="$ROOT/scripts/template_requirements.txt"
-STATE_DIR="$ROOT/.local"
 SAM_VENV="$STATE_DIR/sam-cli"
 SAM_CLI_VERSION="1.170.0"
 TEMPLATE="$ROOT/template.yaml"
 
-log() { printf 'validate-template: %s\n' "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
 section() { printf '\n==> %s\n' "$*" >&2; }
-
-# Shared with scripts/local-aws.sh: one pip at a time in a venv.
-take_lock() {
-    mkdir -p "$STATE_DIR"
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>"$STATE_DIR/install.lock"
-        flock 9
-    fi
-}
-release_lock() {
-    if command -v flock >/dev/null 2>&1; then
-        exec 9>&-
-    fi
-}
 
 # True when every `name==version` pin of the file is installed in that python.
 pins_installed() {
@@ -63,13 +43,9 @@ EOF
 
 install_tools() {
     pins_installed "$PY" "$REQUIREMENTS" && return 0
-    take_lock
+    take_lock install
     if ! pins_installed "$PY" "$REQUIREMENTS"; then
-        if [[ ! -x "$PY" ]]; then
-            command -v python3 >/dev/null 2>&1 || die "python3 not found; install Python 3.9+ first"
-            log "creating virtualenv $VENV"
-            python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)"
-        fi
+        ensure_venv
         log "installing $(grep -cv '^\s*\(#\|$\)' "$REQUIREMENTS") pinned packages from ${REQUIREMENTS#"$ROOT"/} into .venv"
         "$PY" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" ||
             die "pip install -r $REQUIREMENTS failed"
@@ -88,7 +64,7 @@ EOF
 
 install_sam_cli() {
     sam_cli_installed && return 0
-    take_lock
+    take_lock install
     if ! sam_cli_installed; then
         log "installing aws-sam-cli==$SAM_CLI_VERSION into ${SAM_VENV#"$ROOT"/}"
         [[ -x "$SAM_VENV/bin/python" ]] || python3 -m venv "$SAM_VENV" || die "python3 -m venv $SAM_VENV failed"
