@@ -14,11 +14,13 @@
 //!   deduplication key rule, and the writer for outgoing records.
 //! - [`event`]: every event and command type as one enum, with payload structs.
 //! - [`error`]: why a record could not be read.
+//! - [`reason`]: why an order failed, as codes with fixed wording.
 
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod lines;
+pub mod reason;
 pub mod values;
 
 pub use envelope::{DedupKey, Envelope, OutgoingRecord};
@@ -29,6 +31,7 @@ pub use event::{
     RefundPayment, ReleaseInventory, ReserveInventory, ShipOrder, StepReply, UserRegistered,
 };
 pub use lines::{OrderLine, OrderLines, MAX_LINES, MAX_QUANTITY};
+pub use reason::FailureReason;
 pub use values::{
     EmailAddress, EventId, Money, OrderId, ProductId, Quantity, SagaId, Timestamp, UserId,
 };
