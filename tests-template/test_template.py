@@ -1,6 +1,6 @@
 """Checks of template.yaml after the SAM transform, for each way it can be
 deployed (streams created or passed in, enhanced fan-out on or off, event
-filters on or off, tuned parameters).
+filters off (the default) or on, tuned parameters).
 
 Each check is a function returning a list of problems, so the same checks
 also run against deliberately broken copies of the template
@@ -19,8 +19,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    tomllib = None
 
 import pytest
 
@@ -73,7 +79,18 @@ class Mode:
 
     @property
     def filters(self) -> bool:
-        return self.parameters.get("EnableEventFilters", "true") == "true"
+        # The default deployment has no filters: every record reaches a
+        # function. This is the test's own expectation, not read from the
+        # template, so a template whose default turns filters on fails.
+        return self.parameters.get("EnableEventFilters", "false") == "true"
+
+    @property
+    def creates_events_stream(self) -> bool:
+        return not self.parameters.get("ExistingOrderEventsStreamArn")
+
+    @property
+    def creates_commands_stream(self) -> bool:
+        return not self.parameters.get("ExistingOrderCommandsStreamArn")
 
 
 BASE = {"SenderEmail": "shop@example.com"}
@@ -84,6 +101,9 @@ MODES = [
     Mode("created-streams-fan-out", {**BASE, "EnableEnhancedFanOut": "true"}),
     Mode("existing-streams-fan-out", {**BASE, "EnableEnhancedFanOut": "true", "ExistingOrderEventsStreamArn": EVENTS_ARN, "ExistingOrderCommandsStreamArn": COMMANDS_ARN}),
     Mode("no-event-filters", {**BASE, "EnableEventFilters": "false"}),
+    Mode("event-filters", {**BASE, "EnableEventFilters": "true", "FilteredOutAlarmThreshold": 5000, "AlarmTopicArn": TOPIC_ARN}),
+    Mode("event-filters-fan-out", {**BASE, "EnableEventFilters": "true", "EnableEnhancedFanOut": "true"}),
+    Mode("long-retention", {**BASE, "StreamRetentionHours": 168, "MaximumRecordAgeInSeconds": 518400, "MaximumRetryAttempts": 100}),
     Mode(
         "tuned",
         {
@@ -97,6 +117,8 @@ MODES = [
             "ParallelizationFactor": 4,
             "MaximumRetryAttempts": 3,
             "MaximumRecordAgeInSeconds": 600,
+            "SagaStepTimeoutSeconds": 120,
+            "SagaSweepSchedule": "rate(5 minutes)",
             "SenderIdentity": "example.com",
             "ExistingOrderEventsStreamArn": EVENTS_ARN,
             "ExistingOrderCommandsStreamArn": COMMANDS_ARN,
@@ -119,6 +141,20 @@ class Function:
     env: frozenset
     # enhanced fan-out consumer per stream
     consumers: dict
+    # the binary SAM builds (BuildProperties.Binary); the crate's name unless
+    # the crate has more than one
+    binary: str = ""
+    # an EventBridge schedule instead of stream events: the parameter holding
+    # its expression
+    schedule_parameter: str = ""
+
+    @property
+    def binary_name(self) -> str:
+        return self.binary or self.crate
+
+    @property
+    def consumes_streams(self) -> bool:
+        return bool(self.handles)
 
 
 FUNCTIONS = [
@@ -152,10 +188,23 @@ FUNCTIONS = [
                 "ORDER_SHIPPED", "SHIPPING_FAILED",
             }
         },
-        frozenset({"SAGA_TABLE", "ORDER_COMMANDS_STREAM", "ORDER_EVENTS_STREAM", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "METRICS_NAMESPACE"}),
+        frozenset({"SAGA_TABLE", "ORDER_COMMANDS_STREAM", "ORDER_EVENTS_STREAM", "SAGA_STEP_TIMEOUT_SECONDS", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "METRICS_NAMESPACE"}),
         {"events": "OrderSagaStepEventsConsumer"},
     ),
+    # The second binary of the saga crate: no stream, a schedule.
+    Function(
+        "SagaSweepFunction",
+        "order-saga-step",
+        "SagaSweepRole",
+        "SagaSweepLogGroup",
+        {},
+        frozenset({"SAGA_TABLE", "ORDER_COMMANDS_STREAM", "ORDER_EVENTS_STREAM", "SAGA_STEP_TIMEOUT_SECONDS", "METRICS_NAMESPACE"}),
+        {},
+        binary="order-saga-sweep",
+        schedule_parameter="SagaSweepSchedule",
+    ),
 ]  # fmt: skip
+STREAM_FUNCTIONS = [fn for fn in FUNCTIONS if fn.consumes_streams]
 
 TABLES = {
     "INVENTORY_TABLE": ("InventoryTable", "productId"),
@@ -179,6 +228,7 @@ def expected_env_value(stack: Stack, mode: Mode, name: str) -> str:
         "SENDER_EMAIL": stack.parameters["SenderEmail"],
         "MAX_CONCURRENCY": stack.parameters["MaxConcurrency"],
         "METRICS_NAMESPACE": stack.parameters["MetricsNamespace"],
+        "SAGA_STEP_TIMEOUT_SECONDS": stack.parameters["SagaStepTimeoutSeconds"],
     }[name]
 
 
@@ -192,7 +242,9 @@ def expected_grants(stack: Stack, mode: Mode, fn: Function) -> dict[str, set]:
 
     allow({"logs:CreateLogStream", "logs:PutLogEvents"}, f"getatt:{fn.log_group}.Arn")
     allow(NO_RESOURCE_LEVEL, "*")
-    allow({"sqs:SendMessage"}, "getatt:DeadLetterQueue.Arn")
+    if fn.consumes_streams:
+        # dead letters, and the mappings' on-failure destination
+        allow({"sqs:SendMessage"}, "getatt:DeadLetterQueue.Arn")
     for stream in fn.handles:
         allow(KINESIS_READ, stream_arn(mode, stream))
         if mode.fan_out:
@@ -219,23 +271,81 @@ def expected_grants(stack: Stack, mode: Mode, fn: Function) -> dict[str, set]:
         allow({"kinesis:PutRecords"}, mode.events_arn())
         if key:
             allow({"kms:Decrypt", "kms:GenerateDataKey"}, key)
-    elif fn.crate == "order-saga-step":
+    elif fn.binary_name == "order-saga-step":
         allow({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table("SAGA_TABLE"))
         allow({"kinesis:PutRecords"}, mode.events_arn(), mode.commands_arn())
         if key:
             allow({"kms:Decrypt", "kms:GenerateDataKey"}, key)
+    elif fn.binary_name == "order-saga-sweep":
+        allow({"dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table("SAGA_TABLE"))
+        allow({"kinesis:PutRecord", "kinesis:PutRecords"}, mode.events_arn(), mode.commands_arn())
+        if key:
+            allow({"kms:Decrypt", "kms:GenerateDataKey"}, key)
+    else:
+        raise AssertionError(f"no expected grants for {fn.binary_name}")
     return grants
 
 
 # --------------------------------------------------------------- Rust sources
 
 
-def rust_sources(crate: str) -> list[str]:
-    """The non-test code of a crate (test modules cut off)."""
-    src = CRATES / crate / "src"
+def _code(path: Path) -> str:
+    """A file's non-test code (test modules cut off)."""
+    return path.read_text(encoding="utf-8").split("#[cfg(test)]")[0]
+
+
+def crate_binaries(crate: str) -> dict[str, list[Path]]:
+    """Each binary of a crate and its own files: src/main.rs (named after
+    the crate), src/bin/<name>.rs, src/bin/<name>/**, and [[bin]] paths."""
+    root = CRATES / crate
+    binaries: dict[str, list[Path]] = {}
+    if (root / "src" / "main.rs").is_file():
+        binaries[crate] = [root / "src" / "main.rs"]
+    bin_dir = root / "src" / "bin"
+    if bin_dir.is_dir():
+        for entry in sorted(bin_dir.iterdir()):
+            if entry.is_file() and entry.suffix == ".rs":
+                binaries[entry.stem] = [entry]
+            elif entry.is_dir() and (entry / "main.rs").is_file():
+                binaries[entry.name] = sorted(entry.rglob("*.rs"))
+    manifest = root / "Cargo.toml"
+    if manifest.is_file():
+        for target in _manifest_bins(manifest.read_text(encoding="utf-8")):
+            path = root / target["path"] if target.get("path") else None
+            if path is not None and path.is_file():
+                binaries[target["name"]] = [path]
+    return binaries
+
+
+def _manifest_bins(text: str) -> list[dict]:
+    if tomllib is not None:
+        return [b for b in tomllib.loads(text).get("bin", []) if "name" in b]
+    bins = []
+    for block in re.split(r"^\[\[bin\]\]\s*$", text, flags=re.M)[1:]:
+        block = re.split(r"^\[", block, maxsplit=1, flags=re.M)[0]
+        name = re.search(r'^name\s*=\s*"([^"]+)"', block, re.M)
+        path = re.search(r'^path\s*=\s*"([^"]+)"', block, re.M)
+        if name:
+            bins.append({"name": name.group(1), **({"path": path.group(1)} if path else {})})
+    return bins
+
+
+def rust_sources(fn: Function) -> tuple[list[str], list[str]]:
+    """The non-test code a function's binary is built from, as (shared,
+    own): the crate's library and modules, and the binary's own files.
+    Files that do not exist yet are simply not read."""
+    src = CRATES / fn.crate / "src"
     if not src.is_dir():
-        return []
-    return [path.read_text(encoding="utf-8").split("#[cfg(test)]")[0] for path in sorted(src.rglob("*.rs"))]
+        return [], []
+    binaries = crate_binaries(fn.crate)
+    binary_files = {path for paths in binaries.values() for path in paths}
+    shared = [_code(path) for path in sorted(src.rglob("*.rs")) if path not in binary_files]
+    own = [_code(path) for path in binaries.get(fn.binary_name, [])]
+    return shared, own
+
+
+def crate_functions(fn: Function) -> list[Function]:
+    return [other for other in FUNCTIONS if other.crate == fn.crate]
 
 
 VAR = r'"([A-Z][A-Z0-9_]*)"'
@@ -243,10 +353,10 @@ REQUIRED_VAR = re.compile(r"(?:\brequired|StreamRef::from_env)\(\s*[\w&]+\s*,\s*
 CORE_CONFIG = re.compile(r"CoreConfig::from_vars\(\s*[\w&]+\s*,\s*(true|false)\s*\)")
 
 
-def required_vars_in_code(crate: str) -> set[str]:
-    """Variables the binary stops without: its own and the core's."""
+def required_vars_in(texts: list[str]) -> set[str]:
+    """Variables the code stops without: its own and the core's."""
     names: set[str] = set()
-    for text in rust_sources(crate):
+    for text in texts:
         names.update(a or b for a, b in REQUIRED_VAR.findall(text))
         for needs_idempotency in CORE_CONFIG.findall(text):
             core_config = (CRATES / "stream-core" / "src" / "config.rs").read_text(encoding="utf-8")
@@ -255,6 +365,13 @@ def required_vars_in_code(crate: str) -> set[str]:
                 core.discard("IDEMPOTENCY_TABLE")
             names |= core
     return names
+
+
+def required_vars_in_code(fn: Function) -> set[str]:
+    """Variables the function's binary may stop without: everything its
+    crate's shared code and its own files require."""
+    shared, own = rust_sources(fn)
+    return required_vars_in(shared + own)
 
 
 # SDK call -> IAM action, per client crate (a file counts only for the
@@ -295,21 +412,39 @@ def sdk_actions_in(texts: list[str]) -> set[str]:
     return actions
 
 
-def aws_actions_in_code(fn: Function) -> set[str]:
-    """The AWS actions the binary performs: its own calls and the core's
-    (dead letters always; idempotency and publishing where it uses them)."""
+# The core's SDK adapters, by the type a function's code names.
+CORE_ADAPTERS = {
+    "SqsDeadLetters": "dead_letter.rs",
+    "DynamoDbIdempotencyStore": "idempotency_dynamodb.rs",
+    "KinesisPutRecords": "publisher.rs",
+}
+
+
+def aws_actions_in_code(fn: Function) -> tuple[set[str], set[str]]:
+    """The AWS actions in the code of the function's binary, as (shared,
+    own): the crate's shared code and the binary's own files, each with the
+    core adapters it names. A stream consumer also gets the core's dead
+    letters, and its idempotency and publishing where its variables say it
+    uses them."""
     core = CRATES / "stream-core" / "src"
 
     def core_file(name: str) -> list[str]:
         path = core / name
-        return [path.read_text(encoding="utf-8").split("#[cfg(test)]")[0]] if path.exists() else []
+        return [_code(path)] if path.exists() else []
 
-    texts = rust_sources(fn.crate) + core_file("dead_letter.rs")
-    if "IDEMPOTENCY_TABLE" in fn.env:
-        texts += core_file("idempotency_dynamodb.rs")
-    if fn.env & {"ORDER_EVENTS_STREAM", "ORDER_COMMANDS_STREAM"}:
-        texts += core_file("publisher.rs")
-    return sdk_actions_in(texts)
+    def with_adapters(texts: list[str]) -> list[str]:
+        joined = "\n".join(texts)
+        return texts + [text for adapter, name in CORE_ADAPTERS.items() if adapter in joined for text in core_file(name)]
+
+    shared, own = rust_sources(fn)
+    shared, own = with_adapters(shared), with_adapters(own)
+    if fn.consumes_streams:
+        own += core_file("dead_letter.rs")
+        if "IDEMPOTENCY_TABLE" in fn.env:
+            own += core_file("idempotency_dynamodb.rs")
+        if fn.env & {"ORDER_EVENTS_STREAM", "ORDER_COMMANDS_STREAM"}:
+            own += core_file("publisher.rs")
+    return sdk_actions_in(shared), sdk_actions_in(own)
 
 
 # ------------------------------------------------------------ filter patterns
@@ -366,6 +501,12 @@ def event_source_problems(stack: Stack, mode: Mode) -> list[str]:
     p = stack.parameters
     all_mappings = stack.of_type("AWS::Lambda::EventSourceMapping")
     expected_count = sum(len(fn.handles) for fn in FUNCTIONS)
+    # Lambda discards a record only past MaximumRecordAgeInSeconds (or the
+    # retry count, when one is set), and it must still be in the stream then.
+    age = int(p["MaximumRecordAgeInSeconds"])
+    for created, name in ((mode.creates_events_stream, "events"), (mode.creates_commands_stream, "commands")):
+        if created and not age < int(p["StreamRetentionHours"]) * 3600:
+            problems.append(f"MaximumRecordAgeInSeconds {age} is not below the {name} stream's retention of {p['StreamRetentionHours']} h")
     if len(all_mappings) != expected_count:
         problems.append(f"{len(all_mappings)} event source mappings, expected {expected_count}")
     for fn in FUNCTIONS:
@@ -397,10 +538,15 @@ def event_source_problems(stack: Stack, mode: Mode) -> list[str]:
                 if m.get(key) != value:
                     problems.append(f"{where}: {key} is {m.get(key)!r}, expected {value!r}")
             retries, age = m.get("MaximumRetryAttempts"), m.get("MaximumRecordAgeInSeconds")
-            if retries is None or not 0 <= int(retries) <= 10000:
-                problems.append(f"{where}: retries are not bounded ({retries!r})")
+            # Unbounded retries (-1) are fine, unbounded age is not: a record
+            # would then be retried until it expires from the stream, and
+            # vanish without an on-failure record.
+            if retries is None or not -1 <= int(retries) <= 10000:
+                problems.append(f"{where}: retries out of range ({retries!r})")
             if age is None or not 60 <= int(age) <= 604800:
                 problems.append(f"{where}: record age is not bounded ({age!r})")
+            if m.get("MetricsConfig") != {"Metrics": ["EventCount"]}:
+                problems.append(f"{where}: MetricsConfig is {m.get('MetricsConfig')!r}, so no dropped or filtered-out counts")
             problems += filter_problems(where, m.get("FilterCriteria"), fn.handles[stream], stream, mode)
     return problems
 
@@ -453,8 +599,8 @@ def function_problems(stack: Stack, mode: Mode) -> list[str]:
         logging = props.get("LoggingConfig", {})
         if logging.get("LogFormat") != "JSON" or logging.get("LogGroup") != f"ref:{fn.log_group}":
             problems.append(f"{fn.logical_id}: LoggingConfig {logging!r} is not JSON into {fn.log_group}")
-        if resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") != fn.crate:
-            problems.append(f"{fn.logical_id}: does not build the binary {fn.crate}")
+        if resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary") != fn.binary_name:
+            problems.append(f"{fn.logical_id}: does not build the binary {fn.binary_name}")
         if resource.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
             problems.append(f"{fn.logical_id}: BuildMethod is not rust-cargolambda")
     return problems
@@ -468,7 +614,7 @@ def env_problems(stack: Stack, mode: Mode) -> list[str]:
             problems.append(f"{fn.logical_id} is missing")
             continue
         variables = resource["Properties"].get("Environment", {}).get("Variables", {})
-        needed = fn.env | required_vars_in_code(fn.crate)
+        needed = fn.env | required_vars_in_code(fn)
         for name in sorted(needed):
             if name not in variables:
                 problems.append(f"{fn.logical_id}: {name} is not set")
@@ -525,9 +671,19 @@ def iam_problems(stack: Stack, mode: Mode) -> list[str]:
                 problems.append(f"{fn.role}: {action} also allowed on {sorted(have - want)}")
             if want - have:
                 problems.append(f"{fn.role}: {action} not allowed on {sorted(want - have)}")
-        for action in sorted(aws_actions_in_code(fn)):
+        shared, own = aws_actions_in_code(fn)
+        for action in sorted(own):
             if action not in grants:
-                problems.append(f"{fn.role}: the code of {fn.crate} calls {action}, which the role does not allow")
+                problems.append(f"{fn.role}: the code of {fn.binary_name} calls {action}, which the role does not allow")
+        # The crate's shared code runs in whichever of its binaries uses it:
+        # each action must be allowed to at least one of them.
+        siblings = crate_functions(fn)
+        sibling_grants = set().union(*(role_grants(stack, other.role)[0] for other in siblings))
+        for action in sorted(shared - sibling_grants):
+            problems.append(
+                f"{fn.role}: the code of {fn.crate} calls {action}, which no role of "
+                f"{', '.join(other.binary_name for other in siblings)} allows"
+            )
     return problems
 
 
@@ -578,7 +734,7 @@ def storage_problems(stack: Stack, mode: Mode) -> list[str]:
 
     consumers = stack.of_type("AWS::Kinesis::StreamConsumer")
     expected_consumers = {
-        fn.consumers[stream]: stream_arn(mode, stream) for fn in FUNCTIONS for stream in fn.handles
+        fn.consumers[stream]: stream_arn(mode, stream) for fn in STREAM_FUNCTIONS for stream in fn.handles
     } if mode.fan_out else {}
     actual_consumers = {k: v["Properties"].get("StreamARN") for k, v in consumers.items()}
     if actual_consumers != expected_consumers:
@@ -605,10 +761,29 @@ def alarm_problems(stack: Stack, mode: Mode) -> list[str]:
             and dimension in a["Properties"].get("Dimensions", [])
         ]
 
-    wanted = [("AWS/Lambda", metric, {"Name": "FunctionName", "Value": f"ref:{fn.logical_id}"})
-              for fn in FUNCTIONS for metric in ("IteratorAge", "Errors")]  # fmt: skip
+    function = lambda fn: {"Name": "FunctionName", "Value": f"ref:{fn.logical_id}"}  # noqa: E731
+    wanted = [("AWS/Lambda", "Errors", function(fn)) for fn in FUNCTIONS]
+    wanted += [("AWS/Lambda", "IteratorAge", function(fn)) for fn in STREAM_FUNCTIONS]
     wanted.append(("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"Name": "QueueName", "Value": "getatt:DeadLetterQueue.QueueName"}))
+    # Every record an event source mapping gives up on, whether reported to
+    # the on-failure destination or dropped, and (only while filters are on)
+    # what its filter removes.
+    mappings = [f"ref:{logical_id}" for logical_id in stack.of_type("AWS::Lambda::EventSourceMapping")]
+    if len(mappings) != sum(len(fn.handles) for fn in FUNCTIONS):
+        problems.append(f"{len(mappings)} event source mappings to watch, expected one per function and stream")
+    per_mapping = ["OnFailureDestinationDeliveredEventCount", "DroppedEventCount"]
+    for mapping in mappings:
+        wanted += [("AWS/Lambda", metric, {"Name": "EventSourceMappingUUID", "Value": mapping}) for metric in per_mapping]
+        filtered = find("AWS/Lambda", "FilteredOutEventCount", {"Name": "EventSourceMappingUUID", "Value": mapping})
+        if mode.filters:
+            wanted.append(("AWS/Lambda", "FilteredOutEventCount", {"Name": "EventSourceMappingUUID", "Value": mapping}))
+        elif filtered:
+            problems.append(f"FilteredOutEventCount alarm on {mapping} although nothing is filtered")
     topic = stack.parameters["AlarmTopicArn"]
+    thresholds = {
+        "IteratorAge": stack.parameters["IteratorAgeAlarmThresholdMs"],
+        "FilteredOutEventCount": stack.parameters["FilteredOutAlarmThreshold"],
+    }
     for namespace, metric, dimension in wanted:
         found = find(namespace, metric, dimension)
         if len(found) != 1:
@@ -617,10 +792,53 @@ def alarm_problems(stack: Stack, mode: Mode) -> list[str]:
         alarm = found[0]
         if (alarm.get("AlarmActions") or []) != ([topic] if topic else []):
             problems.append(f"{metric} of {dimension['Value']}: actions {alarm.get('AlarmActions')!r}")
-        if metric == "IteratorAge" and alarm.get("Threshold") != stack.parameters["IteratorAgeAlarmThresholdMs"]:
-            problems.append(f"IteratorAge of {dimension['Value']}: threshold is not the parameter")
-        if metric != "IteratorAge" and (alarm.get("Threshold") not in (0, "0") or alarm.get("ComparisonOperator") != "GreaterThanThreshold"):
+        if alarm.get("ComparisonOperator") != "GreaterThanThreshold":
+            problems.append(f"{metric} of {dimension['Value']}: compares with {alarm.get('ComparisonOperator')}")
+        if metric in thresholds:
+            if str(alarm.get("Threshold")) != str(thresholds[metric]):
+                problems.append(f"{metric} of {dimension['Value']}: threshold is not the parameter")
+        elif alarm.get("Threshold") not in (0, "0"):
             problems.append(f"{metric} of {dimension['Value']}: does not fire on the first one")
+        if metric.endswith("EventCount") and alarm.get("Statistic") != "Sum":
+            problems.append(f"{metric} of {dimension['Value']}: statistic {alarm.get('Statistic')}, counts need Sum")
+    return problems
+
+
+def schedule_problems(stack: Stack, mode: Mode) -> list[str]:
+    """Scheduled functions: one EventBridge rule on the parameter's
+    expression, targeting the function, and leave to invoke it."""
+    problems = []
+    rules = stack.of_type("AWS::Events::Rule")
+    permissions = stack.of_type("AWS::Lambda::Permission")
+    for fn in FUNCTIONS:
+        targeting = [
+            rule["Properties"]
+            for rule in rules.values()
+            if any(t.get("Arn") == f"getatt:{fn.logical_id}.Arn" for t in rule["Properties"].get("Targets", []))
+        ]
+        if not fn.schedule_parameter:
+            if targeting:
+                problems.append(f"{fn.logical_id}: has a schedule, expected stream events only")
+            continue
+        if len(targeting) != 1:
+            problems.append(f"{fn.logical_id}: {len(targeting)} schedules, expected 1")
+            continue
+        rule = targeting[0]
+        if rule.get("ScheduleExpression") != stack.parameters[fn.schedule_parameter]:
+            problems.append(f"{fn.logical_id}: schedule {rule.get('ScheduleExpression')!r}, expected the {fn.schedule_parameter} parameter")
+        if rule.get("State", "ENABLED") != "ENABLED":
+            problems.append(f"{fn.logical_id}: schedule is {rule.get('State')}")
+        invokers = [
+            p["Properties"]
+            for p in permissions.values()
+            if p["Properties"].get("FunctionName") == f"ref:{fn.logical_id}"
+            and p["Properties"].get("Principal") == "events.amazonaws.com"
+            and p["Properties"].get("Action") == "lambda:InvokeFunction"
+        ]
+        if len(invokers) != 1:
+            problems.append(f"{fn.logical_id}: {len(invokers)} permissions for EventBridge to invoke it, expected 1")
+        if mappings_of(stack, fn):
+            problems.append(f"{fn.logical_id}: reads a stream, expected a schedule only")
     return problems
 
 
@@ -647,6 +865,7 @@ CHECKS = [
     iam_problems,
     storage_problems,
     alarm_problems,
+    schedule_problems,
     output_problems,
 ]
 
@@ -691,9 +910,94 @@ def test_cfn_lint_is_clean():
 def test_conventions_lists_match_the_code_where_it_exists():
     """Each binary's required variables, read from its sources, are among
     the ones the conventions list (a new requirement must be added to the
-    contract, the template and this test together)."""
+    contract, the template and this test together). A binary's own files
+    answer for it alone; a crate's shared code, for one of its binaries at
+    least. Sources not written yet are not read."""
     for fn in FUNCTIONS:
-        assert required_vars_in_code(fn.crate) <= fn.env, fn.crate
+        shared, own = rust_sources(fn)
+        assert required_vars_in(own) <= fn.env, fn.binary_name
+        assert required_vars_in(shared) <= set().union(*(f.env for f in crate_functions(fn))), fn.crate
+
+
+def test_binaries_are_found_in_their_crates(tmp_path, monkeypatch):
+    """The source split the env and IAM checks rely on: src/main.rs is the
+    crate's binary, src/bin/ and [[bin]] entries are the others, the rest is
+    shared."""
+    crate = tmp_path / "two-bins"
+    (crate / "src" / "bin").mkdir(parents=True)
+    (crate / "src" / "lib.rs").write_text('required(vars, "SHARED_VAR")')
+    (crate / "src" / "main.rs").write_text('required(vars, "MAIN_VAR")')
+    (crate / "src" / "bin" / "other.rs").write_text('required(vars, "OTHER_VAR")')
+    (crate / "src" / "third.rs").write_text('required(vars, "THIRD_VAR")')
+    (crate / "Cargo.toml").write_text('[package]\nname = "two-bins"\n\n[[bin]]\nname = "third"\npath = "src/third.rs"\n')
+    monkeypatch.setattr(sys.modules[__name__], "CRATES", tmp_path)
+    assert sorted(crate_binaries("two-bins")) == ["other", "third", "two-bins"]
+    for binary, own_var in (("", "MAIN_VAR"), ("other", "OTHER_VAR"), ("third", "THIRD_VAR"), ("missing", None)):
+        fn = Function("F", "two-bins", "R", "L", {}, frozenset(), {}, binary=binary)
+        shared, own = rust_sources(fn)
+        assert required_vars_in(shared) == {"SHARED_VAR"}
+        assert required_vars_in(own) == ({own_var} if own_var else set())
+
+
+def test_the_default_deployment_delivers_every_record(source_template):
+    """Filters off unless asked for: with a data filter, Lambda drops every
+    record that is not JSON (KPL aggregates included) before any function
+    sees it, so it never reaches the dead-letter queue."""
+    assert source_template["Parameters"]["EnableEventFilters"]["Default"] == "false"
+    stack = Stack(transform(source_template), BASE)
+    mappings = stack.of_type("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == sum(len(fn.handles) for fn in FUNCTIONS)
+    for logical_id, mapping in mappings.items():
+        assert "FilterCriteria" not in mapping["Properties"], logical_id
+    assert not [a for a in stack.of_type("AWS::CloudWatch::Alarm").values() if a["Properties"].get("MetricName") == "FilteredOutEventCount"]
+    # ...and the parameter says what turning filters on loses.
+    description = " ".join(source_template["Parameters"]["EnableEventFilters"]["Description"].split())
+    for words in ("not JSON", "KPL-aggregated", "never dead-lettered", "FilteredOutEventCount"):
+        assert words in description
+
+
+def test_a_dependency_outage_of_six_hours_discards_nothing(source_template):
+    """Retries unbounded by count and bounded by age: 12 h by default, at
+    least 6 h, below the created streams' retention of 24 h, so a record
+    given up on can still be re-read."""
+    parameters = source_template["Parameters"]
+    assert parameters["MaximumRetryAttempts"]["Default"] == -1
+    assert parameters["MaximumRecordAgeInSeconds"]["Default"] == 43200
+    assert parameters["StreamRetentionHours"]["Default"] == 24
+    stack = Stack(transform(source_template), BASE)
+    for logical_id, mapping in stack.of_type("AWS::Lambda::EventSourceMapping").items():
+        props = mapping["Properties"]
+        assert props["MaximumRetryAttempts"] == "-1", logical_id
+        assert 6 * 3600 <= int(props["MaximumRecordAgeInSeconds"]) < int(stack.parameters["StreamRetentionHours"]) * 3600
+        assert props["BisectBatchOnFunctionError"] is True, logical_id
+    for logical_id, stream in stack.of_type("AWS::Kinesis::Stream").items():
+        assert stream["Properties"]["RetentionPeriodHours"] == "24", logical_id
+
+
+def test_the_retention_constraint_is_stated_where_it_is_chosen(source_template):
+    """CloudFormation rules cannot compare numbers, so the constraint lives
+    in the parameters' descriptions (and in event_source_problems)."""
+    for name in ("MaximumRecordAgeInSeconds", "StreamRetentionHours"):
+        description = " ".join(source_template["Parameters"][name]["Description"].split())
+        assert "StreamRetentionHours * 3600" in description, name
+
+
+def test_the_saga_step_timeout_reaches_both_saga_binaries(source_template):
+    assert source_template["Parameters"]["SagaStepTimeoutSeconds"]["Default"] == 300
+    assert source_template["Parameters"]["SagaSweepSchedule"]["Default"] == "rate(1 minute)"
+    stack = Stack(transform(source_template), {**BASE, "SagaStepTimeoutSeconds": 45})
+    for logical_id in ("OrderSagaStepFunction", "SagaSweepFunction"):
+        variables = stack.resources[logical_id]["Properties"]["Environment"]["Variables"]
+        assert variables["SAGA_STEP_TIMEOUT_SECONDS"] == "45", logical_id
+
+
+def test_the_sweep_schedule_accepts_eventbridge_expressions_only(source_template):
+    transformed = transform(source_template)
+    for good in ("rate(1 minute)", "rate(5 minutes)", "cron(0/2 * * * ? *)"):
+        Stack(transformed, {**BASE, "SagaSweepSchedule": good})
+    for bad in ("rate(0 minutes)", "every minute", "rate(1 second)"):
+        with pytest.raises(Unresolvable):
+            Stack(transformed, {**BASE, "SagaSweepSchedule": bad})
 
 
 def test_filters_match_exactly_the_types_of_the_conventions():
@@ -742,8 +1046,65 @@ def _break_bisect(t):
     del _function_events(t, "OrderSagaStepFunction", "OrderEvents")["BisectBatchOnFunctionError"]
 
 
-def _break_retries(t):
-    _function_events(t, "EmailNotificationFunction", "OrderEvents")["MaximumRetryAttempts"] = -1
+def _break_record_age(t):
+    _function_events(t, "EmailNotificationFunction", "OrderEvents")["MaximumRecordAgeInSeconds"] = -1
+
+
+def _break_age_beyond_retention(t):
+    t["Parameters"]["MaximumRecordAgeInSeconds"]["Default"] = 86400
+
+
+def _break_filters_by_default(t):
+    t["Parameters"]["EnableEventFilters"]["Default"] = "true"
+
+
+def _break_metrics_config(t):
+    del _function_events(t, "InventoryUpdateFunction", "OrderCommands")["MetricsConfig"]
+
+
+def _break_dropped_alarm(t):
+    del t["Resources"]["OrderSagaStepEventsDroppedAlarm"]
+
+
+def _break_on_failure_alarm_dimension(t):
+    dimensions = t["Resources"]["InventoryUpdateCommandsOnFailureAlarm"]["Properties"]["Dimensions"]
+    dimensions[0]["Value"] = {"Ref": "InventoryUpdateFunctionOrderEvents"}
+
+
+def _break_filtered_out_alarm(t):
+    del t["Resources"]["EmailNotificationEventsFilteredOutAlarm"]
+
+
+def _break_filtered_out_alarm_condition(t):
+    del t["Resources"]["EmailNotificationEventsFilteredOutAlarm"]["Condition"]
+
+
+def _break_sweep_scan(t):
+    _statement(t, "SagaSweepRole", "Sagas")["Action"].remove("dynamodb:Scan")
+
+
+def _break_sweep_dead_letters(t):
+    _statement(t, "SagaSweepRole", "Sagas")["Action"].append("sqs:SendMessage")
+
+
+def _break_sweep_schedule(t):
+    del t["Resources"]["SagaSweepFunction"]["Properties"]["Events"]
+
+
+def _break_sweep_schedule_expression(t):
+    t["Resources"]["SagaSweepFunction"]["Properties"]["Events"]["Deadlines"]["Properties"]["Schedule"] = "rate(1 minute)"
+
+
+def _break_sweep_binary(t):
+    t["Resources"]["SagaSweepFunction"]["Metadata"]["BuildProperties"]["Binary"] = "order-saga-step"
+
+
+def _break_sweep_timeout(t):
+    del t["Resources"]["SagaSweepFunction"]["Properties"]["Environment"]["Variables"]["SAGA_STEP_TIMEOUT_SECONDS"]
+
+
+def _break_sweep_errors_alarm(t):
+    del t["Resources"]["SagaSweepErrorsAlarm"]
 
 
 def _break_filter_extra_type(t):
@@ -807,9 +1168,23 @@ def _break_unconditional_stream_ref(t):
 
 BREAKAGES = {
     "no bisect": (_break_bisect, event_source_problems, "created-streams"),
-    "unbounded retries": (_break_retries, event_source_problems, "created-streams"),
-    "filter delivers an extra type": (_break_filter_extra_type, event_source_problems, "created-streams"),
-    "filter drops the command shape": (_break_filter_command_shape, event_source_problems, "created-streams"),
+    "record age unbounded": (_break_record_age, event_source_problems, "created-streams"),
+    "record age beyond the stream retention": (_break_age_beyond_retention, event_source_problems, "created-streams"),
+    "filters on by default": (_break_filters_by_default, event_source_problems, "created-streams"),
+    "no mapping metrics": (_break_metrics_config, event_source_problems, "existing-streams"),
+    "missing dropped-records alarm": (_break_dropped_alarm, alarm_problems, "created-streams"),
+    "on-failure alarm watches another mapping": (_break_on_failure_alarm_dimension, alarm_problems, "existing-streams"),
+    "missing filtered-out alarm": (_break_filtered_out_alarm, alarm_problems, "event-filters"),
+    "filtered-out alarm without filters": (_break_filtered_out_alarm_condition, alarm_problems, "created-streams"),
+    "sweep cannot scan": (_break_sweep_scan, iam_problems, "created-streams"),
+    "sweep may dead-letter": (_break_sweep_dead_letters, iam_problems, "existing-streams"),
+    "sweep never runs": (_break_sweep_schedule, schedule_problems, "created-streams"),
+    "sweep ignores its schedule parameter": (_break_sweep_schedule_expression, schedule_problems, "tuned"),
+    "sweep builds the wrong binary": (_break_sweep_binary, function_problems, "created-streams"),
+    "sweep without its timeout": (_break_sweep_timeout, env_problems, "created-streams"),
+    "sweep without errors alarm": (_break_sweep_errors_alarm, alarm_problems, "created-streams"),
+    "filter delivers an extra type": (_break_filter_extra_type, event_source_problems, "event-filters"),
+    "filter drops the command shape": (_break_filter_command_shape, event_source_problems, "event-filters-fan-out"),
     "no on-failure destination": (_break_destination, event_source_problems, "existing-streams"),
     "mapping bypasses the fan-out consumer": (_break_fan_out_source, event_source_problems, "created-streams-fan-out"),
     "missing variable": (_break_env, env_problems, "created-streams"),
