@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DecodeError, InvalidEvent};
 use crate::event::{Event, EventKind};
-use crate::values::{EventId, Timestamp};
+use crate::values::{check_len, limits, EventId, Timestamp};
 
 /// A record's envelope, read without parsing the payload.
 #[derive(Debug)]
@@ -92,8 +92,10 @@ impl<'a> Envelope<'a> {
                 (None, Some(command_type)) => (command_type, text, true),
                 (None, None) => return Err(DecodeError::MissingType),
             };
+        let event_id = wire.event_id.map(|c| c.0).filter(|id| !id.is_empty());
+        check_envelope(event_id.as_deref(), &event_type)?;
         Ok(Self {
-            event_id: wire.event_id.map(|c| c.0).filter(|id| !id.is_empty()),
+            event_id,
             event_type,
             timestamp: wire.timestamp.map(|c| c.0),
             payload,
@@ -102,7 +104,8 @@ impl<'a> Envelope<'a> {
         })
     }
 
-    /// The type as written, even when this project does not know it.
+    /// The type as written, even when this project does not know it
+    /// (at most [`limits::EVENT_TYPE`] characters).
     pub fn event_type(&self) -> &str {
         &self.event_type
     }
@@ -148,6 +151,27 @@ impl<'a> Envelope<'a> {
     pub fn event(&self, kind: EventKind) -> Result<Event, InvalidEvent> {
         Event::parse(kind, self.payload)
     }
+}
+
+/// The envelope's own limits: an `eventId` becomes part of keys and log
+/// lines, and an `eventType` is logged even when unknown, so both are
+/// bounded and free of control characters.
+fn check_envelope(event_id: Option<&str>, event_type: &str) -> Result<(), DecodeError> {
+    if let Some(id) = event_id {
+        check_len("eventId", id, limits::EVENT_ID).map_err(DecodeError::InvalidEnvelope)?;
+        if id.chars().any(char::is_control) {
+            return Err(DecodeError::InvalidEnvelope(
+                "eventId must not contain control characters".into(),
+            ));
+        }
+    }
+    check_len("eventType", event_type, limits::EVENT_TYPE).map_err(DecodeError::InvalidEnvelope)?;
+    if event_type.chars().any(char::is_control) {
+        return Err(DecodeError::InvalidEnvelope(
+            "eventType must not contain control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The deduplication key of a logical event.
@@ -276,6 +300,34 @@ mod tests {
             Envelope::parse(b"{\"eventType\":\"ORDER_PLACED\",\"payload\":[]}").unwrap_err(),
             DecodeError::MissingPayload
         );
+    }
+
+    #[test]
+    fn oversized_or_odd_envelope_fields_are_invalid() {
+        let long_id = format!(
+            r#"{{"eventId":"{}","eventType":"ORDER_PLACED","payload":{{}}}}"#,
+            "e".repeat(4096)
+        );
+        assert!(matches!(
+            Envelope::parse(long_id.as_bytes()).unwrap_err(),
+            DecodeError::InvalidEnvelope(reason) if reason.contains("eventId is longer than 256")
+        ));
+        let ok_id = format!(
+            r#"{{"eventId":"{}","eventType":"ORDER_PLACED","payload":{{}}}}"#,
+            "e".repeat(256)
+        );
+        assert!(Envelope::parse(ok_id.as_bytes()).is_ok());
+        let control = br#"{"eventId":"a\u0000b","eventType":"ORDER_PLACED","payload":{}}"#;
+        let err = Envelope::parse(control).unwrap_err();
+        assert!(matches!(err, DecodeError::InvalidEnvelope(_)), "{err:?}");
+        let long_type = format!(r#"{{"eventType":"{}","payload":{{}}}}"#, "T".repeat(65));
+        assert!(matches!(
+            Envelope::parse(long_type.as_bytes()).unwrap_err(),
+            DecodeError::InvalidEnvelope(_)
+        ));
+        let far =
+            br#"{"eventType":"ORDER_PLACED","timestamp":"9999-12-31T23:30:00-01:00","payload":{}}"#;
+        assert!(Envelope::parse(far).unwrap().timestamp().is_err());
     }
 
     #[test]

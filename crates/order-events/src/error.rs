@@ -14,6 +14,9 @@ pub enum DecodeError {
     MissingType,
     #[error("record has no `payload` object")]
     MissingPayload,
+    /// A field of the envelope breaks its limit (length, characters).
+    #[error("invalid envelope: {0}")]
+    InvalidEnvelope(String),
 }
 
 /// The envelope is readable but its payload breaks the contract.

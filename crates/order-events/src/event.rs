@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidEvent;
 use crate::lines::{OrderLine, OrderLines};
-use crate::values::{EmailAddress, Money, OrderId, ProductId, SagaId, UserId};
+use crate::values::{bounded, EmailAddress, Money, OrderId, ProductId, SagaId, UserId};
 
 macro_rules! event_kinds {
     ($($variant:ident => $wire:literal),+ $(,)?) => {
@@ -83,10 +83,18 @@ impl fmt::Display for EventKind {
 pub struct UserRegistered {
     pub user_id: UserId,
     pub email: EmailAddress,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounded::opt_date"
+    )]
     pub registration_date: Option<String>,
     /// Display name, when the producer sends one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounded::opt_name"
+    )]
     pub name: Option<String>,
 }
 
@@ -96,7 +104,11 @@ pub struct OrderCreated {
     pub order_id: OrderId,
     pub user_id: UserId,
     pub items: OrderLines,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounded::opt_status"
+    )]
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<Money>,
@@ -129,7 +141,11 @@ pub struct OrderCancelled {
     pub order_id: OrderId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounded::opt_reason"
+    )]
     pub reason: Option<String>,
 }
 
@@ -146,6 +162,7 @@ pub struct InventoryReserved {
 pub struct InventoryReservationFailed {
     pub order_id: OrderId,
     pub saga_id: SagaId,
+    #[serde(deserialize_with = "bounded::reason")]
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_id: Option<ProductId>,
@@ -168,7 +185,11 @@ pub struct InventoryReleased {
 pub struct StepReply {
     pub order_id: OrderId,
     pub saga_id: SagaId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "bounded::opt_reason"
+    )]
     pub reason: Option<String>,
 }
 
@@ -188,6 +209,7 @@ pub struct OrderCompleted {
 pub struct OrderFailed {
     pub order_id: OrderId,
     pub saga_id: SagaId,
+    #[serde(deserialize_with = "bounded::reason")]
     pub reason: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,

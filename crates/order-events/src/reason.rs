@@ -77,6 +77,8 @@ mod tests {
         }
         let leaked = "DispatchFailure: connection reset by peer at 10.0.0.1";
         assert_eq!(FailureReason::from_wire(leaked), FailureReason::Other);
-        assert!(!FailureReason::from_wire(leaked).wording().contains("10.0.0.1"));
+        assert!(!FailureReason::from_wire(leaked)
+            .wording()
+            .contains("10.0.0.1"));
     }
 }

@@ -11,8 +11,103 @@ use serde_json::value::RawValue;
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-/// Longest identifier the contract allows.
+/// Longest identifier the contract allows, in characters.
 pub const MAX_ID_LEN: usize = 128;
+
+/// The longest value of every other string field, in characters. They are
+/// chosen so that nothing derived from input (an idempotency key, a saga
+/// item, a dead letter, a log line) can reach an AWS limit: a DynamoDB
+/// partition key holds 2,048 bytes and an item 400 KB, an SQS message
+/// 256 KB. A longer value makes the record invalid (dead-lettered), never a
+/// transient failure.
+pub mod limits {
+    /// `eventId`: at most 1,024 bytes in UTF-8, so any key built from it
+    /// stays far below DynamoDB's 2,048-byte partition key.
+    pub const EVENT_ID: usize = 256;
+    /// `eventType` / `commandType`.
+    pub const EVENT_TYPE: usize = 64;
+    /// `timestamp`, `registrationDate`.
+    pub const TIMESTAMP: usize = 64;
+    /// `reason` of a failure or cancellation.
+    pub const REASON: usize = 1024;
+    /// A customer's display `name`.
+    pub const NAME: usize = 256;
+    /// An order's `status` as the producer wrote it.
+    pub const STATUS: usize = 64;
+}
+
+/// Checks a string field against its limit: at most `max` characters. Any
+/// character is allowed (the writers escape what they must).
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
+    // Counting stops at the limit, so a multi-megabyte value costs no more
+    // than a short one.
+    if value.chars().nth(max).is_some() {
+        return Err(format!(
+            "{field} is longer than {max} characters ({} bytes)",
+            value.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Serde readers for bounded free-text fields (`#[serde(deserialize_with)]`).
+pub mod bounded {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        field: &str,
+        max: usize,
+    ) -> Result<String, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        super::check_len(field, &value, max).map_err(D::Error::custom)?;
+        Ok(value)
+    }
+
+    pub fn reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        read(d, "reason", super::limits::REASON)
+    }
+
+    fn read_opt<'de, D: Deserializer<'de>>(
+        deserializer: D,
+        field: &str,
+        max: usize,
+    ) -> Result<Option<String>, D::Error> {
+        let value = Option::<String>::deserialize(deserializer)?;
+        if let Some(value) = &value {
+            super::check_len(field, value, max).map_err(D::Error::custom)?;
+        }
+        Ok(value)
+    }
+
+    pub fn opt_reason<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        read_opt(d, "reason", super::limits::REASON)
+    }
+
+    pub fn opt_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        read_opt(d, "name", super::limits::NAME)
+    }
+
+    pub fn opt_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        read_opt(d, "status", super::limits::STATUS)
+    }
+
+    pub fn opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        read_opt(d, "registrationDate", super::limits::TIMESTAMP)
+    }
+}
+
+/// Cuts `text` to at most `max` characters for a log line or a reason,
+/// marking the cut, so input echoed anywhere stays bounded.
+pub fn clip(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => {
+            std::borrow::Cow::Owned(format!("{}...[{} bytes in all]", &text[..cut], text.len()))
+        }
+    }
+}
 
 macro_rules! bounded_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
@@ -27,14 +122,7 @@ macro_rules! bounded_id {
                 if value.is_empty() {
                     return Err(format!("{} must not be empty", $what));
                 }
-                if value.len() > MAX_ID_LEN {
-                    return Err(format!(
-                        "{} is {} bytes long, at most {} allowed",
-                        $what,
-                        value.len(),
-                        MAX_ID_LEN
-                    ));
-                }
+                check_len($what, &value, MAX_ID_LEN)?;
                 if value.chars().any(char::is_control) {
                     return Err(format!("{} must not contain control characters", $what));
                 }
@@ -367,8 +455,15 @@ impl Timestamp {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        check_len("timestamp", text, limits::TIMESTAMP)?;
         if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-            return Ok(Self(at.to_offset(time::UtcOffset::UTC)));
+            // A valid offset can carry a time past the supported years into
+            // UTC (`9999-12-31T23:30:00-01:00`): that is invalid input, not
+            // a reason to stop the process.
+            return at
+                .checked_to_offset(time::UtcOffset::UTC)
+                .map(Self)
+                .ok_or_else(|| format!("`{text}` is outside the supported years in UTC"));
         }
         PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
             .map(|naive| Self(naive.assume_utc()))
@@ -494,5 +589,37 @@ mod tests {
         assert_eq!(z, offset);
         assert_eq!(z.to_rfc3339(), "2025-10-30T12:00:00.000Z");
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn timestamps_outside_the_supported_years_are_invalid_not_fatal() {
+        for text in [
+            "9999-12-31T23:30:00-01:00",
+            "9999-12-31T23:59:59.999999999-23:59",
+        ] {
+            let err = Timestamp::parse(text).unwrap_err();
+            assert!(err.contains("outside the supported years"), "{text}: {err}");
+        }
+        assert!(Timestamp::parse("9999-12-31T22:30:00-01:00").is_ok());
+        // The earliest supported years are fine, and written back without a panic.
+        let early = Timestamp::parse("0000-01-01T00:30:00+01:00").unwrap();
+        assert!(!early.to_rfc3339().is_empty());
+        assert!(Timestamp::parse(&"2025-10-30T12:00:00".repeat(10)).is_err());
+    }
+
+    #[test]
+    fn limits_count_characters_and_clip_marks_the_cut() {
+        assert!(OrderId::parse("\u{e9}".repeat(128)).is_ok());
+        assert!(OrderId::parse("\u{e9}".repeat(129)).is_err());
+        assert!(check_len("reason", &"x".repeat(limits::REASON), limits::REASON).is_ok());
+        assert!(check_len("reason", &"x".repeat(limits::REASON + 1), limits::REASON).is_err());
+        assert_eq!(clip("short", 10), "short");
+        let long = "\u{e9}".repeat(20);
+        let clipped = clip(&long, 4);
+        assert!(
+            clipped.starts_with("\u{e9}\u{e9}\u{e9}\u{e9}..."),
+            "{clipped}"
+        );
+        assert!(clipped.ends_with("[40 bytes in all]"), "{clipped}");
     }
 }

@@ -187,11 +187,49 @@ fn schema_and_types_reject_the_same_broken_payloads() {
         r#"{"commandType":"RESERVE_INVENTORY","orderId":"o"}"#,
         r#"{"payload":{}}"#,
     ];
-    for text in broken {
+    let long = |n: usize| "x".repeat(n);
+    let oversized = [
+        format!(
+            r#"{{"eventId":"{}","eventType":"ORDER_CANCELLED","payload":{{"orderId":"o"}}}}"#,
+            long(257)
+        ),
+        format!(r#"{{"eventType":"{}","payload":{{}}}}"#, long(65)),
+        format!(
+            r#"{{"eventType":"ORDER_CANCELLED","payload":{{"orderId":"o","reason":"{}"}}}}"#,
+            long(1025)
+        ),
+        format!(
+            r#"{{"eventType":"PAYMENT_FAILED","payload":{{"orderId":"o","sagaId":"o","reason":"{}"}}}}"#,
+            long(5000)
+        ),
+        format!(
+            r#"{{"eventType":"USER_REGISTERED","payload":{{"userId":"u","email":"a@example.com","name":"{}"}}}}"#,
+            long(257)
+        ),
+        format!(
+            r#"{{"eventType":"ORDER_CANCELLED","payload":{{"orderId":"{}"}}}}"#,
+            long(129)
+        ),
+        r#"{"eventId":"a\u0007b","eventType":"ORDER_CANCELLED","payload":{"orderId":"o"}}"#
+            .to_owned(),
+    ];
+    for text in broken
+        .iter()
+        .copied()
+        .chain(oversized.iter().map(String::as_str))
+    {
         let json: serde_json::Value = serde_json::from_str(text).unwrap();
         assert!(!validator.is_valid(&json), "schema accepts {text}");
         assert!(read(text.as_bytes()).is_err(), "Rust accepts {text}");
     }
+    let at_the_limits = format!(
+        r#"{{"eventId":"{}","eventType":"ORDER_CANCELLED","payload":{{"orderId":"{}","reason":"{}"}}}}"#,
+        long(256),
+        long(128),
+        long(1024)
+    );
+    assert!(validator.is_valid(&serde_json::from_str(&at_the_limits).unwrap()));
+    assert!(read(at_the_limits.as_bytes()).unwrap().is_some());
     let command = r#"{"commandType":"RESERVE_INVENTORY","orderId":"o","userId":"u","items":[{"productId":"p","quantity":1}]}"#;
     assert!(validator.is_valid(&serde_json::from_str(command).unwrap()));
     assert!(read(command.as_bytes()).unwrap().is_some());
