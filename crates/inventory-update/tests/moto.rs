@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{kinesis_event, order_cancelled, order_created, release, reserve, sequence};
+use common::{
+    kinesis_event, order_cancelled, order_created, release, release_for, reserve, reserve_for,
+    sequence,
+};
 use inventory_update::{assemble, build_pipeline, Config, DynamoDbStockStore, InventoryHandler};
 use stream_core::idempotency::{Claim, StoreError};
 use stream_core::{
@@ -198,15 +201,23 @@ async fn order_cancelled_delivered_twice_gives_stock_back_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_cancels_and_releases_give_stock_back_once() {
-    // Each order is released twice at the same moment: by ORDER_CANCELLED
-    // on the events stream and by RELEASE_INVENTORY on the commands stream,
-    // in two function instances. Many orders at once make the two
-    // releases of some order interleave between read and write.
+async fn concurrent_cancels_and_releases_give_stock_back_once_and_only_by_the_owner() {
+    // Each order is released four times at the same moment, each in its own
+    // function instance: twice by ORDER_CANCELLED (two events) and twice by
+    // RELEASE_INVENTORY (two commands of its saga). Even orders were
+    // reserved by ORDER_CREATED, odd ones by their saga. Many orders at once
+    // make the releases of some order interleave between read and write.
     const ORDERS: usize = 12;
     let env = Env::new(&[("p-a", 100)]).await;
     let reserves: Vec<_> = (0..ORDERS)
-        .map(|i| reserve(&format!("c-{i}"), &format!("o-{i}"), &[("p-a", 3)]))
+        .map(|i| {
+            let order = format!("o-{i}");
+            if i % 2 == 0 {
+                order_created(&format!("e-{i}"), &order, &[("p-a", 3)])
+            } else {
+                reserve(&format!("c-{i}"), &order, &[("p-a", 3)])
+            }
+        })
         .collect();
     env.pipeline()
         .process(&kinesis_event(&reserves), deadline())
@@ -215,9 +226,12 @@ async fn concurrent_cancels_and_releases_give_stock_back_once() {
 
     let mut tasks = Vec::new();
     for i in 0..ORDERS {
+        let order = format!("o-{i}");
         for record in [
-            order_cancelled(&format!("x-{i}"), &format!("o-{i}")),
-            release(&format!("r-{i}"), &format!("o-{i}")),
+            order_cancelled(&format!("x-{i}"), &order),
+            order_cancelled(&format!("y-{i}"), &order),
+            release(&format!("r-{i}"), &order),
+            release(&format!("s-{i}"), &order),
         ] {
             let pipeline = env.pipeline();
             tasks.push(tokio::spawn(async move {
@@ -231,17 +245,28 @@ async fn concurrent_cancels_and_releases_give_stock_back_once() {
         assert!(outcome.unwrap().failed_sequence_numbers().is_empty());
     }
     assert_eq!(env.available("p-a").await, Some(100));
-    // Each release command answered once; the units show up in at most one
-    // answer per order (none when the cancellation got there first).
+    // Each release command answered once. A saga's units show up in exactly
+    // one of its two answers; ORDER_CREATED's never do.
     let replies = env.replies().await;
     let releases: Vec<_> = replies
         .iter()
         .filter(|r| r.1 == "INVENTORY_RELEASED")
         .collect();
-    assert_eq!(releases.len(), ORDERS);
-    for reply in releases {
-        let items = reply.2["items"].as_array().unwrap();
-        assert!(items.is_empty() || items[0]["quantity"] == 3, "{}", reply.2);
+    assert_eq!(releases.len(), 2 * ORDERS);
+    for i in 0..ORDERS {
+        let order = format!("o-{i}");
+        let given: Vec<_> = releases
+            .iter()
+            .filter(|r| r.2["orderId"] == order.as_str())
+            .filter(|r| !r.2["items"].as_array().unwrap().is_empty())
+            .collect();
+        let expected = if i % 2 == 0 { 0 } else { 1 };
+        assert_eq!(given.len(), expected, "{order}: {given:?}");
+        for reply in given {
+            assert_eq!(reply.2["items"][0]["quantity"], 3, "{}", reply.2);
+        }
+        let item = env.reservation(&order).await.unwrap();
+        assert_eq!(item["state"], AttributeValue::S("RELEASED".into()));
     }
 }
 
@@ -273,7 +298,7 @@ async fn an_order_whose_last_line_is_short_reserves_nothing() {
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].1, "INVENTORY_RESERVATION_FAILED");
     assert_eq!(replies[0].2["productId"], "p-c");
-    assert_eq!(replies[0].2["reason"], "not enough stock of product p-c");
+    assert_eq!(replies[0].2["reason"], "OUT_OF_STOCK");
     assert_eq!(replies[0].2["sagaId"], "saga-o-2");
 }
 
@@ -437,7 +462,7 @@ async fn an_unknown_product_is_dead_lettered_for_events_and_answered_for_command
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].1, "INVENTORY_RESERVATION_FAILED");
     assert_eq!(replies[0].2["productId"], "p-ghost");
-    assert_eq!(replies[0].2["reason"], "unknown product p-ghost");
+    assert_eq!(replies[0].2["reason"], "UNKNOWN_PRODUCT");
     assert_eq!(
         env.available("p-ghost").await,
         None,
@@ -468,9 +493,15 @@ struct Counting<S> {
 }
 
 impl<S: IdempotencyStore> IdempotencyStore for Counting<S> {
-    async fn claim(&self, key: &str, until: u64, expires: u64) -> Result<Claim, StoreError> {
+    async fn claim(
+        &self,
+        key: &str,
+        token: &str,
+        until: u64,
+        expires: u64,
+    ) -> Result<Claim, StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.claim(key, until, expires).await
+        self.inner.claim(key, token, until, expires).await
     }
     async fn complete(
         &self,
@@ -481,9 +512,9 @@ impl<S: IdempotencyStore> IdempotencyStore for Counting<S> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.complete(key, result, expires).await
     }
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
+    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.release(key).await
+        self.inner.release(key, token).await
     }
 }
 
@@ -554,5 +585,221 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
          {ORDERS} TransactWriteItems; {ORDERS} commands: {ORDERS} TransactWriteItems + {} idempotency writes + {} PutRecords",
         idempotency.calls.load(Ordering::SeqCst),
         put.calls().len()
+    );
+}
+
+#[tokio::test]
+async fn order_cancelled_of_a_saga_reservation_changes_nothing() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let pipeline = env.pipeline();
+    pipeline
+        .process(
+            &kinesis_event(&[reserve("c-1", "o-1", &[("p-a", 4)])]),
+            deadline(),
+        )
+        .await;
+    let before = env.reservation("o-1").await.unwrap();
+    assert_eq!(before["owner"], AttributeValue::S("SAGA#saga-o-1".into()));
+
+    let outcome = pipeline
+        .process(&kinesis_event(&[order_cancelled("x-1", "o-1")]), deadline())
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(outcome.report.skipped, 1);
+    assert_eq!(env.available("p-a").await, Some(6));
+    assert_eq!(
+        env.reservation("o-1").await.unwrap(),
+        before,
+        "the reservation is untouched"
+    );
+    assert!(env.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_saga_release_of_an_order_created_reservation_changes_nothing() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let pipeline = env.pipeline();
+    pipeline
+        .process(
+            &kinesis_event(&[order_created("e-1", "o-1", &[("p-a", 4)])]),
+            deadline(),
+        )
+        .await;
+    let before = env.reservation("o-1").await.unwrap();
+    assert_eq!(before["owner"], AttributeValue::S("ORDER_CREATED".into()));
+
+    let outcome = pipeline
+        .process(&kinesis_event(&[release("c-1", "o-1")]), deadline())
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(env.available("p-a").await, Some(6));
+    assert_eq!(env.reservation("o-1").await.unwrap(), before);
+    let replies = env.replies().await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].1, "INVENTORY_RELEASED");
+    assert_eq!(replies[0].2["items"], serde_json::json!([]));
+    assert_eq!(replies[0].2["sagaId"], "saga-o-1");
+    // Enforced by the transaction's condition: the read found the
+    // reservation and the write was refused.
+    let calls = pipeline.handler().store().calls();
+    assert_eq!((calls.get_item(), calls.transact_write_items()), (1, 2));
+}
+
+#[tokio::test]
+async fn each_owner_releases_its_own_reservation_once() {
+    let env = Env::new(&[("p-a", 100), ("p-b", 100)]).await;
+    let pipeline = env.pipeline();
+    pipeline
+        .process(
+            &kinesis_event(&[
+                order_created("e-1", "o-1", &[("p-a", 5)]),
+                reserve("c-2", "o-2", &[("p-a", 7), ("p-b", 1)]),
+            ]),
+            deadline(),
+        )
+        .await;
+    assert_eq!(env.available("p-a").await, Some(88));
+    let everything = kinesis_event(&[
+        order_cancelled("x-1", "o-1"),
+        release("r-1", "o-1"),
+        order_cancelled("x-2", "o-2"),
+        release("r-2", "o-2"),
+    ]);
+    for _ in 0..2 {
+        let outcome = pipeline.process(&everything, deadline()).await;
+        assert!(outcome.failed_sequence_numbers().is_empty());
+    }
+    pipeline
+        .process(
+            &kinesis_event(&[
+                order_cancelled("x-1b", "o-1"),
+                release("r-1b", "o-1"),
+                order_cancelled("x-2b", "o-2"),
+                release("r-2b", "o-2"),
+            ]),
+            deadline(),
+        )
+        .await;
+    assert_eq!(env.available("p-a").await, Some(100));
+    assert_eq!(env.available("p-b").await, Some(100));
+    let replies = env.replies().await;
+    let nonempty: Vec<_> = replies
+        .iter()
+        .filter(|r| r.1 == "INVENTORY_RELEASED")
+        .filter(|r| !r.2["items"].as_array().unwrap().is_empty())
+        .map(|r| (r.0.clone(), r.2["orderId"].clone()))
+        .collect();
+    assert_eq!(nonempty.len(), 2, "the first reply and its redelivery");
+    assert_eq!(nonempty[0], nonempty[1]);
+    assert_eq!(nonempty[0].1, "o-2");
+    for order in ["o-1", "o-2"] {
+        let item = env.reservation(order).await.unwrap();
+        assert_eq!(item["state"], AttributeValue::S("RELEASED".into()));
+    }
+}
+
+#[tokio::test]
+async fn a_saga_takes_over_an_order_created_reservation_and_other_sagas_are_refused() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let pipeline = env.pipeline();
+    let run = |records: Vec<(String, Vec<u8>)>| {
+        let event = kinesis_event(&records);
+        let pipeline = &pipeline;
+        async move { pipeline.process(&event, deadline()).await }
+    };
+    run(vec![order_created("e-1", "o-1", &[("p-a", 2)])]).await;
+    run(vec![reserve_for("c-1", "o-1", "s-1", &[("p-a", 2)])]).await;
+    assert_eq!(env.available("p-a").await, Some(8), "held once");
+    let item = env.reservation("o-1").await.unwrap();
+    assert_eq!(item["owner"], AttributeValue::S("SAGA#s-1".into()));
+    assert!(item.contains_key("takenOverAt"));
+
+    // A late cancellation (the saga may have shipped) changes nothing;
+    // another saga can neither reserve nor release it.
+    run(vec![order_cancelled("x-1", "o-1")]).await;
+    run(vec![reserve_for("c-2", "o-1", "s-2", &[("p-a", 2)])]).await;
+    run(vec![release_for("c-3", "o-1", "s-2")]).await;
+    assert_eq!(env.available("p-a").await, Some(8));
+    // The saga's compensation gives it back.
+    run(vec![release_for("c-4", "o-1", "s-1")]).await;
+    assert_eq!(env.available("p-a").await, Some(10));
+
+    let replies = env.replies().await;
+    let summary: Vec<(String, String)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r.1.clone(),
+                r.2["reason"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| r.2["items"].to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "INVENTORY_RESERVED".to_owned(),
+                r#"[{"productId":"p-a","quantity":2}]"#.to_owned()
+            ),
+            (
+                "INVENTORY_RESERVATION_FAILED".to_owned(),
+                "OTHER".to_owned()
+            ),
+            ("INVENTORY_RELEASED".to_owned(), "[]".to_owned()),
+            (
+                "INVENTORY_RELEASED".to_owned(),
+                r#"[{"productId":"p-a","quantity":2}]"#.to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_reservation_written_without_an_owner_is_released_once_by_either_flow() {
+    let env = Env::new(&[("p-a", 10)]).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&env.cfg);
+    // As written before owners were recorded: no `owner` attribute.
+    for (order, units) in [("o-1", 3), ("o-2", 4)] {
+        dynamodb
+            .put_item()
+            .table_name(&env.table)
+            .item(
+                "productId",
+                AttributeValue::S(format!("reservation#{order}")),
+            )
+            .item("recordType", AttributeValue::S("RESERVATION".into()))
+            .item("orderId", AttributeValue::S(order.into()))
+            .item("state", AttributeValue::S("RESERVED".into()))
+            .item(
+                "lines",
+                AttributeValue::L(vec![AttributeValue::M(HashMap::from([
+                    ("productId".to_owned(), AttributeValue::S("p-a".into())),
+                    ("quantity".to_owned(), AttributeValue::N(units.to_string())),
+                ]))]),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    testkit::put_item_number(&env.cfg, &env.table, "productId", "p-a", "available", 3).await;
+    let pipeline = env.pipeline();
+    for record in [
+        order_cancelled("x-1", "o-1"),
+        release("r-2", "o-2"),
+        release("r-1", "o-1"),
+        order_cancelled("x-2", "o-2"),
+    ] {
+        let outcome = pipeline
+            .process(&kinesis_event(&[record]), deadline())
+            .await;
+        assert!(outcome.failed_sequence_numbers().is_empty());
+    }
+    assert_eq!(
+        env.available("p-a").await,
+        Some(10),
+        "3 + 4 back, once each"
     );
 }
