@@ -6,23 +6,31 @@
 //!   can still be reserved. Written by whoever stocks the shop.
 //! - an order's reservation: `productId` = `reservation#<orderId>`,
 //!   `recordType` = `RESERVATION`, `orderId` (S), `state` (S: `RESERVED` or
-//!   `RELEASED`), `lines` (L of M: `productId` S, `quantity` N, `price` N
-//!   when the order gave one), `reservedAt` / `releasedAt` (S, RFC 3339).
-//!   It lives in the stock table so that it can be created in the same
-//!   transaction as the stock it accounts for. A product id starting with
-//!   `reservation#` is therefore never a product.
+//!   `RELEASED`), `owner` (S: `ORDER_CREATED` or `SAGA#<sagaId>`, see
+//!   [`Owner`]), `lines` (L of M: `productId` S, `quantity` N, `price` N
+//!   when the order gave one), `reservedAt` / `releasedAt` / `takenOverAt`
+//!   (S, RFC 3339). It lives in the stock table so that it can be created
+//!   in the same transaction as the stock it accounts for. A product id
+//!   starting with `reservation#` is therefore never a product.
+//!   Reservations written before `owner` existed have none; either release
+//!   frees them (the rule they were made under), see [`crate::store`].
 //!
-//! Reserve is one `TransactWriteItems`: a Put of the reservation with
-//! `attribute_not_exists(productId)` (request position 0), then per line an
-//! Update `available = available - :qty` with `attribute_exists(productId)
-//! AND available >= :qty`. Every action asks for `ALL_OLD` on a failed
-//! condition, so the cancellation reasons (in request order) tell a
-//! duplicate (position 0) from a short or unknown product without another
-//! read.
+//! Reserve is one `TransactWriteItems`: a Put of the reservation, with its
+//! owner, under `attribute_not_exists(productId)` (request position 0),
+//! then per line an Update `available = available - :qty` with
+//! `attribute_exists(productId) AND available >= :qty`. Every action asks
+//! for `ALL_OLD` on a failed condition, so the cancellation reasons (in
+//! request order) tell a duplicate (position 0) from a short or unknown
+//! product without another read. A saga meeting a reservation made by
+//! `ORDER_CREATED` takes it over with one conditional `UpdateItem` of the
+//! owner (`state = RESERVED AND (owner = ORDER_CREATED OR no owner)`).
 //!
 //! Release is one `GetItem` (consistent) of the reservation, to learn its
 //! lines, then one `TransactWriteItems`: the reservation `RESERVED ->
-//! RELEASED` (condition on the state) and per line `ADD available :qty`.
+//! RELEASED` under the condition `state = RESERVED AND (owner = <the
+//! releaser> OR no owner)`, and per line `ADD available :qty`. The owner is
+//! checked by that condition, in the same transaction, never from the
+//! read: a takeover between the read and the write cancels the release.
 //! Only the transaction that flips the state gives units back, so two
 //! concurrent releases give back once.
 
@@ -33,6 +41,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -41,7 +50,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use order_events::{Money, OrderId, OrderLine, OrderLines, ProductId, Quantity, Timestamp};
 
-use crate::store::{ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use crate::store::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use crate::text::echo;
 
 /// Key prefix of reservation items.
 pub const RESERVATION_PREFIX: &str = "reservation#";
@@ -49,6 +59,7 @@ pub const RESERVATION_PREFIX: &str = "reservation#";
 const PK: &str = "productId";
 const AVAILABLE: &str = "available";
 const STATE: &str = "state";
+const OWNER: &str = "owner";
 const RESERVED: &str = "RESERVED";
 const RELEASED: &str = "RELEASED";
 
@@ -65,6 +76,7 @@ pub fn reservation_key(order: &OrderId) -> String {
 pub struct CallCounts {
     transact_write_items: AtomicU64,
     get_item: AtomicU64,
+    update_item: AtomicU64,
 }
 
 impl CallCounts {
@@ -76,8 +88,12 @@ impl CallCounts {
         self.get_item.load(Ordering::SeqCst)
     }
 
+    pub fn update_item(&self) -> u64 {
+        self.update_item.load(Ordering::SeqCst)
+    }
+
     pub fn total(&self) -> u64 {
-        self.transact_write_items() + self.get_item()
+        self.transact_write_items() + self.get_item() + self.update_item()
     }
 }
 
@@ -134,6 +150,7 @@ impl DynamoDbStockStore {
         &self,
         order: &OrderId,
         lines: &OrderLines,
+        owner: &Owner,
     ) -> Result<TransactWriteItem, StoreError> {
         let lines_value = AttributeValue::L(
             lines
@@ -148,6 +165,7 @@ impl DynamoDbStockStore {
             .item("recordType", AttributeValue::S("RESERVATION".into()))
             .item("orderId", AttributeValue::S(order.to_string()))
             .item(STATE, AttributeValue::S(RESERVED.into()))
+            .item(OWNER, AttributeValue::S(owner.to_attribute()))
             .item("lines", lines_value)
             .item(
                 "reservedAt",
@@ -190,16 +208,26 @@ impl DynamoDbStockStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn mark_released(&self, order: &OrderId) -> Result<TransactWriteItem, StoreError> {
+    /// `RESERVED -> RELEASED`, only for the reservation's owner (or a
+    /// reservation with no recorded owner).
+    fn mark_released(
+        &self,
+        order: &OrderId,
+        owner: &Owner,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
             .key(PK, AttributeValue::S(reservation_key(order)))
             .update_expression("SET #state = :released, #releasedAt = :now")
-            .condition_expression("#state = :reserved")
+            .condition_expression(
+                "#state = :reserved AND (#owner = :owner OR attribute_not_exists(#owner))",
+            )
             .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#owner", OWNER)
             .expression_attribute_names("#releasedAt", "releasedAt")
             .expression_attribute_values(":released", AttributeValue::S(RELEASED.into()))
             .expression_attribute_values(":reserved", AttributeValue::S(RESERVED.into()))
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_attribute()))
             .expression_attribute_values(":now", AttributeValue::S(Timestamp::now().to_rfc3339()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -213,6 +241,7 @@ impl DynamoDbStockStore {
         &self,
         order: &OrderId,
         old: Option<Item>,
+        owner: &Owner,
     ) -> Result<ReserveOutcome, StoreError> {
         let item = match old {
             Some(item) => item,
@@ -223,13 +252,85 @@ impl DynamoDbStockStore {
             })?,
         };
         let reservation = Reservation::from_item(order, &item)?;
-        Ok(if reservation.released {
-            ReserveOutcome::AlreadyReleased
-        } else {
-            ReserveOutcome::AlreadyReserved {
-                lines: reservation.lines,
-            }
+        match existing_outcome(reservation, owner) {
+            Ok(outcome) => Ok(outcome),
+            Err(lines) => self.take_over(order, owner, lines).await,
+        }
+    }
+
+    /// Makes `owner` (a saga) the owner of a live reservation made by
+    /// `ORDER_CREATED` or with no recorded owner, in one conditional write.
+    /// If the condition fails, the reservation changed since it was read
+    /// (released, or taken over by a redelivery of this command or by
+    /// another saga): its new image decides.
+    async fn take_over(
+        &self,
+        order: &OrderId,
+        owner: &Owner,
+        lines: Vec<OrderLine>,
+    ) -> Result<ReserveOutcome, StoreError> {
+        self.calls.update_item.fetch_add(1, Ordering::SeqCst);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(reservation_key(order)))
+            .update_expression("SET #owner = :owner, #takenOverAt = :now")
+            .condition_expression(
+                "#state = :reserved AND (#owner = :created OR attribute_not_exists(#owner))",
+            )
+            .expression_attribute_names("#state", STATE)
+            .expression_attribute_names("#owner", OWNER)
+            .expression_attribute_names("#takenOverAt", "takenOverAt")
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_attribute()))
+            .expression_attribute_values(":reserved", AttributeValue::S(RESERVED.into()))
+            .expression_attribute_values(":created", AttributeValue::S(Owner::ORDER_CREATED.into()))
+            .expression_attribute_values(":now", AttributeValue::S(Timestamp::now().to_rfc3339()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(ReserveOutcome::TakenOver { lines }),
+            Err(err) => err,
+        };
+        let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = err.as_service_error()
+        else {
+            return Err(classify_sdk_error(&err, "taking over the reservation"));
+        };
+        let item = match failed.item() {
+            Some(item) => item.clone(),
+            None => self.get_reservation(order).await?.ok_or_else(|| {
+                StoreError::transient(anyhow::anyhow!(
+                    "reservation of order {order} is gone while being taken over"
+                ))
+            })?,
+        };
+        let reservation = Reservation::from_item(order, &item)?;
+        existing_outcome(reservation, owner).map_err(|_| {
+            StoreError::transient(anyhow::anyhow!(
+                "taking over the reservation of order {order} failed its condition, yet it may still be taken over"
+            ))
         })
+    }
+}
+
+/// What a reserve by `owner` comes to when the order's reservation exists,
+/// or `Err(lines)` when the saga is to take it over.
+fn existing_outcome(
+    reservation: Reservation,
+    owner: &Owner,
+) -> Result<ReserveOutcome, Vec<OrderLine>> {
+    if reservation.released {
+        return Ok(ReserveOutcome::AlreadyReleased);
+    }
+    match owner.on_existing(reservation.owner.as_deref()) {
+        Existing::Held => Ok(ReserveOutcome::AlreadyReserved {
+            lines: reservation.lines,
+        }),
+        Existing::HeldByOther => Ok(ReserveOutcome::HeldByOther {
+            owner: reservation.owner.unwrap_or_default(),
+        }),
+        Existing::TakeOver => Err(reservation.lines),
     }
 }
 
@@ -238,6 +339,7 @@ impl StockStore for DynamoDbStockStore {
         &self,
         order: &OrderId,
         lines: &OrderLines,
+        owner: &Owner,
     ) -> Result<ReserveOutcome, StoreError> {
         if let Some(line) = lines
             .iter()
@@ -248,7 +350,7 @@ impl StockStore for DynamoDbStockStore {
             });
         }
         let mut items = Vec::with_capacity(lines.len() + 1);
-        items.push(self.reservation_put(order, lines)?);
+        items.push(self.reservation_put(order, lines, owner)?);
         for line in lines {
             items.push(self.take_stock(line)?);
         }
@@ -258,21 +360,23 @@ impl StockStore for DynamoDbStockStore {
         };
         match classify_reserve_failure(&err, lines) {
             Verdict::Outcome(outcome) => Ok(outcome),
-            Verdict::Duplicate(old) => self.existing_reservation(order, old).await,
+            Verdict::Duplicate(old) => self.existing_reservation(order, old, owner).await,
             Verdict::Error(err) => Err(err),
         }
     }
 
-    async fn release(&self, order: &OrderId) -> Result<ReleaseOutcome, StoreError> {
+    async fn release(&self, order: &OrderId, owner: &Owner) -> Result<ReleaseOutcome, StoreError> {
         let Some(item) = self.get_reservation(order).await? else {
             return Ok(ReleaseOutcome::NotReserved);
         };
         let reservation = Reservation::from_item(order, &item)?;
+        // Released is final, so the read may settle that; who owns the
+        // reservation is left to the transaction's condition.
         if reservation.released {
             return Ok(ReleaseOutcome::AlreadyReleased);
         }
         let mut items = Vec::with_capacity(reservation.lines.len() + 1);
-        items.push(self.mark_released(order)?);
+        items.push(self.mark_released(order, owner)?);
         for line in &reservation.lines {
             items.push(self.give_back(line)?);
         }
@@ -280,7 +384,7 @@ impl StockStore for DynamoDbStockStore {
             Ok(()) => Ok(ReleaseOutcome::Released {
                 lines: reservation.lines,
             }),
-            Err(err) => classify_release_failure(&err),
+            Err(err) => classify_release_failure(&err, order, owner),
         }
     }
 }
@@ -312,15 +416,17 @@ fn is_rejection_reason(code: &str) -> bool {
     matches!(code, "ValidationError" | "ItemCollectionSizeLimitExceeded")
 }
 
+/// The cancellation reasons for logs: codes with their messages, bounded.
 fn reason_text(reasons: &[CancellationReason]) -> String {
-    reasons
+    let text = reasons
         .iter()
         .map(|r| match r.message() {
-            Some(message) => format!("{}: {message}", r.code().unwrap_or("None")),
+            Some(message) => format!("{}: {}", r.code().unwrap_or("None"), echo(message)),
             None => r.code().unwrap_or("None").to_owned(),
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    echo(&text).into_owned()
 }
 
 /// Errors other than a cancelled transaction. Throttling, timeouts and 5xx
@@ -333,7 +439,8 @@ pub(crate) fn classify_sdk_error<
     err: &SdkError<E, HttpResponse>,
     doing: &str,
 ) -> StoreError {
-    let detail = format!("{doing}: {}", DisplayErrorContext(err));
+    // SDK messages may quote what was sent: bounded.
+    let detail = format!("{doing}: {}", echo(&DisplayErrorContext(err).to_string()));
     if !stream_core::aws::is_transient(err)
         && stream_core::aws::error_code(err) == Some("ValidationException")
     {
@@ -353,11 +460,11 @@ pub(crate) fn classify_sdk_error<
 /// the outcome: absent (or without `available`) is unknown, else short.
 pub(crate) fn classify_cancellation(reasons: &[CancellationReason], lines: &OrderLines) -> Verdict {
     let code = |r: &CancellationReason| r.code().unwrap_or("None").to_owned();
-    if reasons
+    if let Some(first) = reasons
         .first()
-        .is_some_and(|r| code(r) == "ConditionalCheckFailed")
+        .filter(|r| code(r) == "ConditionalCheckFailed")
     {
-        return Verdict::Duplicate(reasons[0].item().cloned());
+        return Verdict::Duplicate(first.item().cloned());
     }
     if reasons.iter().any(|r| is_transient_reason(&code(r))) {
         return Verdict::Error(StoreError::transient(anyhow::anyhow!(
@@ -408,10 +515,14 @@ pub(crate) fn classify_reserve_failure(
     }
 }
 
-/// A release transaction fails on its condition only when another release
-/// flipped the state first: that one gave the units back.
+/// A release transaction fails on its condition when another release
+/// flipped the state first (that one gave the units back), or when the
+/// reservation belongs to someone else (then nothing is given back): the
+/// reservation's image, returned with the cancellation, tells which.
 pub(crate) fn classify_release_failure(
     err: &SdkError<TransactWriteItemsError, HttpResponse>,
+    order: &OrderId,
+    owner: &Owner,
 ) -> Result<ReleaseOutcome, StoreError> {
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
         err.as_service_error()
@@ -419,12 +530,27 @@ pub(crate) fn classify_release_failure(
         return Err(classify_sdk_error(err, "releasing stock"));
     };
     let reasons = cancelled.cancellation_reasons();
-    let first = reasons.first().and_then(|r| r.code()).unwrap_or("None");
-    if first == "ConditionalCheckFailed" {
-        return Ok(match reasons[0].item() {
-            None => ReleaseOutcome::NotReserved,
-            Some(_) => ReleaseOutcome::AlreadyReleased,
-        });
+    if let Some(first) = reasons
+        .first()
+        .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+    {
+        let Some(item) = first.item() else {
+            return Ok(ReleaseOutcome::NotReserved);
+        };
+        let reservation = Reservation::from_item(order, item)?;
+        if reservation.released {
+            return Ok(ReleaseOutcome::AlreadyReleased);
+        }
+        if !owner.may_release(reservation.owner.as_deref()) {
+            return Ok(ReleaseOutcome::HeldByOther {
+                owner: reservation.owner.unwrap_or_default(),
+            });
+        }
+        // The condition failed on an image that satisfies it: the item
+        // changed in between; the next attempt reads it again.
+        return Err(StoreError::transient(anyhow::anyhow!(
+            "release of order {order} failed its condition on a reservation {owner} may release"
+        )));
     }
     let text = reason_text(reasons);
     if reasons
@@ -462,6 +588,9 @@ fn line_to_item(line: &OrderLine) -> Item {
 struct Reservation {
     lines: Vec<OrderLine>,
     released: bool,
+    /// The stored owner; `None` for a reservation written before owners
+    /// were recorded.
+    owner: Option<String>,
 }
 
 impl Reservation {
@@ -470,7 +599,8 @@ impl Reservation {
     fn from_item(order: &OrderId, item: &Item) -> Result<Self, StoreError> {
         let bad = |what: &str| {
             StoreError::Rejected(format!(
-                "reservation of order {order} is unreadable: {what}"
+                "reservation of order {order} is unreadable: {}",
+                echo(what)
             ))
         };
         let state = item
@@ -481,6 +611,15 @@ impl Reservation {
             RESERVED => false,
             RELEASED => true,
             other => return Err(bad(&format!("unknown state `{other}`"))),
+        };
+        let owner = match item.get(OWNER) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .as_s()
+                    .map_err(|_| bad("`owner` is not a string"))?
+                    .clone(),
+            ),
         };
         let raw_lines = item
             .get("lines")
@@ -510,7 +649,11 @@ impl Reservation {
                 price,
             });
         }
-        Ok(Self { lines, released })
+        Ok(Self {
+            lines,
+            released,
+            owner,
+        })
     }
 }
 
@@ -567,6 +710,16 @@ mod tests {
                 AttributeValue::L(vec![AttributeValue::M(line)]),
             ),
         ])
+    }
+
+    fn owned(state: &str, owner: &str) -> Item {
+        let mut item = reservation(state);
+        item.insert(OWNER.to_owned(), AttributeValue::S(owner.into()));
+        item
+    }
+
+    fn saga(id: &str) -> Owner {
+        Owner::Saga(order_events::SagaId::parse(id).unwrap())
     }
 
     fn cancelled(
@@ -686,13 +839,122 @@ mod tests {
 
     #[test]
     fn a_lost_release_race_is_already_released() {
+        let order = OrderId::parse("o-1").unwrap();
+        let created = Owner::OrderCreated;
         let err = cancelled(vec![failed(Some(reservation(RELEASED))), ok()]);
         assert_eq!(
-            classify_release_failure(&err).unwrap(),
+            classify_release_failure(&err, &order, &created).unwrap(),
             ReleaseOutcome::AlreadyReleased
         );
+        let err = cancelled(vec![failed(Some(owned(RELEASED, "SAGA#s-1"))), ok()]);
+        assert_eq!(
+            classify_release_failure(&err, &order, &created).unwrap(),
+            ReleaseOutcome::AlreadyReleased
+        );
+        let err = cancelled(vec![failed(None), ok()]);
+        assert_eq!(
+            classify_release_failure(&err, &order, &created).unwrap(),
+            ReleaseOutcome::NotReserved
+        );
         let err = cancelled(vec![ok(), code("TransactionConflict")]);
-        assert!(classify_release_failure(&err).unwrap_err().is_transient());
+        assert!(classify_release_failure(&err, &order, &created)
+            .unwrap_err()
+            .is_transient());
+    }
+
+    #[test]
+    fn a_release_refused_by_the_owner_condition_is_held_by_another() {
+        let order = OrderId::parse("o-1").unwrap();
+        let err = cancelled(vec![failed(Some(owned(RESERVED, "SAGA#s-1"))), ok()]);
+        assert_eq!(
+            classify_release_failure(&err, &order, &Owner::OrderCreated).unwrap(),
+            ReleaseOutcome::HeldByOther {
+                owner: "SAGA#s-1".into()
+            }
+        );
+        assert_eq!(
+            classify_release_failure(&err, &order, &saga("s-2")).unwrap(),
+            ReleaseOutcome::HeldByOther {
+                owner: "SAGA#s-1".into()
+            }
+        );
+        let err = cancelled(vec![failed(Some(owned(RESERVED, "ORDER_CREATED"))), ok()]);
+        assert_eq!(
+            classify_release_failure(&err, &order, &saga("s-1")).unwrap(),
+            ReleaseOutcome::HeldByOther {
+                owner: "ORDER_CREATED".into()
+            }
+        );
+        // An image the releaser may release: the item changed in between.
+        let err = cancelled(vec![failed(Some(owned(RESERVED, "SAGA#s-1"))), ok()]);
+        assert!(classify_release_failure(&err, &order, &saga("s-1"))
+            .unwrap_err()
+            .is_transient());
+    }
+
+    #[test]
+    fn the_release_condition_names_the_releaser_and_the_put_records_the_owner() {
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let store = DynamoDbStockStore::new(client, "t");
+        let order = OrderId::parse("o-1").unwrap();
+        let release = store.mark_released(&order, &saga("s-1")).unwrap();
+        let update = release.update().unwrap();
+        assert_eq!(
+            update.condition_expression(),
+            Some("#state = :reserved AND (#owner = :owner OR attribute_not_exists(#owner))")
+        );
+        assert_eq!(
+            update.expression_attribute_values().unwrap()[":owner"],
+            AttributeValue::S("SAGA#s-1".into())
+        );
+        let put = store
+            .reservation_put(&order, &lines(&[("p-1", 1)]), &Owner::OrderCreated)
+            .unwrap();
+        assert_eq!(
+            put.put().unwrap().item()[OWNER],
+            AttributeValue::S("ORDER_CREATED".into())
+        );
+    }
+
+    #[test]
+    fn an_existing_reservation_is_held_taken_over_or_refused_by_owner() {
+        let read =
+            |item: Item| Reservation::from_item(&OrderId::parse("o-1").unwrap(), &item).unwrap();
+        let lines_1 = lines(&[("p-1", 2)]).as_slice().to_vec();
+        assert_eq!(
+            existing_outcome(read(owned(RESERVED, "SAGA#s-1")), &saga("s-1")),
+            Ok(ReserveOutcome::AlreadyReserved {
+                lines: lines_1.clone()
+            })
+        );
+        assert_eq!(
+            existing_outcome(read(owned(RESERVED, "SAGA#s-1")), &Owner::OrderCreated),
+            Ok(ReserveOutcome::AlreadyReserved {
+                lines: lines_1.clone()
+            })
+        );
+        assert_eq!(
+            existing_outcome(read(owned(RESERVED, "SAGA#s-1")), &saga("s-2")),
+            Ok(ReserveOutcome::HeldByOther {
+                owner: "SAGA#s-1".into()
+            })
+        );
+        assert_eq!(
+            existing_outcome(read(owned(RESERVED, "ORDER_CREATED")), &saga("s-2")),
+            Err(lines_1.clone())
+        );
+        assert_eq!(
+            existing_outcome(read(reservation(RESERVED)), &saga("s-2")),
+            Err(lines_1)
+        );
+        assert_eq!(
+            existing_outcome(read(owned(RELEASED, "ORDER_CREATED")), &saga("s-2")),
+            Ok(ReserveOutcome::AlreadyReleased)
+        );
     }
 
     #[test]
@@ -708,5 +970,17 @@ mod tests {
         );
         let err = Reservation::from_item(&order, &reservation("LOST")).unwrap_err();
         assert!(err.to_string().contains("unknown state `LOST`"), "{err}");
+        assert_eq!(read.owner, None, "written before owners were recorded");
+        let read = Reservation::from_item(&order, &owned(RESERVED, "SAGA#s-1")).unwrap();
+        assert_eq!(read.owner.as_deref(), Some("SAGA#s-1"));
+        let mut odd = reservation(RESERVED);
+        odd.insert(OWNER.to_owned(), AttributeValue::N("1".into()));
+        assert!(matches!(
+            Reservation::from_item(&order, &odd),
+            Err(StoreError::Rejected(_))
+        ));
+        // A stored state of any size is echoed bounded.
+        let err = Reservation::from_item(&order, &reservation(&"S".repeat(100_000))).unwrap_err();
+        assert!(err.to_string().len() < 512, "{}", err.to_string().len());
     }
 }

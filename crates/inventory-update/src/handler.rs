@@ -3,10 +3,18 @@
 //!
 //! | input | effect | reply (commands only) |
 //! |---|---|---|
-//! | `ORDER_CREATED` | reserve the order's lines | none; an unknown product is dead-lettered, short stock is logged and acknowledged |
-//! | `RESERVE_INVENTORY` | reserve the command's lines | `INVENTORY_RESERVED` or `INVENTORY_RESERVATION_FAILED` (reason, productId) |
-//! | `ORDER_CANCELLED` | release the order's reservation | none |
-//! | `RELEASE_INVENTORY` | release the order's reservation | `INVENTORY_RELEASED` (items given back; empty when nothing was) |
+//! | `ORDER_CREATED` | reserve the order's lines, owned by `ORDER_CREATED` | none; an unknown product is dead-lettered, short stock is logged and acknowledged |
+//! | `RESERVE_INVENTORY` | reserve the command's lines for its saga (or take over the order's `ORDER_CREATED` reservation) | `INVENTORY_RESERVED` or `INVENTORY_RESERVATION_FAILED` (reason code, productId) |
+//! | `ORDER_CANCELLED` | release the order's reservation if `ORDER_CREATED` owns it | none; a saga's reservation is left alone (skipped, logged) |
+//! | `RELEASE_INVENTORY` | release the order's reservation if this saga owns it | `INVENTORY_RELEASED` (items given back; empty when nothing was) |
+//!
+//! Who owns a reservation, and why, is described in [`crate::store`].
+//!
+//! `INVENTORY_RESERVATION_FAILED.reason` is always a
+//! [`FailureReason`] code (`OUT_OF_STOCK`, `UNKNOWN_PRODUCT`,
+//! `RESERVATION_RELEASED`, `OTHER`), never an error's text: the product
+//! goes in `productId`, the details (which error, how many units) go to
+//! the log, bounded.
 //!
 //! Events from outside producers have no one to answer, so "not enough
 //! stock" on `ORDER_CREATED` is a business outcome: logged with
@@ -21,8 +29,9 @@
 use std::time::Duration;
 
 use order_events::{
-    DedupKey, Event, EventKind, InventoryReleased, InventoryReservationFailed, InventoryReserved,
-    OrderCancelled, OrderCreated, OrderId, OrderLines, ReleaseInventory, ReserveInventory,
+    DedupKey, Event, EventKind, FailureReason, InventoryReleased, InventoryReservationFailed,
+    InventoryReserved, OrderCancelled, OrderCreated, OrderId, OrderLines, ReleaseInventory,
+    ReserveInventory,
 };
 use stream_core::{
     retry, Deadline, Handled, Handler, HandlerError, Idempotency, IdempotencyStore,
@@ -30,7 +39,8 @@ use stream_core::{
 };
 
 use crate::reply::{Reply, StoredReply};
-use crate::store::{ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use crate::store::{Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use crate::text::echo;
 
 /// Scope of this function's idempotency records. A constant rather than
 /// the Lambda function's name, so renaming the function keeps them.
@@ -73,10 +83,11 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         &self,
         order: &OrderId,
         lines: &OrderLines,
+        owner: &Owner,
         deadline: Deadline,
     ) -> Result<Result<ReserveOutcome, String>, HandlerError> {
         let result = retry(&self.retry, deadline, StoreError::is_transient, |_| {
-            self.store.reserve(order, lines)
+            self.store.reserve(order, lines, owner)
         })
         .await;
         settle(result, order, "reserve")
@@ -85,10 +96,11 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
     async fn release(
         &self,
         order: &OrderId,
+        owner: &Owner,
         deadline: Deadline,
     ) -> Result<Result<ReleaseOutcome, String>, HandlerError> {
         let result = retry(&self.retry, deadline, StoreError::is_transient, |_| {
-            self.store.release(order)
+            self.store.release(order, owner)
         })
         .await;
         settle(result, order, "release")
@@ -100,7 +112,12 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         deadline: Deadline,
     ) -> Result<Handled, HandlerError> {
         let outcome = self
-            .reserve(&order.order_id, &order.items, deadline)
+            .reserve(
+                &order.order_id,
+                &order.items,
+                &Owner::OrderCreated,
+                deadline,
+            )
             .await?
             .map_err(HandlerError::Permanent)?;
         match outcome {
@@ -108,9 +125,12 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
                 tracing::info!(orderId = %order.order_id, lines = order.items.len(), outcome = "reserved", "stock reserved");
                 Ok(Handled::done())
             }
-            ReserveOutcome::AlreadyReserved { .. } | ReserveOutcome::AlreadyReleased => {
-                Ok(Handled::duplicate())
-            }
+            // The order's stock is held already (by this event before, or
+            // by its saga): nothing to do. An event never takes over.
+            ReserveOutcome::AlreadyReserved { .. }
+            | ReserveOutcome::AlreadyReleased
+            | ReserveOutcome::TakenOver { .. }
+            | ReserveOutcome::HeldByOther { .. } => Ok(Handled::duplicate()),
             ReserveOutcome::InsufficientStock {
                 product,
                 requested,
@@ -140,7 +160,7 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         deadline: Deadline,
     ) -> Result<Handled, HandlerError> {
         let outcome = self
-            .release(&cancelled.order_id, deadline)
+            .release(&cancelled.order_id, &Owner::OrderCreated, deadline)
             .await?
             .map_err(HandlerError::Permanent)?;
         Ok(match outcome {
@@ -152,6 +172,19 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
             ReleaseOutcome::NotReserved => Handled::Skipped {
                 reason: "the order holds no reservation; nothing to release",
             },
+            ReleaseOutcome::HeldByOther { owner } => {
+                // The saga decides: it compensates (and releases) while it
+                // can, and refuses the cancellation once it has shipped.
+                tracing::info!(
+                    orderId = %cancelled.order_id,
+                    owner = %echo(&owner),
+                    "ORDER_CANCELLED leaves the saga's reservation to the saga; nothing released"
+                );
+                Handled::Skipped {
+                    reason:
+                        "the reservation belongs to a saga; only its RELEASE_INVENTORY releases it",
+                }
+            }
         })
     }
 
@@ -161,44 +194,87 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         deadline: Deadline,
     ) -> Result<Reply, HandlerError> {
         let saga_id = cmd.saga();
-        let failed = |reason: String, product_id| {
+        let owner = Owner::Saga(saga_id.clone());
+        let order = &cmd.order_id;
+        let failed = |reason: FailureReason, product_id| {
             Reply::ReservationFailed(InventoryReservationFailed {
-                order_id: cmd.order_id.clone(),
+                order_id: order.clone(),
                 saga_id: saga_id.clone(),
-                reason,
+                reason: reason.code().to_owned(),
                 product_id,
             })
         };
-        let outcome = match self.reserve(&cmd.order_id, &cmd.items, deadline).await? {
+        let reserved = |items| {
+            Reply::Reserved(InventoryReserved {
+                order_id: order.clone(),
+                saga_id: saga_id.clone(),
+                items,
+            })
+        };
+        let outcome = match self.reserve(order, &cmd.items, &owner, deadline).await? {
             Ok(outcome) => outcome,
-            Err(reason) => return Ok(failed(reason, None)),
+            Err(detail) => {
+                tracing::warn!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    reason = FailureReason::Other.code(),
+                    error = %detail,
+                    "the stock store rejected the reservation; answering that it failed"
+                );
+                return Ok(failed(FailureReason::Other, None));
+            }
         };
         Ok(match outcome {
-            ReserveOutcome::Reserved => Reply::Reserved(InventoryReserved {
-                order_id: cmd.order_id.clone(),
-                saga_id: saga_id.clone(),
-                items: cmd.items.clone(),
-            }),
-            ReserveOutcome::AlreadyReserved { lines } => Reply::Reserved(InventoryReserved {
-                order_id: cmd.order_id.clone(),
-                saga_id: saga_id.clone(),
-                // The reservation's own lines are the truth; the command's
-                // would do only if they were the same.
-                items: OrderLines::new(lines).unwrap_or_else(|_| cmd.items.clone()),
-            }),
-            ReserveOutcome::AlreadyReleased => failed(
-                format!(
-                    "the reservation of order {} was already released",
-                    cmd.order_id
-                ),
-                None,
-            ),
-            ReserveOutcome::InsufficientStock { product, .. } => failed(
-                format!("not enough stock of product {product}"),
-                Some(product),
-            ),
+            ReserveOutcome::Reserved => reserved(cmd.items.clone()),
+            // The reservation's own lines are the truth; the command's
+            // would do only if they were the same.
+            ReserveOutcome::AlreadyReserved { lines } => {
+                reserved(OrderLines::new(lines).unwrap_or_else(|_| cmd.items.clone()))
+            }
+            ReserveOutcome::TakenOver { lines } => {
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    "the saga took over the order's reservation made by ORDER_CREATED; only the saga releases it now"
+                );
+                reserved(OrderLines::new(lines).unwrap_or_else(|_| cmd.items.clone()))
+            }
+            ReserveOutcome::AlreadyReleased => failed(FailureReason::AlreadyReleased, None),
+            ReserveOutcome::InsufficientStock {
+                product,
+                requested,
+                available,
+            } => {
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    productId = %product,
+                    requested = requested.get(),
+                    available,
+                    reason = FailureReason::OutOfStock.code(),
+                    "not enough stock; nothing reserved"
+                );
+                failed(FailureReason::OutOfStock, Some(product))
+            }
             ReserveOutcome::UnknownProduct { product } => {
-                failed(format!("unknown product {product}"), Some(product))
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    productId = %product,
+                    reason = FailureReason::UnknownProduct.code(),
+                    "unknown product; nothing reserved"
+                );
+                failed(FailureReason::UnknownProduct, Some(product))
+            }
+            ReserveOutcome::HeldByOther { owner } => {
+                tracing::warn!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    owner = %echo(&owner),
+                    reason = FailureReason::Other.code(),
+                    "the order's reservation belongs to another saga; nothing reserved for this one"
+                );
+                failed(FailureReason::Other, None)
             }
         })
     }
@@ -211,17 +287,27 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         // A release that the store rejects has no failure reply in the
         // contract: dead-letter it for an operator rather than claim a
         // release that did not happen.
+        let saga_id = cmd.saga();
         let outcome = self
-            .release(&cmd.order_id, deadline)
+            .release(&cmd.order_id, &Owner::Saga(saga_id.clone()), deadline)
             .await?
             .map_err(HandlerError::Permanent)?;
         let items = match outcome {
             ReleaseOutcome::Released { lines } => lines,
             ReleaseOutcome::AlreadyReleased | ReleaseOutcome::NotReserved => Vec::new(),
+            ReleaseOutcome::HeldByOther { owner } => {
+                tracing::info!(
+                    orderId = %cmd.order_id,
+                    sagaId = %saga_id,
+                    owner = %echo(&owner),
+                    "the order's reservation is not this saga's; nothing released"
+                );
+                Vec::new()
+            }
         };
         Ok(Reply::Released(InventoryReleased {
             order_id: cmd.order_id.clone(),
-            saga_id: Some(cmd.saga()),
+            saga_id: Some(saga_id),
             items,
         }))
     }
@@ -283,7 +369,10 @@ fn settle<T>(
                 format!("{doing} for order {order} still failing after {attempts} attempts"),
             )))
         }
-        Err(RetryError::Permanent(err)) => Ok(Err(format!("{doing} for order {order}: {err}"))),
+        Err(RetryError::Permanent(err)) => Ok(Err(format!(
+            "{doing} for order {order}: {}",
+            echo(&err.to_string())
+        ))),
     }
 }
 

@@ -6,7 +6,9 @@
 //! `RELEASE_INVENTORY`, and answers each command with one reply event on
 //! `ORDER_EVENTS_STREAM`. A reservation belongs to an order: whichever
 //! record asks, and however often it is delivered, an order holds its stock
-//! once, and a release gives it back once.
+//! once, and a release gives it back once. It also has one owner
+//! (`ORDER_CREATED` or a saga), and only the owner's release gives it back
+//! ([`store`] explains the rule).
 //!
 //! Layout:
 //! - [`handler`]: the domain logic (what each input does and answers).
@@ -27,12 +29,13 @@ pub mod handler;
 pub mod memory;
 pub mod reply;
 pub mod store;
+pub mod text;
 
 pub use config::Config;
 pub use dynamodb::DynamoDbStockStore;
 pub use handler::InventoryHandler;
 pub use memory::{Fault, InMemoryStockStore};
-pub use store::{ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+pub use store::{Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 
 use stream_core::config::ProcessEnv;
 use stream_core::lambda::exit_on_config_error;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use order_events::{OrderId, OrderLine, OrderLines, ProductId};
 
-use crate::store::{ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use crate::store::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 
 /// A failure the fake answers with instead of doing the work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +41,19 @@ enum State {
     Released,
 }
 
+/// An order's reservation: its lines, its state and its stored owner
+/// (`None` for one written before owners were recorded).
+#[derive(Debug, Clone)]
+struct Reservation {
+    lines: Vec<OrderLine>,
+    state: State,
+    owner: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     stock: HashMap<ProductId, i64>,
-    reservations: HashMap<OrderId, (Vec<OrderLine>, State)>,
+    reservations: HashMap<OrderId, Reservation>,
     faults: VecDeque<Fault>,
     always: Option<Fault>,
 }
@@ -92,9 +101,54 @@ impl InMemoryStockStore {
     pub fn reserved_lines(&self, order: &str) -> Option<Vec<OrderLine>> {
         let order = OrderId::parse(order).ok()?;
         match self.lock().reservations.get(&order) {
-            Some((lines, State::Reserved)) => Some(lines.clone()),
+            Some(r) if r.state == State::Reserved => Some(r.lines.clone()),
             _ => None,
         }
+    }
+
+    /// The stored owner of an order's reservation: `None` when the order has
+    /// no reservation, `Some(None)` when it has one without an owner.
+    pub fn owner(&self, order: &str) -> Option<Option<String>> {
+        let order = OrderId::parse(order).ok()?;
+        self.lock()
+            .reservations
+            .get(&order)
+            .map(|r| r.owner.clone())
+    }
+
+    /// Takes `lines` from stock for `order` as a reservation written before
+    /// owners were recorded (no owner). Panics on invalid ids or short
+    /// stock: test set-up only.
+    pub fn reserve_without_owner(&self, order: &str, lines: &[(&str, u32)]) {
+        let order =
+            OrderId::parse(order).unwrap_or_else(|e| panic!("bad order id in test set-up: {e}"));
+        let lines: Vec<OrderLine> = lines
+            .iter()
+            .map(|(product, quantity)| OrderLine {
+                product_id: ProductId::parse(*product)
+                    .unwrap_or_else(|e| panic!("bad product id in test set-up: {e}")),
+                quantity: order_events::Quantity::new(u64::from(*quantity))
+                    .unwrap_or_else(|e| panic!("bad quantity in test set-up: {e}")),
+                price: None,
+            })
+            .collect();
+        let mut inner = self.lock();
+        for line in &lines {
+            let units = inner
+                .stock
+                .get_mut(&line.product_id)
+                .filter(|units| **units >= i64::from(line.quantity.get()))
+                .unwrap_or_else(|| panic!("not enough stock in test set-up"));
+            *units -= i64::from(line.quantity.get());
+        }
+        inner.reservations.insert(
+            order,
+            Reservation {
+                lines,
+                state: State::Reserved,
+                owner: None,
+            },
+        );
     }
 
     /// The next `times` calls fail with `fault`.
@@ -131,20 +185,28 @@ impl StockStore for InMemoryStockStore {
         &self,
         order: &OrderId,
         lines: &OrderLines,
+        owner: &Owner,
     ) -> Result<ReserveOutcome, StoreError> {
         self.reserve_calls.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.lock();
         if let Some(err) = Self::take_fault(&mut inner) {
             return Err(err);
         }
-        match inner.reservations.get(order) {
-            Some((held, State::Reserved)) => {
-                return Ok(ReserveOutcome::AlreadyReserved {
-                    lines: held.clone(),
-                })
+        if let Some(held) = inner.reservations.get_mut(order) {
+            if held.state == State::Released {
+                return Ok(ReserveOutcome::AlreadyReleased);
             }
-            Some((_, State::Released)) => return Ok(ReserveOutcome::AlreadyReleased),
-            None => {}
+            let lines = held.lines.clone();
+            return Ok(match owner.on_existing(held.owner.as_deref()) {
+                Existing::Held => ReserveOutcome::AlreadyReserved { lines },
+                Existing::TakeOver => {
+                    held.owner = Some(owner.to_attribute());
+                    ReserveOutcome::TakenOver { lines }
+                }
+                Existing::HeldByOther => ReserveOutcome::HeldByOther {
+                    owner: held.owner.clone().unwrap_or_default(),
+                },
+            });
         }
         // Check every line before changing any: all or none.
         for line in lines {
@@ -166,16 +228,22 @@ impl StockStore for InMemoryStockStore {
         }
         for line in lines {
             if let Some(units) = inner.stock.get_mut(&line.product_id) {
+                // Checked above: at least the quantity is there.
                 *units -= i64::from(line.quantity.get());
             }
         }
-        inner
-            .reservations
-            .insert(order.clone(), (lines.as_slice().to_vec(), State::Reserved));
+        inner.reservations.insert(
+            order.clone(),
+            Reservation {
+                lines: lines.as_slice().to_vec(),
+                state: State::Reserved,
+                owner: Some(owner.to_attribute()),
+            },
+        );
         Ok(ReserveOutcome::Reserved)
     }
 
-    async fn release(&self, order: &OrderId) -> Result<ReleaseOutcome, StoreError> {
+    async fn release(&self, order: &OrderId, owner: &Owner) -> Result<ReleaseOutcome, StoreError> {
         self.release_calls.fetch_add(1, Ordering::SeqCst);
         let mut inner = self.lock();
         if let Some(err) = Self::take_fault(&mut inner) {
@@ -183,15 +251,20 @@ impl StockStore for InMemoryStockStore {
         }
         let lines = match inner.reservations.get_mut(order) {
             None => return Ok(ReleaseOutcome::NotReserved),
-            Some((_, State::Released)) => return Ok(ReleaseOutcome::AlreadyReleased),
-            Some((lines, state)) => {
-                *state = State::Released;
-                lines.clone()
+            Some(r) if r.state == State::Released => return Ok(ReleaseOutcome::AlreadyReleased),
+            Some(r) if !owner.may_release(r.owner.as_deref()) => {
+                return Ok(ReleaseOutcome::HeldByOther {
+                    owner: r.owner.clone().unwrap_or_default(),
+                })
+            }
+            Some(r) => {
+                r.state = State::Released;
+                r.lines.clone()
             }
         };
         for line in &lines {
-            *inner.stock.entry(line.product_id.clone()).or_insert(0) +=
-                i64::from(line.quantity.get());
+            let units = inner.stock.entry(line.product_id.clone()).or_insert(0);
+            *units = units.saturating_add(i64::from(line.quantity.get()));
         }
         Ok(ReleaseOutcome::Released { lines })
     }

@@ -9,10 +9,14 @@
 //! answers "already reserved/released", and the reply is decided anew with
 //! the same `eventId` and a later `timestamp` (a release then answers with
 //! empty `items`: the first run gave the units back).
+//!
+//! A failure's `reason` goes out as a [`FailureReason`] code, whatever was
+//! stored: a reply stored with free text (as written before reasons were
+//! codes) is re-sent with the code that text reads as (`OTHER`).
 
 use order_events::{
-    DedupKey, Event, EventId, InventoryReleased, InventoryReservationFailed, InventoryReserved,
-    OutgoingRecord, Timestamp,
+    DedupKey, Event, EventId, FailureReason, InventoryReleased, InventoryReservationFailed,
+    InventoryReserved, OutgoingRecord, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +58,12 @@ impl StoredReply {
     pub fn to_record(&self, command: &DedupKey) -> Result<OutgoingRecord, serde_json::Error> {
         let event = match &self.reply {
             Reply::Reserved(p) => Event::InventoryReserved(p.clone()),
-            Reply::ReservationFailed(p) => Event::InventoryReservationFailed(p.clone()),
+            Reply::ReservationFailed(p) => {
+                Event::InventoryReservationFailed(InventoryReservationFailed {
+                    reason: FailureReason::from_wire(&p.reason).code().to_owned(),
+                    ..p.clone()
+                })
+            }
             Reply::Released(p) => Event::InventoryReleased(p.clone()),
         };
         let at = Timestamp::from_unix_millis(self.at_ms).unwrap_or_else(Timestamp::now);
@@ -72,7 +81,7 @@ mod tests {
         let reply = StoredReply::now(Reply::ReservationFailed(InventoryReservationFailed {
             order_id: OrderId::parse("o-1").unwrap(),
             saga_id: SagaId::parse("s-1").unwrap(),
-            reason: "not enough stock of product p-9".into(),
+            reason: FailureReason::OutOfStock.code().into(),
             product_id: Some(ProductId::parse("p-9").unwrap()),
         }));
         let key = DedupKey::EventId("cmd-1".into());
@@ -98,5 +107,24 @@ mod tests {
             panic!("wrong kind");
         };
         assert_eq!(payload.product_id.unwrap().as_str(), "p-9");
+        assert_eq!(payload.reason, "OUT_OF_STOCK");
+    }
+
+    #[test]
+    fn a_reply_stored_with_free_text_goes_out_with_a_code() {
+        let stored = r#"{"atMs":1761825600000,"reply":{"eventType":"INVENTORY_RESERVATION_FAILED","payload":{"orderId":"o-1","sagaId":"s-1","reason":"reserve for order o-1: ValidationException: Item size has exceeded 10.0.0.1","productId":"p-9"}}}"#;
+        let reply: StoredReply = serde_json::from_str(stored).unwrap();
+        let record = reply.to_record(&DedupKey::EventId("cmd-1".into())).unwrap();
+        let envelope = Envelope::parse(&record.data).unwrap();
+        let Event::InventoryReservationFailed(payload) = envelope
+            .event(EventKind::InventoryReservationFailed)
+            .unwrap()
+        else {
+            panic!("wrong kind");
+        };
+        assert_eq!(payload.reason, "OTHER");
+        assert_eq!(payload.product_id.unwrap().as_str(), "p-9");
+        let data = String::from_utf8(record.data.to_vec()).unwrap();
+        assert!(!data.contains("ValidationException"), "{data}");
     }
 }

@@ -144,10 +144,28 @@ fn reserve(event_id: &str, order: &str, lines: &[(&str, u32)]) -> (&'static str,
 }
 
 fn release(event_id: &str, order: &str) -> (&'static str, Vec<u8>) {
+    release_for(event_id, order, &format!("saga-{order}"))
+}
+
+fn release_for(event_id: &str, order: &str, saga: &str) -> (&'static str, Vec<u8>) {
     let data = serde_json::json!({
         "eventId": event_id,
         "eventType": "RELEASE_INVENTORY",
-        "payload": {"orderId": order, "sagaId": format!("saga-{order}")}
+        "payload": {"orderId": order, "sagaId": saga}
+    });
+    (leak(order), data.to_string().into_bytes())
+}
+
+fn reserve_for(
+    event_id: &str,
+    order: &str,
+    saga: &str,
+    lines: &[(&str, u32)],
+) -> (&'static str, Vec<u8>) {
+    let data = serde_json::json!({
+        "eventId": event_id,
+        "eventType": "RESERVE_INVENTORY",
+        "payload": {"orderId": order, "sagaId": saga, "items": items(lines)}
     });
     (leak(order), data.to_string().into_bytes())
 }
@@ -357,7 +375,7 @@ async fn an_unknown_product_dead_letters_an_event_and_fails_a_command() {
     let Event::InventoryReservationFailed(reply) = parse(&f.put.landed()[0]) else {
         panic!("expected INVENTORY_RESERVATION_FAILED")
     };
-    assert_eq!(reply.reason, "unknown product p-y");
+    assert_eq!(reply.reason, "UNKNOWN_PRODUCT");
     assert_eq!(reply.product_id.unwrap().as_str(), "p-y");
     assert_eq!(reply.saga_id.as_str(), "saga-o-2");
 }
@@ -379,7 +397,7 @@ async fn a_redelivered_command_replays_its_reply_even_after_stock_changed() {
     let Event::InventoryReservationFailed(reply) = parse(&calls[1][0]) else {
         panic!("expected INVENTORY_RESERVATION_FAILED")
     };
-    assert_eq!(reply.reason, "not enough stock of product p-1");
+    assert_eq!(reply.reason, "OUT_OF_STOCK");
     assert_eq!(f.available("p-1"), Some(100), "the replay reserved nothing");
     assert_eq!(f.stock.reserve_calls(), 1);
 }
@@ -472,11 +490,7 @@ async fn a_rejected_request_dead_letters_events_and_fails_reserve_commands() {
     let Event::InventoryReservationFailed(reply) = parse(&landed[0]) else {
         panic!("expected INVENTORY_RESERVATION_FAILED")
     };
-    assert!(
-        reply.reason.contains("ValidationException"),
-        "{}",
-        reply.reason
-    );
+    assert_eq!(reply.reason, "OTHER", "a code, never the error's text");
     assert!(reply.product_id.is_none());
 }
 
@@ -616,4 +630,317 @@ async fn other_types_are_skipped_without_touching_stock() {
         .await;
     assert_eq!(outcome.report.skipped, 1);
     assert_eq!(f.stock.reserve_calls(), 0);
+}
+
+/// The reply events published so far, parsed.
+fn replies(f: &Fixture) -> Vec<Event> {
+    f.put.landed().iter().map(parse).collect()
+}
+
+fn capture_logs() -> (
+    stream_core::logging::CapturedLogs,
+    tracing::subscriber::DefaultGuard,
+) {
+    let logs = stream_core::logging::CapturedLogs::default();
+    let guard = tracing::subscriber::set_default(stream_core::logging::json_subscriber(
+        logs.clone(),
+        tracing_subscriber::EnvFilter::new("info"),
+    ));
+    (logs, guard)
+}
+
+#[tokio::test]
+async fn order_cancelled_leaves_a_saga_reservation_alone_and_says_why() {
+    let (logs, _guard) = capture_logs();
+    let f = Fixture::new(&[("p-1", 10)]);
+    f.run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 4)])]))
+        .await;
+    assert_eq!(f.available("p-1"), Some(6));
+
+    let outcome = f
+        .run(&kinesis_event(&[order_cancelled("x-1", "o-1")]))
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(outcome.report.skipped, 1);
+    assert_eq!(f.available("p-1"), Some(6), "the saga's stock stays held");
+    assert!(f.stock.reserved_lines("o-1").is_some());
+    assert!(f.dead.letters().is_empty());
+    let skipped = logs
+        .lines()
+        .into_iter()
+        .find(|l| l["outcome"] == "skipped" && l["eventType"] == "ORDER_CANCELLED")
+        .expect("a skipped log line for the cancellation");
+    assert_eq!(skipped["orderId"], "o-1");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("belongs to a saga")),
+        "{skipped}"
+    );
+
+    // The saga's own release gives the stock back, once.
+    f.run(&kinesis_event(&[release("c-2", "o-1")])).await;
+    f.run(&kinesis_event(&[release("c-3", "o-1")])).await;
+    assert_eq!(f.available("p-1"), Some(10));
+    let released: Vec<_> = replies(&f)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::InventoryReleased(r) => Some(quantities(&r.items)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(released, vec![vec![("p-1".to_owned(), 4)], vec![]]);
+}
+
+#[tokio::test]
+async fn a_saga_release_leaves_an_order_created_reservation_alone() {
+    let f = Fixture::new(&[("p-1", 10)]);
+    f.run(&kinesis_event(&[order_created(
+        "e-1",
+        "o-1",
+        &[("p-1", 3)],
+    )]))
+    .await;
+    let outcome = f.run(&kinesis_event(&[release("c-1", "o-1")])).await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    assert_eq!(f.available("p-1"), Some(7), "nothing given back");
+    assert_eq!(f.stock.owner("o-1"), Some(Some("ORDER_CREATED".into())));
+    let Event::InventoryReleased(reply) = &replies(&f)[0] else {
+        panic!("expected INVENTORY_RELEASED")
+    };
+    assert!(reply.items.is_empty());
+    assert_eq!(reply.saga_id.as_ref().unwrap().as_str(), "saga-o-1");
+
+    // ORDER_CANCELLED, the owner, releases it, once.
+    let cancel = kinesis_event(&[order_cancelled("x-1", "o-1")]);
+    f.run(&cancel).await;
+    f.run(&kinesis_event(&[order_cancelled("x-2", "o-1")]))
+        .await;
+    f.run(&cancel).await;
+    assert_eq!(f.available("p-1"), Some(10));
+}
+
+#[tokio::test]
+async fn each_owner_releases_its_own_reservation_once_whatever_arrives() {
+    let f = Fixture::new(&[("p-1", 100), ("p-2", 100)]);
+    f.run(&kinesis_event(&[
+        order_created("e-1", "o-1", &[("p-1", 5)]),
+        reserve("c-2", "o-2", &[("p-1", 7), ("p-2", 1)]),
+    ]))
+    .await;
+    assert_eq!(
+        (f.available("p-1"), f.available("p-2")),
+        (Some(88), Some(99))
+    );
+    // Every release of both orders, each delivered twice, and again with
+    // new ids.
+    let releases = kinesis_event(&[
+        order_cancelled("x-1", "o-1"),
+        release("r-1", "o-1"),
+        order_cancelled("x-2", "o-2"),
+        release("r-2", "o-2"),
+    ]);
+    f.run(&releases).await;
+    f.run(&releases).await;
+    f.run(&kinesis_event(&[
+        order_cancelled("x-1b", "o-1"),
+        release("r-1b", "o-1"),
+        order_cancelled("x-2b", "o-2"),
+        release("r-2b", "o-2"),
+    ]))
+    .await;
+    assert_eq!(
+        (f.available("p-1"), f.available("p-2")),
+        (Some(100), Some(100))
+    );
+    let given_back: Vec<(String, Vec<(String, u32)>)> = replies(&f)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::InventoryReleased(r) => Some((r.order_id.to_string(), quantities(&r.items))),
+            _ => None,
+        })
+        .filter(|(_, items)| !items.is_empty())
+        .collect();
+    assert_eq!(
+        given_back,
+        vec![
+            (
+                "o-2".to_owned(),
+                vec![("p-1".to_owned(), 7), ("p-2".to_owned(), 1)]
+            ),
+            // The redelivery re-sends the very same reply.
+            (
+                "o-2".to_owned(),
+                vec![("p-1".to_owned(), 7), ("p-2".to_owned(), 1)]
+            ),
+        ],
+        "only o-2's saga gave units back, and only in its first command's reply"
+    );
+}
+
+#[tokio::test]
+async fn a_saga_takes_over_the_order_created_reservation_so_a_late_cancel_cannot_release_it() {
+    let f = Fixture::new(&[("p-1", 10)]);
+    f.run(&kinesis_event(&[order_created(
+        "e-1",
+        "o-1",
+        &[("p-1", 2)],
+    )]))
+    .await;
+    f.run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 2)])]))
+        .await;
+    assert_eq!(f.available("p-1"), Some(8), "held once");
+    assert_eq!(f.stock.owner("o-1"), Some(Some("SAGA#saga-o-1".into())));
+    let Event::InventoryReserved(reply) = &replies(&f)[0] else {
+        panic!("expected INVENTORY_RESERVED")
+    };
+    assert_eq!(
+        quantities(reply.items.as_slice()),
+        vec![("p-1".to_owned(), 2)]
+    );
+
+    // The saga shipped; the cancellation comes too late and is refused by
+    // the saga, so stock must not come back here either.
+    f.run(&kinesis_event(&[order_cancelled("x-1", "o-1")]))
+        .await;
+    assert_eq!(f.available("p-1"), Some(8));
+    // A failing saga compensates instead: then the stock comes back.
+    f.run(&kinesis_event(&[release("c-2", "o-1")])).await;
+    assert_eq!(f.available("p-1"), Some(10));
+}
+
+#[tokio::test]
+async fn another_saga_can_neither_reserve_nor_release_a_saga_reservation() {
+    let f = Fixture::new(&[("p-1", 10)]);
+    f.run(&kinesis_event(&[reserve_for(
+        "c-1",
+        "o-1",
+        "s-a",
+        &[("p-1", 2)],
+    )]))
+    .await;
+    f.run(&kinesis_event(&[
+        reserve_for("c-2", "o-1", "s-b", &[("p-1", 2)]),
+        release_for("c-3", "o-1", "s-b"),
+    ]))
+    .await;
+    assert_eq!(f.available("p-1"), Some(8));
+    assert_eq!(f.stock.owner("o-1"), Some(Some("SAGA#s-a".into())));
+    let all = replies(&f);
+    let Event::InventoryReservationFailed(refused) = &all[1] else {
+        panic!("expected INVENTORY_RESERVATION_FAILED, got {:?}", all[1])
+    };
+    assert_eq!(refused.saga_id.as_str(), "s-b");
+    assert_eq!(refused.reason, "OTHER");
+    let Event::InventoryReleased(released) = &all[2] else {
+        panic!("expected INVENTORY_RELEASED, got {:?}", all[2])
+    };
+    assert!(released.items.is_empty());
+    f.run(&kinesis_event(&[release_for("c-4", "o-1", "s-a")]))
+        .await;
+    assert_eq!(f.available("p-1"), Some(10));
+}
+
+#[tokio::test]
+async fn a_reservation_without_an_owner_is_released_once_by_either_flow() {
+    let f = Fixture::new(&[("p-1", 10)]);
+    f.stock.reserve_without_owner("o-1", &[("p-1", 3)]);
+    f.stock.reserve_without_owner("o-2", &[("p-1", 4)]);
+    assert_eq!(f.available("p-1"), Some(3));
+    f.run(&kinesis_event(&[
+        order_cancelled("x-1", "o-1"),
+        release("r-2", "o-2"),
+    ]))
+    .await;
+    assert_eq!(f.available("p-1"), Some(10));
+    f.run(&kinesis_event(&[
+        release("r-1", "o-1"),
+        order_cancelled("x-2", "o-2"),
+    ]))
+    .await;
+    assert_eq!(f.available("p-1"), Some(10), "given back once each");
+
+    // A saga reserving such an order takes it over like ORDER_CREATED's.
+    f.stock.reserve_without_owner("o-3", &[("p-1", 5)]);
+    f.run(&kinesis_event(&[reserve("c-3", "o-3", &[("p-1", 5)])]))
+        .await;
+    assert_eq!(f.stock.owner("o-3"), Some(Some("SAGA#saga-o-3".into())));
+    f.run(&kinesis_event(&[order_cancelled("x-3", "o-3")]))
+        .await;
+    assert_eq!(f.available("p-1"), Some(5));
+}
+
+#[tokio::test]
+async fn failure_replies_carry_reason_codes_and_the_product_never_error_text() {
+    let f = Fixture::new(&[("p-1", 1), ("p-2", 10)]);
+    for record in [
+        reserve("c-1", "o-1", &[("p-2", 1), ("p-1", 2)]),
+        reserve("c-2", "o-2", &[("p-ghost", 1)]),
+        order_created("e-3", "o-3", &[("p-2", 1)]),
+        order_cancelled("x-3", "o-3"),
+        reserve("c-3", "o-3", &[("p-2", 1)]),
+    ] {
+        f.run(&kinesis_event(&[record])).await;
+    }
+    f.stock.fail_always(Some(Fault::Rejected(format!(
+        "ValidationException: {}",
+        "\u{202e}k".repeat(50_000)
+    ))));
+    f.run(&kinesis_event(&[reserve("c-4", "o-4", &[("p-2", 1)])]))
+        .await;
+    let failures: Vec<(String, Option<String>)> = replies(&f)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::InventoryReservationFailed(r) => {
+                Some((r.reason, r.product_id.map(|p| p.to_string())))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failures,
+        vec![
+            ("OUT_OF_STOCK".to_owned(), Some("p-1".to_owned())),
+            ("UNKNOWN_PRODUCT".to_owned(), Some("p-ghost".to_owned())),
+            ("RESERVATION_RELEASED".to_owned(), None),
+            ("OTHER".to_owned(), None),
+        ]
+    );
+    for (reason, _) in &failures {
+        let code = order_events::FailureReason::from_wire(reason);
+        assert_eq!(code.code(), reason, "{reason} is one of the codes");
+    }
+}
+
+#[tokio::test]
+async fn huge_store_errors_reach_logs_and_dead_letters_bounded() {
+    let (logs, _guard) = capture_logs();
+    let f = Fixture::new(&[("p-1", 10)]);
+    let huge = format!("ValidationException: {}", "x".repeat(100_000));
+    f.stock.fail_always(Some(Fault::Rejected(huge)));
+    let outcome = f
+        .run(&kinesis_event(&[
+            order_created("e-1", "o-1", &[("p-1", 1)]),
+            reserve("c-2", "o-2", &[("p-1", 1)]),
+        ]))
+        .await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
+    let letters = f.dead.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.len() < 512,
+        "{} bytes",
+        letters[0].reason.len()
+    );
+    assert!(
+        letters[0].reason.contains("bytes in all]"),
+        "{}",
+        letters[0].reason
+    );
+    let lines = logs.lines();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let text = line.to_string();
+        assert!(text.len() < 2048, "a log line of {} bytes", text.len());
+    }
 }

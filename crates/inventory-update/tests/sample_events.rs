@@ -92,6 +92,8 @@ fn documented_effect(case: &str) -> Option<Effect> {
         "unknown-product" => effect(&[], &[], 1),
         "insufficient-stock" => effect(&[], &[], 0),
         "too-many-lines" => effect(&[], &[], 1),
+        "cancel-saga-reservation" => effect(&[("p-1", 98)], &["INVENTORY_RESERVED"], 0),
+        "release-order-created-reservation" => effect(&[("p-2", 97)], &["INVENTORY_RELEASED"], 0),
         _ => None,
     }
 }

@@ -84,12 +84,32 @@ pub fn reserve(event_id: &str, order: &str, lines: &[(&str, u32)]) -> (String, V
 }
 
 pub fn release(event_id: &str, order: &str) -> (String, Vec<u8>) {
+    release_for(event_id, order, &format!("saga-{order}"))
+}
+
+pub fn reserve_for(
+    event_id: &str,
+    order: &str,
+    saga: &str,
+    lines: &[(&str, u32)],
+) -> (String, Vec<u8>) {
+    record(
+        order,
+        serde_json::json!({
+            "eventId": event_id,
+            "eventType": "RESERVE_INVENTORY",
+            "payload": {"orderId": order, "sagaId": saga, "items": items(lines)}
+        }),
+    )
+}
+
+pub fn release_for(event_id: &str, order: &str, saga: &str) -> (String, Vec<u8>) {
     record(
         order,
         serde_json::json!({
             "eventId": event_id,
             "eventType": "RELEASE_INVENTORY",
-            "payload": {"orderId": order, "sagaId": format!("saga-{order}")}
+            "payload": {"orderId": order, "sagaId": saga}
         }),
     )
 }
