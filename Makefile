@@ -75,3 +75,12 @@ sam-build: ## sam build (a release build through cargo-lambda, into .aws-sam/)
 
 deploy: ## sam build, then sam deploy --guided (needs AWS credentials)
 	ARCH=$(ARCH) $(LAMBDA_TOOLS) deploy
+
+# ---------------------------------------------------------------- dead letters
+
+ARGS ?=
+
+.PHONY: redrive
+redrive: ## List or re-publish dead letters: make redrive ARGS="list" | ARGS="redrive --all --dry-run"
+	@test -n "$(ARGS)" || { echo 'usage: make redrive ARGS="list" or ARGS="redrive --function <name> [--dry-run]" (queue: DEAD_LETTER_QUEUE_URL or --queue-url)' >&2; exit 2; }
+	$(CARGO) run -q -p dead-letters -- $(ARGS)
