@@ -6,11 +6,83 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// Loads the SDK configuration from the environment, once per process.
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+
+/// Attempts per AWS call, the first included. The SDK retries throttling,
+/// 5xx, timeouts and dropped connections with exponential backoff and
+/// jitter (50 ms doubling to at most 2 s), so a burst of faults is
+/// absorbed in the call that met it; what outlasts four attempts is a real
+/// outage, which the pipeline answers by waiting and reporting the record.
+pub const SDK_MAX_ATTEMPTS: u32 = 4;
+
+/// Loads the SDK configuration from the environment, once per process,
+/// with the retry and timeout settings every client uses.
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
         .load()
         .await
+}
+
+/// The SDK retry policy (standard mode) every client uses.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(SDK_MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_secs(2))
+}
+
+/// Timeouts: an answer that never comes (a half-open connection) costs one
+/// attempt, not the invocation.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+/// A retry partition without the SDK's retry quota. The default quota (a
+/// token bucket shared by all calls of a service) stops retrying after a
+/// few dozen failures in a row, which under a fault rate of tens of percent
+/// turns absorbable faults into failed records. This process already bounds
+/// its calls in flight (`MAX_CONCURRENCY`), so retries cannot storm.
+pub fn retry_partition(service: &'static str) -> RetryPartition {
+    RetryPartition::custom(service)
+        .token_bucket(TokenBucket::unlimited())
+        .build()
+}
+
+/// A DynamoDB client with the shared retry settings.
+pub fn dynamodb_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .retry_partition(retry_partition("dynamodb"))
+            .build(),
+    )
+}
+
+/// An SQS client with the shared retry settings.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
+            .retry_partition(retry_partition("sqs"))
+            .build(),
+    )
+}
+
+/// A Kinesis client with the shared retry settings.
+pub fn kinesis_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+    aws_sdk_kinesis::Client::from_conf(
+        aws_sdk_kinesis::config::Builder::from(sdk)
+            .retry_partition(retry_partition("kinesis"))
+            .build(),
+    )
 }
 
 /// Error codes that mean "try again later", across the services used here.

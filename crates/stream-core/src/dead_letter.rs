@@ -16,10 +16,18 @@ use crate::record::RecordOrigin;
 /// size fits every queue.
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// Longest reason and partition key a letter carries, in characters.
+const MAX_FIELD_CHARS: usize = 1024;
+
 /// One dead-lettered record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
+    /// The same for every dead letter of one record (function, stream,
+    /// sequence and sub-sequence number), so a letter sent twice (a send
+    /// retried after a lost answer) is recognisable as one.
+    #[serde(default)]
+    pub dead_letter_id: String,
     pub reason: String,
     pub function_name: String,
     pub event_source_arn: Option<String>,
@@ -48,33 +56,83 @@ impl DeadLetter {
         data: &[u8],
         reason: impl Into<String>,
     ) -> Self {
+        let reason: String = reason.into();
         let mut letter = Self {
-            reason: reason.into(),
+            dead_letter_id: dead_letter_id(function_name, origin),
+            reason: order_events::values::clip(&reason, MAX_FIELD_CHARS).into_owned(),
             function_name: function_name.to_owned(),
             event_source_arn: origin.event_source_arn.clone(),
             shard_id: origin.shard_id.clone(),
             event_id: origin.event_id.clone(),
             sequence_number: origin.sequence_number.clone(),
             sub_sequence_number: origin.sub_sequence_number,
-            partition_key: origin.partition_key.clone(),
+            partition_key: order_events::values::clip(&origin.partition_key, MAX_FIELD_CHARS)
+                .into_owned(),
             approximate_arrival_timestamp: origin.approximate_arrival_timestamp,
-            data: None,
+            data: Some(base64::engine::general_purpose::STANDARD.encode(data)),
             data_sha256: hex::encode(Sha256::digest(data)),
             data_length: data.len(),
             dead_lettered_at: order_events::Timestamp::now().to_rfc3339(),
         };
-        // base64 grows data by a third; leave room for the metadata.
-        if data.len() / 3 * 4 + 4 + 4096 + letter.reason.len() <= MAX_MESSAGE_BYTES {
-            letter.data = Some(base64::engine::general_purpose::STANDARD.encode(data));
+        if letter.to_json().len() > MAX_MESSAGE_BYTES {
+            // The origin and the hash let the record be re-read from the
+            // stream within its retention.
+            letter.data = None;
         }
         letter
     }
 
+    /// The message body: JSON that SQS accepts whatever the input held.
+    /// serde_json escapes control characters; SQS also refuses the
+    /// non-characters U+FFFE and U+FFFF, which serde_json writes as they
+    /// are, so those are escaped here (inside JSON strings, where alone
+    /// they can occur, `\uFFFE` is the same text).
     pub fn to_json(&self) -> String {
         // Only strings and numbers: serialising cannot fail.
-        serde_json::to_string(self)
-            .unwrap_or_else(|e| format!("{{\"reason\":\"unserialisable dead letter: {e}\"}}"))
+        let json = serde_json::to_string(self)
+            .unwrap_or_else(|e| format!("{{\"reason\":\"unserialisable dead letter: {e}\"}}"));
+        escape_for_sqs(json)
     }
+}
+
+/// Escapes every character outside the set SQS accepts in a message
+/// (`#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF`).
+/// Rust strings hold no surrogates, and serde_json already escapes the
+/// control characters below U+0020, so only U+FFFE and U+FFFF remain.
+fn escape_for_sqs(json: String) -> String {
+    if !json.contains(['\u{fffe}', '\u{ffff}']) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '\u{fffe}' => out.push_str("\\ufffe"),
+            '\u{ffff}' => out.push_str("\\uffff"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// True when SQS accepts every character of `body`.
+pub fn sqs_accepts(body: &str) -> bool {
+    body.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    })
+}
+
+fn dead_letter_id(function_name: &str, origin: &RecordOrigin) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        function_name,
+        origin.event_source_arn.as_deref().unwrap_or_default(),
+        &origin.sequence_number,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update([0xff]);
+    }
+    hash.update(origin.sub_sequence_number.unwrap_or(u64::MAX).to_be_bytes());
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// Where dead letters go.
@@ -117,6 +175,7 @@ impl DeadLetterSink for SqsDeadLetters {
 pub struct InMemoryDeadLetters {
     letters: Mutex<Vec<DeadLetter>>,
     fail: std::sync::atomic::AtomicBool,
+    fail_next: std::sync::atomic::AtomicU32,
 }
 
 impl InMemoryDeadLetters {
@@ -129,11 +188,21 @@ impl InMemoryDeadLetters {
     pub fn fail_sends(&self, fail: bool) {
         self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
     }
+
+    /// Makes the next `n` sends fail, as a queue that throttles briefly.
+    pub fn fail_next_sends(&self, n: u32) {
+        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl DeadLetterSink for InMemoryDeadLetters {
     async fn send(&self, letter: &DeadLetter) -> anyhow::Result<()> {
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+        use std::sync::atomic::Ordering;
+        let failing_briefly = self
+            .fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing_briefly || self.fail.load(Ordering::SeqCst) {
             anyhow::bail!("dead-letter queue unavailable");
         }
         self.letters
@@ -183,6 +252,41 @@ mod tests {
     }
 
     #[test]
+    fn hostile_input_still_makes_a_message_sqs_accepts() {
+        let mut odd = origin();
+        odd.partition_key = format!("k\u{ffff}\u{fffe}\u{0}\u{202e}{}", "p".repeat(5000));
+        let reason = format!("bad value `\u{ffff}\u{1}\u{7f}` {}", "r".repeat(300_000));
+        let letter = DeadLetter::new("fn", &odd, &vec![0xff; 1000], reason);
+        let body = letter.to_json();
+        assert!(sqs_accepts(&body), "SQS would refuse the body");
+        assert!(body.len() <= MAX_MESSAGE_BYTES);
+        let back: DeadLetter = serde_json::from_str(&body).unwrap();
+        assert!(back
+            .partition_key
+            .starts_with("k\u{ffff}\u{fffe}\u{0}\u{202e}"));
+        assert!(back.reason.chars().count() < 1100, "reason is bounded");
+        assert!(back.data.is_some(), "small data is kept");
+        assert!(!sqs_accepts("a\u{ffff}"));
+    }
+
+    #[test]
+    fn one_record_has_one_dead_letter_id() {
+        let a = DeadLetter::new("fn", &origin(), b"x", "one");
+        let b = DeadLetter::new("fn", &origin(), b"x", "another reason");
+        assert_eq!(a.dead_letter_id, b.dead_letter_id);
+        let mut next = origin();
+        next.sub_sequence_number = Some(1);
+        assert_ne!(
+            a.dead_letter_id,
+            DeadLetter::new("fn", &next, b"x", "one").dead_letter_id
+        );
+        assert_ne!(
+            a.dead_letter_id,
+            DeadLetter::new("other", &origin(), b"x", "one").dead_letter_id
+        );
+    }
+
+    #[test]
     fn oversized_records_keep_origin_and_hash_only() {
         let big = vec![b'x'; 300 * 1024];
         let letter = DeadLetter::new("fn", &origin(), &big, "too big");
@@ -190,5 +294,8 @@ mod tests {
         assert_eq!(letter.data_length, big.len());
         assert_eq!(letter.data_sha256, hex::encode(Sha256::digest(&big)));
         assert!(letter.to_json().len() < MAX_MESSAGE_BYTES);
+        // Just below the limit once encoded: the data stays.
+        let fits = vec![b'x'; 180 * 1024];
+        assert!(DeadLetter::new("fn", &origin(), &fits, "r").data.is_some());
     }
 }

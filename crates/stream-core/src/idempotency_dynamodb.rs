@@ -3,16 +3,34 @@
 //! Item: `id` (S), `status` (`INPROGRESS` | `COMPLETED`), `expiration`
 //! (N, epoch seconds; the table's TTL attribute), `in_progress_expiration`
 //! (N, epoch milliseconds: the claiming invocation's deadline), `data` (S,
-//! the stored result). Attribute names follow Powertools for AWS Lambda.
+//! the stored result), `token` (S, the claiming attempt). Attribute names
+//! follow Powertools for AWS Lambda.
 
 use std::collections::HashMap;
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::idempotency::{epoch_now, Claim, IdempotencyStore, StoreError};
+use crate::idempotency::{epoch_now, Claim, IdempotencyStore, Rejected, StoreError};
+
+/// A store error, marked [`Rejected`] when DynamoDB refused the request
+/// itself (`ValidationException`) rather than failed to serve it.
+fn failure<E>(err: SdkError<E, HttpResponse>, doing: &'static str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let text = DisplayErrorContext(&err).to_string();
+    if crate::aws::error_code(&err) == Some("ValidationException") {
+        return StoreError(anyhow::Error::new(Rejected(text)).context(doing));
+    }
+    StoreError(anyhow::anyhow!(text).context(doing))
+}
 
 const IN_PROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -36,7 +54,13 @@ impl DynamoDbIdempotencyStore {
         Some(if status == COMPLETED {
             Claim::AlreadyCompleted(item.get("data").and_then(|d| d.as_s().ok()).cloned())
         } else {
-            Claim::InProgress
+            Claim::InProgress {
+                until_ms: item
+                    .get("in_progress_expiration")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            }
         })
     }
 }
@@ -45,6 +69,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
     async fn claim(
         &self,
         key: &str,
+        token: &str,
         in_progress_until_ms: u64,
         expires_at_s: u64,
     ) -> Result<Claim, StoreError> {
@@ -57,11 +82,15 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             .item("status", AttributeValue::S(IN_PROGRESS.to_owned()))
             .item("expiration", AttributeValue::N(expires_at_s.to_string()))
             .item("in_progress_expiration", AttributeValue::N(in_progress_until_ms.to_string()))
-            // Free, expired, or held by an invocation that is past its
-            // deadline (it timed out without releasing).
+            .item("token", AttributeValue::S(token.to_owned()))
+            // Free, expired, held by an invocation that is past its deadline
+            // (it timed out without releasing), or held by this very attempt
+            // (a retry of a put whose answer was lost).
             .condition_expression(
-                "attribute_not_exists(id) OR #exp < :now OR (#status = :inprogress AND #ipexp < :now_ms)",
+                "attribute_not_exists(id) OR #exp < :now OR (#status = :inprogress AND (#ipexp < :now_ms OR #token = :token))",
             )
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
             .expression_attribute_names("#exp", "expiration")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ipexp", "in_progress_expiration")
@@ -76,12 +105,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             Err(err) => {
                 let failed = match err.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(failed)) => failed,
-                    _ => {
-                        return Err(StoreError(
-                            anyhow::anyhow!(DisplayErrorContext(&err).to_string())
-                                .context("claiming idempotency key"),
-                        ))
-                    }
+                    _ => return Err(failure(err, "claiming idempotency key")),
                 };
                 if let Some(claim) = failed.item().and_then(Self::read_claim) {
                     return Ok(claim);
@@ -101,7 +125,7 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
                     .item()
                     .and_then(Self::read_claim)
                     // Deleted between the two calls: let the retry claim it.
-                    .unwrap_or(Claim::InProgress))
+                    .unwrap_or(Claim::InProgress { until_ms: 0 }))
             }
         }
     }
@@ -125,20 +149,37 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
         request
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e)))
-            .context("completing idempotency record")?;
+            .map_err(|e| failure(e, "completing idempotency record"))?;
         Ok(())
     }
 
-    async fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.client
+    async fn release(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("id", AttributeValue::S(key.to_owned()))
+            // Only this attempt's claim: never another invocation's.
+            .condition_expression("#token = :token AND #status = :inprogress")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .expression_attribute_values(":inprogress", AttributeValue::S(IN_PROGRESS.to_owned()))
             .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e)))
-            .context("releasing idempotency record")?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                // Gone already, lapsed and taken over, or completed: not
+                // ours to delete.
+                Ok(())
+            }
+            Err(err) => Err(failure(err, "releasing idempotency record")),
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! Serving a pipeline as a Lambda function.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::FutureExt as _;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -23,14 +26,31 @@ where
     D: DeadLetterSink + 'static,
     P: RecordPublisher + 'static,
 {
-    let pipeline = Arc::new(pipeline);
+    let backoff_ms: u64 = match crate::config::parsed_or(
+        &crate::config::ProcessEnv,
+        "FAILURE_BACKOFF_MAX_MS",
+        DEFAULT_FAILURE_BACKOFF_MS,
+    ) {
+        Ok(ms) => ms,
+        Err(err) => exit_on_config_error(&err),
+    };
+    let pipeline =
+        Arc::new(pipeline.with_failure_backoff(std::time::Duration::from_millis(backoff_ms)));
     let namespace = Arc::new(metrics_namespace);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let pipeline = Arc::clone(&pipeline);
         let namespace = Arc::clone(&namespace);
         async move {
             let deadline = invocation_deadline(event.context.deadline);
-            let outcome = pipeline.process(&event.payload, deadline).await;
+            // Each record's handling is already contained; this catches a
+            // fault in the core itself, which fails the invocation (Lambda
+            // retries the batch) instead of ending the process.
+            let outcome = AssertUnwindSafe(pipeline.process(&event.payload, deadline))
+                .catch_unwind()
+                .await
+                .map_err(|_| {
+                    lambda_runtime::Error::from("internal error while processing the batch")
+                })?;
             outcome
                 .report
                 .emit(&namespace, &pipeline.config().function_name);
@@ -39,6 +59,11 @@ where
     }))
     .await
 }
+
+/// The longest wait before answering with transient failures
+/// (`FAILURE_BACKOFF_MAX_MS`): long enough that a redelivery does not meet
+/// the same second of an outage, short against a 30 s timeout.
+pub const DEFAULT_FAILURE_BACKOFF_MS: u64 = 10_000;
 
 /// Lambda's deadline, or 15 minutes (Lambda's longest timeout) from now
 /// when the runtime API sent one that cannot be real: `cargo lambda watch`

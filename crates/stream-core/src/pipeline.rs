@@ -12,6 +12,11 @@
 //! 5. Records emitted by handlers are published at the end, batched, in
 //!    order per key; a record whose emits did not land is reported failed.
 //! 6. Near the deadline no new record starts; those left are reported.
+//! 7. A panic while handling one record is that record's permanent failure
+//!    (dead-lettered as "internal error"), never the end of the process.
+//! 8. When records failed transiently (a dependency is down), the answer
+//!    waits, with a backoff that grows over consecutive failing invocations,
+//!    so Lambda's immediate redeliveries do not burn through an outage.
 //!
 //! The answer names only sequence numbers from the batch, each once, so
 //! Lambda checkpoints before the first failed record and redelivers it and
@@ -19,11 +24,16 @@
 //! succeeded is idempotent downstream, so redelivery changes nothing.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use futures::FutureExt as _;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use kinesis_deagg::{deaggregate, Deaggregated};
+use order_events::values::clip;
 use order_events::{Envelope, OutgoingRecord};
 
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
@@ -32,6 +42,7 @@ use crate::handler::{Handled, Handler, HandlerError, IncomingEvent};
 use crate::metrics::BatchReport;
 use crate::publisher::{NoPublisher, RecordPublisher};
 use crate::record::{shard_id_from_event_id, RecordOrigin};
+use crate::retry::{retry, RetryPolicy};
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -116,7 +127,30 @@ pub struct Pipeline<H, D, P = NoPublisher> {
     dead_letters: D,
     publisher: P,
     config: PipelineConfig,
+    dead_letter_retry: RetryPolicy,
+    /// Longest wait before answering with transient failures; zero turns
+    /// the wait off (tests, local tools).
+    failure_backoff_max: Duration,
+    /// Consecutive invocations of this process that ended with transient
+    /// failures: the wait doubles with each.
+    failing_streak: AtomicU32,
 }
+
+/// What makes a record a dead letter, for the one place that sends it.
+struct Verdict<'a> {
+    reason: &'a str,
+    /// The bytes were not a valid event (counted as invalid).
+    invalid: bool,
+    event_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+}
+
+/// Longest reason a dead letter or a log line carries: reasons can quote
+/// input (a parser naming the value it rejected).
+const MAX_REASON_CHARS: usize = 1024;
+
+/// The wait before answering after the first failing invocation.
+const FAILURE_BACKOFF_BASE: Duration = Duration::from_millis(250);
 
 impl<H: Handler, D: DeadLetterSink> Pipeline<H, D, NoPublisher> {
     pub fn new(handler: H, dead_letters: D, config: PipelineConfig) -> Self {
@@ -125,6 +159,14 @@ impl<H: Handler, D: DeadLetterSink> Pipeline<H, D, NoPublisher> {
             dead_letters,
             publisher: NoPublisher,
             config,
+            dead_letter_retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_secs(1),
+                deadline_margin: Duration::from_millis(200),
+            },
+            failure_backoff_max: Duration::ZERO,
+            failing_streak: AtomicU32::new(0),
         }
     }
 }
@@ -137,7 +179,23 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             dead_letters: self.dead_letters,
             publisher,
             config: self.config,
+            dead_letter_retry: self.dead_letter_retry,
+            failure_backoff_max: self.failure_backoff_max,
+            failing_streak: self.failing_streak,
         }
+    }
+
+    /// Waits up to `max` (within the deadline) before answering when
+    /// records failed transiently; see the module documentation.
+    pub fn with_failure_backoff(mut self, max: Duration) -> Self {
+        self.failure_backoff_max = max;
+        self
+    }
+
+    /// How dead-letter sends are retried before the record is reported.
+    pub fn with_dead_letter_retry(mut self, policy: RetryPolicy) -> Self {
+        self.dead_letter_retry = policy;
+        self
     }
 
     pub fn handler(&self) -> &H {
@@ -263,8 +321,43 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                 }
             }
         }
+        self.back_off_after_failures(report.transient_failures + report.unpublished, deadline)
+            .await;
         report.duration = started.elapsed();
         BatchOutcome { response, report }
+    }
+
+    /// Holds the answer for a while when records failed transiently, so the
+    /// redelivery that follows at once does not meet the same outage; the
+    /// wait doubles over consecutive failing invocations up to the maximum,
+    /// and never eats into the deadline margin.
+    async fn back_off_after_failures(&self, transient_failures: usize, deadline: Deadline) {
+        if transient_failures == 0 {
+            self.failing_streak.store(0, Ordering::Relaxed);
+            return;
+        }
+        let streak = self.failing_streak.fetch_add(1, Ordering::Relaxed);
+        if self.failure_backoff_max.is_zero() {
+            return;
+        }
+        let factor = 1u32.checked_shl(streak.min(16)).unwrap_or(u32::MAX);
+        let wait = FAILURE_BACKOFF_BASE
+            .saturating_mul(factor)
+            .min(self.failure_backoff_max)
+            .min(
+                deadline
+                    .remaining()
+                    .saturating_sub(self.config.deadline_margin),
+            );
+        if !wait.is_zero() {
+            tracing::warn!(
+                transientFailures = transient_failures,
+                consecutiveFailingInvocations = streak + 1,
+                waitMs = wait.as_millis() as u64,
+                "records failed transiently; waiting before reporting them"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     async fn run_group(
@@ -290,13 +383,54 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                 stopped = true;
                 out.push((index, Fate::NotAttempted, Vec::new()));
             } else {
-                let (fate, emit) = self.run_unit(&units[index], deadline).await;
+                let (fate, emit) = self.run_contained(&units[index], deadline).await;
                 if fate == Fate::Failed {
                     stopped = true;
                 }
                 out.push((index, fate, emit));
             }
             index = next_in_group[index];
+        }
+    }
+
+    /// Runs one record so that a panic anywhere in its decoding or its
+    /// handler fails that record alone: it is dead-lettered as an internal
+    /// error, and its neighbours and the process carry on.
+    async fn run_contained(
+        &self,
+        unit: &Unit<'_>,
+        deadline: Deadline,
+    ) -> (Fate, Vec<OutgoingRecord>) {
+        let started = Instant::now();
+        // Nothing the future borrows is left half-updated for others to
+        // see: the unit is read-only and each record's outcome is its own.
+        match AssertUnwindSafe(self.run_unit(unit, deadline))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|m| (*m).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(
+                    sequenceNumber = %unit.record.kinesis.sequence_number,
+                    panic = %clip(&message, 512),
+                    "handling the record panicked"
+                );
+                let verdict = Verdict {
+                    reason: "internal error",
+                    invalid: false,
+                    event_id: None,
+                    event_type: None,
+                };
+                (
+                    self.dead_letter(unit, &verdict, deadline, started).await,
+                    Vec::new(),
+                )
+            }
         }
     }
 
@@ -307,10 +441,16 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             Ok(envelope) => envelope,
             Err(err) => {
                 let reason = format!("undecodable record: {err}");
-                let fate = self
-                    .dead_letter(unit, &reason, true, None, None, started)
-                    .await;
-                return (fate, Vec::new());
+                let verdict = Verdict {
+                    reason: &reason,
+                    invalid: true,
+                    event_id: None,
+                    event_type: None,
+                };
+                return (
+                    self.dead_letter(unit, &verdict, deadline, started).await,
+                    Vec::new(),
+                );
             }
         };
         let event_type = envelope.event_type();
@@ -328,33 +468,33 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         let event = match envelope.event(kind) {
             Ok(event) => event,
             Err(err) => {
-                let fate = self
-                    .dead_letter(
-                        unit,
-                        &err.to_string(),
-                        true,
-                        envelope.event_id(),
-                        Some(event_type),
-                        started,
-                    )
-                    .await;
-                return (fate, Vec::new());
+                let reason = err.to_string();
+                let verdict = Verdict {
+                    reason: &reason,
+                    invalid: true,
+                    event_id: envelope.event_id(),
+                    event_type: Some(event_type),
+                };
+                return (
+                    self.dead_letter(unit, &verdict, deadline, started).await,
+                    Vec::new(),
+                );
             }
         };
         let timestamp = match envelope.timestamp() {
             Ok(timestamp) => timestamp,
             Err(err) => {
-                let fate = self
-                    .dead_letter(
-                        unit,
-                        &err.to_string(),
-                        true,
-                        envelope.event_id(),
-                        Some(event_type),
-                        started,
-                    )
-                    .await;
-                return (fate, Vec::new());
+                let reason = err.to_string();
+                let verdict = Verdict {
+                    reason: &reason,
+                    invalid: true,
+                    event_id: envelope.event_id(),
+                    event_type: Some(event_type),
+                };
+                return (
+                    self.dead_letter(unit, &verdict, deadline, started).await,
+                    Vec::new(),
+                );
             }
         };
         let dedup_key = envelope.dedup_key();
@@ -411,68 +551,79 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                     orderId = %order_id,
                     sequenceNumber = sequence,
                     outcome = "transient_failure",
-                    error = %format!("{err:#}"),
+                    error = %clip(&format!("{err:#}"), MAX_REASON_CHARS),
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,
                     "record failed; reported for retry"
                 );
                 (Fate::Failed, Vec::new())
             }
             Err(HandlerError::Permanent(reason)) => {
-                let fate = self
-                    .dead_letter(
-                        unit,
-                        &reason,
-                        false,
-                        Some(&event_id),
-                        Some(event_type),
-                        started,
-                    )
-                    .await;
-                (fate, Vec::new())
+                let verdict = Verdict {
+                    reason: &reason,
+                    invalid: false,
+                    event_id: Some(&event_id),
+                    event_type: Some(event_type),
+                };
+                (
+                    self.dead_letter(unit, &verdict, deadline, started).await,
+                    Vec::new(),
+                )
             }
         }
     }
 
-    /// Sends the record to the dead-letter queue. Only once it is there is
-    /// the record acknowledged; if the queue cannot take it, the record is
+    /// Sends the record to the dead-letter queue, retrying the send with
+    /// backoff within the deadline. Only once the letter is there is the
+    /// record acknowledged; if the queue cannot take it, the record is
     /// reported for retry instead, so it is never lost.
     async fn dead_letter(
         &self,
         unit: &Unit<'_>,
-        reason: &str,
-        invalid: bool,
-        event_id: Option<&str>,
-        event_type: Option<&str>,
+        verdict: &Verdict<'_>,
+        deadline: Deadline,
         started: Instant,
     ) -> Fate {
+        let reason = clip(verdict.reason, MAX_REASON_CHARS);
         let letter = DeadLetter::new(
             &self.config.function_name,
             &origin_of(unit),
             unit.data,
-            reason,
+            reason.as_ref(),
         );
-        match self.dead_letters.send(&letter).await {
+        let sent = retry(
+            &self.dead_letter_retry,
+            deadline,
+            |_| true,
+            |_| self.dead_letters.send(&letter),
+        )
+        .await;
+        let event_id = clip(verdict.event_id.unwrap_or_default(), 256);
+        let event_type = verdict.event_type.unwrap_or_default();
+        match sent {
             Ok(()) => {
                 tracing::error!(
-                    eventId = event_id.unwrap_or_default(),
-                    eventType = event_type.unwrap_or_default(),
+                    eventId = %event_id,
+                    eventType = event_type,
                     sequenceNumber = %unit.record.kinesis.sequence_number,
                     partitionKey = %order_events::values::mask_email(unit.partition_key),
+                    deadLetterId = %letter.dead_letter_id,
                     outcome = "dead_lettered",
-                    reason,
+                    reason = %reason,
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,
                     "record can never succeed; sent to the dead-letter queue"
                 );
-                Fate::DeadLettered { invalid }
+                Fate::DeadLettered {
+                    invalid: verdict.invalid,
+                }
             }
             Err(err) => {
                 tracing::error!(
-                    eventId = event_id.unwrap_or_default(),
-                    eventType = event_type.unwrap_or_default(),
+                    eventId = %event_id,
+                    eventType = event_type,
                     sequenceNumber = %unit.record.kinesis.sequence_number,
                     outcome = "transient_failure",
-                    reason,
-                    error = %format!("{err:#}"),
+                    reason = %reason,
+                    error = %clip(&format!("{:#}", err.into_inner()), MAX_REASON_CHARS),
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,
                     "dead-letter queue unavailable; record reported for retry"
                 );

@@ -65,6 +65,7 @@ impl Handler for ScriptedHandler {
         }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         match order.split('-').next().unwrap() {
+            "panic" => panic!("handler bug on {order}"),
             "transient" => Err(HandlerError::transient(anyhow::anyhow!("throttled"))),
             "permanent" => Err(HandlerError::permanent("unknown product p-404")),
             "dup" => Ok(Handled::duplicate()),
@@ -283,6 +284,71 @@ async fn a_record_whose_dead_letter_cannot_be_written_is_retried_not_lost() {
     let event = batch(&["permanent-a", "ok-b"]);
     let outcome = pipeline.process(&event, minute()).await;
     assert_eq!(failed(&outcome), vec![sequence(1)]);
+}
+
+#[tokio::test]
+async fn a_dead_letter_send_that_fails_briefly_is_retried_and_sent_once() {
+    let dead_letters = Arc::new(InMemoryDeadLetters::default());
+    dead_letters.fail_next_sends(2);
+    let pipeline = Pipeline::new(ScriptedHandler::default(), dead_letters.clone(), config(4));
+    let outcome = pipeline
+        .process(&batch(&["permanent-a", "ok-b"]), minute())
+        .await;
+    assert!(failed(&outcome).is_empty());
+    assert_eq!(dead_letters.letters().len(), 1);
+    assert_eq!(outcome.report.permanent_failures, 1);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_fails_its_record_alone() {
+    let dead_letters = Arc::new(InMemoryDeadLetters::default());
+    let pipeline = Pipeline::new(ScriptedHandler::default(), dead_letters.clone(), config(4));
+    // Key b: the panic, then a record after it; keys a and c around it.
+    let event = batch(&["ok-a#1", "panic-b#1", "ok-b#2", "ok-c#1", "transient-d#1"]);
+    let outcome = pipeline.process(&event, minute()).await;
+    // Only the transient failure is reported: the panicking record is
+    // dead-lettered and acknowledged, and everything else ran.
+    assert_eq!(failed(&outcome), vec![sequence(5)]);
+    let mut called = pipeline.handler().called_orders();
+    called.sort();
+    assert_eq!(
+        called,
+        vec!["ok-a#1", "ok-b#2", "ok-c#1", "panic-b#1", "transient-d#1"]
+    );
+    let letters = dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason, "internal error");
+    assert_eq!(letters[0].sequence_number, sequence(2));
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(letters[0].data.as_deref().unwrap())
+            .unwrap(),
+        order_created("panic-b#1").into_bytes()
+    );
+    assert_eq!(outcome.report.processed, 3);
+    assert_eq!(outcome.report.permanent_failures, 1);
+    assert_eq!(outcome.report.invalid_records, 0);
+    // The process goes on: the next batch runs as usual.
+    let next = pipeline.process(&batch(&["ok-e#1"]), minute()).await;
+    assert_eq!(next.report.processed, 1);
+}
+
+#[tokio::test]
+async fn transient_failures_wait_before_the_answer_and_success_resets_the_wait() {
+    let pipeline = Pipeline::new(
+        ScriptedHandler::default(),
+        InMemoryDeadLetters::default(),
+        config(4),
+    )
+    .with_failure_backoff(Duration::from_secs(30));
+    // The wait never eats into the deadline margin: with 400 ms left and a
+    // 100 ms margin it is cut to what remains.
+    let short = Deadline::in_(Duration::from_millis(400));
+    let outcome = pipeline.process(&batch(&["transient-a"]), short).await;
+    assert_eq!(failed(&outcome), vec![sequence(1)]);
+    assert!(short.remaining() <= Duration::from_millis(200));
+    let ok = pipeline.process(&batch(&["ok-a"]), minute()).await;
+    assert!(failed(&ok).is_empty());
 }
 
 #[tokio::test]
