@@ -55,6 +55,10 @@
 //!
 //! Decoding borrows from the input and never panics, whatever the bytes.
 
+// Data from outside the process never meets an unwrap or expect: a bad
+// record is a dead letter, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::fmt;
 
 use md5::{Digest, Md5};

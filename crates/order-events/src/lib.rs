@@ -16,6 +16,10 @@
 //! - [`error`]: why a record could not be read.
 //! - [`reason`]: why an order failed, as codes with fixed wording.
 
+// Data from outside the process never meets an unwrap or expect: a bad
+// record is a dead letter, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -16,6 +16,10 @@
 //! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
 //!   the plumbing around them.
 
+// Data from outside the process never meets an unwrap or expect: a bad
+// record is a dead letter, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod aws;
 pub mod config;
 pub mod dead_letter;
