@@ -15,8 +15,17 @@ use stream_core::DynamoDbIdempotencyStore;
 
 fn percentiles(name: &str, mut samples: Vec<Duration>) {
     samples.sort();
-    let at =
-        |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
+    let Some(last) = samples.len().checked_sub(1) else {
+        println!("{name:<28} n=0");
+        return;
+    };
+    // Nearest rank: q in 0..=1 picks an index in 0..=last.
+    let at = |q: f64| {
+        let rank = (last as f64 * q).round() as usize;
+        samples
+            .get(rank.min(last))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     println!(
         "{name:<28} n={:<5} min={:.2}ms p50={:.2}ms p90={:.2}ms p99={:.2}ms max={:.2}ms",
         samples.len(),
@@ -51,15 +60,19 @@ async fn main() {
     };
 
     let (mut claims, mut sends, mut confirms) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds + 10 {
+    for round in 0..rounds.saturating_add(10) {
         let key = format!("email-notification#ORDER_PLACED#order-{round}");
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let started = Instant::now();
         store
-            .claim(&key, now_ms + 60_000, now_ms / 1000 + 3600)
+            .claim(
+                &key,
+                &format!("window-{round}"),
+                now_ms.saturating_add(60_000),
+                now_ms / 1000 + 3600,
+            )
             .await
             .unwrap();
         let claimed = Instant::now();

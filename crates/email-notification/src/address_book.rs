@@ -2,20 +2,80 @@
 //! emails without an `email` still reach the customer. Port, DynamoDB
 //! adapter (`CUSTOMERS_TABLE`, key `userId` (S), attribute `email` (S)) and
 //! an in-memory fake.
+//!
+//! # Which DynamoDB errors are retried
+//!
+//! Throttling, 5xx, timeouts and connection failures are transient. So are
+//! the errors of the deployment rather than of the record (a missing table,
+//! denied access, a key schema that does not match, any other validation
+//! error): fixing the deployment makes the retry succeed, and the record
+//! must not be lost meanwhile. Only a `ValidationException` that blames
+//! what the record carries (an item or key over DynamoDB's size limits, an
+//! empty key) is permanent: no retry of that record can succeed, so it is
+//! dead-lettered.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-use anyhow::Context as _;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use order_events::{EmailAddress, Timestamp, UserId};
 
-/// The address book could not be reached or read; worth retrying.
+use crate::email::for_log;
+
+/// A failure of the address book itself (never "no address").
 #[derive(Debug, thiserror::Error)]
-#[error("address book: {0:#}")]
-pub struct AddressBookError(#[from] pub anyhow::Error);
+pub enum AddressBookError {
+    /// The book could not be reached or read; worth retrying.
+    #[error("address book: {0:#}")]
+    Unavailable(anyhow::Error),
+    /// The book refused the request because of what the record carries;
+    /// retrying the same record cannot succeed. The text is bounded and
+    /// has addresses masked.
+    #[error("address book refused the request: {0}")]
+    Rejected(String),
+}
+
+impl AddressBookError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AddressBookError::Unavailable(_))
+    }
+}
+
+/// True when a DynamoDB validation message blames the request's data (its
+/// size, an empty key) rather than the table or the request's shape.
+pub fn blames_the_data(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    (message.contains("size") && (message.contains("exceed") || message.contains("limit")))
+        || message.contains("must be under")
+        || message.contains("may not contain an empty string")
+}
+
+/// Splits a DynamoDB error of the address book into retry-or-reject; see the
+/// module documentation.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>, doing: &str) -> AddressBookError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let detail = format!(
+        "{doing}: {}",
+        for_log(&DisplayErrorContext(err).to_string())
+    );
+    let caused_by_the_data = !stream_core::aws::is_transient(err)
+        && stream_core::aws::error_code(err) == Some("ValidationException")
+        && err
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::message)
+            .is_some_and(blames_the_data);
+    if caused_by_the_data {
+        AddressBookError::Rejected(detail)
+    } else {
+        AddressBookError::Unavailable(anyhow::anyhow!(detail))
+    }
+}
 
 /// What the address book holds for a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +157,7 @@ impl AddressBook for DynamoDbAddressBook {
             )
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e).to_string()))
-            .context("remembering a customer's address")?;
+            .map_err(|e| classify(&e, "remembering a customer's address"))?;
         Ok(())
     }
 
@@ -113,15 +172,14 @@ impl AddressBook for DynamoDbAddressBook {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e).to_string()))
-            .context("looking up a customer's address")?;
+            .map_err(|e| classify(&e, "looking up a customer's address"))?;
         let Some(stored) = output.item().and_then(|item| item.get(Self::EMAIL)) else {
             return Ok(Lookup::Unknown);
         };
         Ok(match stored.as_s() {
             Ok(text) => match EmailAddress::parse(text.as_str()) {
                 Ok(email) => Lookup::Found(email),
-                Err(reason) => Lookup::Unusable(reason),
+                Err(reason) => Lookup::Unusable(for_log(&reason)),
             },
             Err(_) => Lookup::Unusable("the stored `email` attribute is not a string".into()),
         })
@@ -129,11 +187,13 @@ impl AddressBook for DynamoDbAddressBook {
 }
 
 /// An in-memory address book for tests. Can be told to fail, to test that
-/// a store outage is retried rather than dead-lettered.
+/// a store outage is retried rather than dead-lettered, and to refuse
+/// requests as DynamoDB refuses data it cannot store.
 #[derive(Debug, Default)]
 pub struct InMemoryAddressBook {
     entries: Mutex<HashMap<UserId, EmailAddress>>,
     failing: std::sync::atomic::AtomicBool,
+    refusing: Mutex<Option<String>>,
 }
 
 impl InMemoryAddressBook {
@@ -146,11 +206,22 @@ impl InMemoryAddressBook {
             .store(failing, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Every call is refused with `reason` (as a permanent error) until
+    /// cleared with `None`.
+    pub fn refuse(&self, reason: Option<String>) {
+        if let Ok(mut refusing) = self.refusing.lock() {
+            *refusing = reason;
+        }
+    }
+
     fn check(&self) -> Result<(), AddressBookError> {
         if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(AddressBookError(anyhow::anyhow!(
+            return Err(AddressBookError::Unavailable(anyhow::anyhow!(
                 "address book unavailable"
             )));
+        }
+        if let Some(reason) = self.refusing.lock().ok().and_then(|r| r.clone()) {
+            return Err(AddressBookError::Rejected(for_log(&reason)));
         }
         Ok(())
     }
@@ -161,7 +232,7 @@ impl AddressBook for InMemoryAddressBook {
         self.check()?;
         self.entries
             .lock()
-            .map_err(|_| AddressBookError(anyhow::anyhow!("lock poisoned")))?
+            .map_err(|_| AddressBookError::Unavailable(anyhow::anyhow!("lock poisoned")))?
             .insert(user.clone(), email.clone());
         Ok(())
     }
@@ -169,5 +240,95 @@ impl AddressBook for InMemoryAddressBook {
     async fn lookup(&self, user: &UserId) -> Result<Lookup, AddressBookError> {
         self.check()?;
         Ok(self.get(user).map_or(Lookup::Unknown, Lookup::Found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service(code: &str, message: &str, status: u16) -> SdkError<UpdateItemError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message(message).build();
+        SdkError::service_error(
+            UpdateItemError::generic(meta),
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty()),
+        )
+    }
+
+    #[test]
+    fn validation_errors_caused_by_the_data_are_permanent() {
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "Item size to update has exceeded the maximum allowed size",
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+            "Hash primary key values must be under 2048 bytes",
+            "One or more parameter values were invalid: An AttributeValue may not contain an empty string",
+        ] {
+            let err = classify(&service("ValidationException", message, 400), "remembering");
+            assert!(
+                matches!(err, AddressBookError::Rejected(_)),
+                "{message}: {err:?}"
+            );
+            assert!(!err.is_transient());
+        }
+    }
+
+    #[test]
+    fn the_deployment_s_faults_throttling_and_server_errors_stay_transient() {
+        let cases = [
+            service(
+                "ValidationException",
+                "One or more parameter values were invalid: Missing the key userId in the item",
+                400,
+            ),
+            service(
+                "ValidationException",
+                "The provided key element does not match the schema",
+                400,
+            ),
+            service(
+                "ResourceNotFoundException",
+                "Requested resource not found",
+                400,
+            ),
+            service("AccessDeniedException", "not authorized", 400),
+            service(
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded",
+                400,
+            ),
+            service(
+                "ThrottlingException",
+                "Rate of requests exceeds the allowed throughput",
+                400,
+            ),
+            service("InternalServerError", "Item size has exceeded (sic)", 500),
+        ];
+        for err in &cases {
+            let class = classify(err, "looking up");
+            assert!(class.is_transient(), "{err:?} classified {class:?}");
+        }
+        let timeout: SdkError<UpdateItemError, HttpResponse> =
+            SdkError::timeout_error(anyhow::anyhow!("timed out"));
+        assert!(classify(&timeout, "looking up").is_transient());
+    }
+
+    #[test]
+    fn error_text_is_masked_and_bounded() {
+        let message = format!(
+            "Item size has exceeded the maximum allowed size: jane@example.com {}",
+            "x".repeat(100_000)
+        );
+        let err = classify(
+            &service("ValidationException", &message, 400),
+            "remembering",
+        );
+        let text = err.to_string();
+        assert!(text.len() < 1024, "{} bytes", text.len());
+        assert!(!text.contains("jane@example.com"), "{text}");
     }
 }

@@ -2,14 +2,25 @@
 //! `templates/` (askama). `.html` templates escape every value; `.txt`
 //! templates are plain text and escape nothing. Subjects are built here and
 //! passed through [`single_line`], so no event field can add a header.
+//!
+//! Every value taken from an event (a name, an order or product id) is shown
+//! through [`single_line`] too: one line, no control, bidirectional-override
+//! or non-character code points, and cut to a bounded length. With at most
+//! 50 lines per order, an email is a few tens of kilobytes whatever the
+//! event holds. The "could not complete" email never shows the event's
+//! `reason`: only the fixed sentence of its [`FailureReason`] code.
 
 use askama::Template;
-use order_events::{OrderId, OrderPlaced, UserRegistered};
+use order_events::{FailureReason, OrderId, OrderPlaced, UserRegistered};
 
 use crate::email::{single_line, MAX_SUBJECT_CHARS};
 
-/// Longest display name or reason kept, in characters.
-const MAX_FIELD_CHARS: usize = 200;
+/// Longest display name kept, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// Longest identifier shown (order and product ids), in characters: the
+/// contract's limit, so a valid id is never cut.
+pub const MAX_ID_CHARS: usize = order_events::values::MAX_ID_LEN;
 
 /// A rendered email without its envelope (sender and recipient).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +53,8 @@ struct WelcomeText<'a> {
 }
 
 /// One order line as shown: money already formatted to cents.
-struct LineView<'a> {
-    product_id: &'a str,
+struct LineView {
+    product_id: String,
     quantity: u32,
     unit_price: Option<String>,
     amount: Option<String>,
@@ -54,7 +65,7 @@ struct LineView<'a> {
 struct OrderPlacedHtml<'a> {
     subject: &'a str,
     order_id: &'a str,
-    lines: &'a [LineView<'a>],
+    lines: &'a [LineView],
     total: Option<&'a str>,
 }
 
@@ -62,7 +73,7 @@ struct OrderPlacedHtml<'a> {
 #[template(path = "order_placed.txt")]
 struct OrderPlacedText<'a> {
     order_id: &'a str,
-    lines: &'a [LineView<'a>],
+    lines: &'a [LineView],
     total: Option<&'a str>,
 }
 
@@ -84,14 +95,14 @@ struct OrderCompletedText<'a> {
 struct OrderFailedHtml<'a> {
     subject: &'a str,
     order_id: &'a str,
-    reason: &'a str,
+    wording: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "order_failed.txt")]
 struct OrderFailedText<'a> {
     order_id: &'a str,
-    reason: &'a str,
+    wording: &'a str,
 }
 
 fn render(template: &'static str, t: &impl Template) -> Result<String, RenderError> {
@@ -104,7 +115,7 @@ pub fn welcome(user: &UserRegistered) -> Result<Message, RenderError> {
     let name = user
         .name
         .as_deref()
-        .map(|n| single_line(n, MAX_FIELD_CHARS))
+        .map(|n| single_line(n, MAX_NAME_CHARS))
         .filter(|n| !n.is_empty());
     let subject = match &name {
         Some(name) => single_line(&format!("Welcome, {name}!"), MAX_SUBJECT_CHARS),
@@ -127,11 +138,11 @@ pub fn welcome(user: &UserRegistered) -> Result<Message, RenderError> {
 /// The order confirmation: every line with quantity and price, and the
 /// total as sent or, failing that, summed from the priced lines.
 pub fn order_placed(order: &OrderPlaced) -> Result<Message, RenderError> {
-    let lines: Vec<LineView<'_>> = order
+    let lines: Vec<LineView> = order
         .items
         .iter()
         .map(|line| LineView {
-            product_id: line.product_id.as_str(),
+            product_id: single_line(line.product_id.as_str(), MAX_ID_CHARS),
             quantity: line.quantity.get(),
             unit_price: line.price.map(|p| p.to_cents_string()),
             amount: line
@@ -141,7 +152,7 @@ pub fn order_placed(order: &OrderPlaced) -> Result<Message, RenderError> {
         })
         .collect();
     let total = order.total_or_priced().map(|t| t.to_cents_string());
-    let order_id = order.order_id.as_str();
+    let order_id = &single_line(order.order_id.as_str(), MAX_ID_CHARS);
     let subject = single_line(&format!("Order {order_id} confirmed"), MAX_SUBJECT_CHARS);
     Ok(Message {
         html: render(
@@ -167,7 +178,7 @@ pub fn order_placed(order: &OrderPlaced) -> Result<Message, RenderError> {
 
 /// "Your order is complete".
 pub fn order_completed(order_id: &OrderId) -> Result<Message, RenderError> {
-    let order_id = order_id.as_str();
+    let order_id = &single_line(order_id.as_str(), MAX_ID_CHARS);
     let subject = single_line(
         &format!("Your order {order_id} is complete"),
         MAX_SUBJECT_CHARS,
@@ -185,15 +196,13 @@ pub fn order_completed(order_id: &OrderId) -> Result<Message, RenderError> {
     })
 }
 
-/// "We could not complete your order", with the reason.
+/// "We could not complete your order", with the fixed sentence of the
+/// reason code. Anything in `reason` that is not a code (free text, an
+/// error message) shows as [`FailureReason::Other`]'s sentence: the event's
+/// text itself never reaches the customer.
 pub fn order_failed(order_id: &OrderId, reason: &str) -> Result<Message, RenderError> {
-    let order_id = order_id.as_str();
-    let reason = single_line(reason, MAX_FIELD_CHARS);
-    let reason = if reason.is_empty() {
-        "not given".to_owned()
-    } else {
-        reason
-    };
+    let order_id = &single_line(order_id.as_str(), MAX_ID_CHARS);
+    let wording = FailureReason::from_wire(reason).wording();
     let subject = single_line(
         &format!("We could not complete your order {order_id}"),
         MAX_SUBJECT_CHARS,
@@ -204,16 +213,10 @@ pub fn order_failed(order_id: &OrderId, reason: &str) -> Result<Message, RenderE
             &OrderFailedHtml {
                 subject: &subject,
                 order_id,
-                reason: &reason,
+                wording,
             },
         )?,
-        text: render(
-            "order failed",
-            &OrderFailedText {
-                order_id,
-                reason: &reason,
-            },
-        )?,
+        text: render("order failed", &OrderFailedText { order_id, wording })?,
         subject,
     })
 }
@@ -322,7 +325,7 @@ mod tests {
 
         let long = registered(&format!(
             r#"{{"userId":"u","email":"a@b.co","name":"{}"}}"#,
-            "n".repeat(1000)
+            "n".repeat(order_events::values::limits::NAME)
         ));
         assert!(welcome(&long).unwrap().subject.chars().count() <= MAX_SUBJECT_CHARS);
     }
@@ -334,18 +337,113 @@ mod tests {
         assert_eq!(done.subject, "Your order o-9 is complete");
         assert!(done.html.contains("o-9") && done.text.contains("o-9"));
 
-        let failed = order_failed(&order, "payment declined <card>").unwrap();
+        let failed = order_failed(&order, "PAYMENT_DECLINED").unwrap();
         assert_eq!(failed.subject, "We could not complete your order o-9");
-        assert!(
-            failed.text.contains("Reason: payment declined <card>"),
-            "{}",
-            failed.text
+        let wording = FailureReason::PaymentDeclined.wording();
+        assert!(failed.text.contains(wording), "{}", failed.text);
+        assert!(failed.html.contains(wording), "{}", failed.html);
+        for reason in FailureReason::ALL {
+            let msg = order_failed(&order, reason.code()).unwrap();
+            assert!(msg.text.contains(reason.wording()), "{}", msg.text);
+            assert!(!msg.text.contains(reason.code()), "{}", msg.text);
+        }
+    }
+
+    #[test]
+    fn the_failure_email_never_shows_the_event_reason_text() {
+        let order = OrderId::parse("o-9").unwrap();
+        for leaked in [
+            "DispatchFailure: connection reset by peer at 10.0.0.1",
+            "payment declined <card 4111 1111 1111 1111>",
+            "Bcc: evil@x.com\r\nSubject: win",
+            "",
+            &"\u{202E}\u{FFFF}x".repeat(30_000),
+        ] {
+            let msg = order_failed(&order, leaked).unwrap();
+            let other = FailureReason::Other.wording();
+            assert!(msg.text.contains(other), "{}", msg.text);
+            assert!(msg.html.contains(other), "{}", msg.html);
+            for part in [&msg.text, &msg.html, &msg.subject] {
+                for piece in ["10.0.0.1", "4111", "evil@x.com", "\u{202E}", "\u{FFFF}"] {
+                    assert!(!part.contains(piece), "{piece:?} in {part}");
+                }
+            }
+            assert!(msg.text.len() + msg.html.len() < 4096);
+        }
+    }
+
+    fn hostile_order() -> OrderPlaced {
+        // The longest ids the contract allows, in four-byte characters with
+        // invisible and non-character code points mixed in, on 50 lines
+        // with the largest prices and quantities.
+        let id = |n: usize| {
+            let mut id = format!("{n}\u{202E}\u{FFFE}");
+            while id.chars().count() < MAX_ID_CHARS {
+                id.push('\u{1F600}');
+            }
+            id
+        };
+        let items: Vec<serde_json::Value> = (0..order_events::MAX_LINES)
+            .map(|n| {
+                serde_json::json!({
+                    "productId": id(n),
+                    "quantity": order_events::MAX_QUANTITY,
+                    "price": "79228162514264337593543950.335"
+                })
+            })
+            .collect();
+        placed(
+            &serde_json::json!({
+                "orderId": id(999),
+                "userId": "u",
+                "items": items,
+                "total": "79228162514264337593543950335"
+            })
+            .to_string(),
+        )
+    }
+
+    #[test]
+    fn the_largest_order_the_contract_allows_gives_a_bounded_single_line_email() {
+        let msg = order_placed(&hostile_order()).unwrap();
+        let size = msg.subject.len() + msg.html.len() + msg.text.len();
+        assert!(size < 128 * 1024, "{size} bytes");
+        assert!(msg.subject.chars().count() <= MAX_SUBJECT_CHARS);
+        for part in [&msg.subject, &msg.html, &msg.text] {
+            assert!(!part.chars().any(crate::email::is_invisible), "{part}");
+        }
+        assert!(!msg.subject.contains(['\r', '\n']));
+    }
+
+    #[test]
+    fn a_huge_or_odd_name_gives_a_bounded_welcome() {
+        let odd = format!(
+            "\u{202E}Eve\r\nBcc: x@evil.example\u{0}\u{FFFE}\u{FFFF}\u{2028}{}",
+            "N".repeat(100_000)
         );
+        let user = UserRegistered {
+            user_id: order_events::UserId::parse("u-1").unwrap(),
+            email: order_events::EmailAddress::parse("eve@example.com").unwrap(),
+            registration_date: None,
+            name: Some(odd),
+        };
+        let msg = welcome(&user).unwrap();
         assert!(
-            failed.html.contains("payment declined &#60;card&#62;")
-                || failed.html.contains("payment declined &lt;card&gt;"),
+            msg.subject.starts_with("Welcome, Eve Bcc: x@evil.example "),
             "{}",
-            failed.html
+            msg.subject
+        );
+        assert!(msg.subject.chars().count() <= MAX_SUBJECT_CHARS);
+        for part in [&msg.subject, &msg.html, &msg.text] {
+            assert!(!part.chars().any(|c| c.is_control() && c != '\n'), "{part}");
+            assert!(!part.chars().any(crate::email::is_invisible), "{part}");
+            assert!(!part.contains(&"N".repeat(MAX_NAME_CHARS)), "name not cut");
+        }
+        assert!(!msg.subject.contains(['\r', '\n']));
+        assert!(
+            msg.text.len() + msg.html.len() < 4096,
+            "{}",
+            msg.text.len() + msg.html.len()
         );
     }
 }

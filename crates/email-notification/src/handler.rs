@@ -19,9 +19,9 @@ use stream_core::{
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::address_book::{AddressBook, Lookup};
+use crate::address_book::{AddressBook, AddressBookError, Lookup};
 use crate::compose::{self, Message};
-use crate::email::{redact_addresses, Email};
+use crate::email::{for_log, redact_addresses, Email};
 use crate::mail::{MailSender, SendError};
 
 /// Prefix of this function's keys in the idempotency table. Fixed rather
@@ -95,7 +95,18 @@ struct Plan<'a> {
 enum LookupFailure {
     Unknown,
     Unusable(String),
-    Store(anyhow::Error),
+    Store(AddressBookError),
+}
+
+/// An address-book failure as the record's fate: refused for what the
+/// record carries is permanent, anything else is retried.
+fn address_book_failure(err: AddressBookError, user: &str) -> HandlerError {
+    match err {
+        AddressBookError::Rejected(detail) => HandlerError::permanent(format!(
+            "the address book refused the request for user {user}: {detail}"
+        )),
+        AddressBookError::Unavailable(err) => HandlerError::transient(err),
+    }
 }
 
 /// The email-notification [`Handler`], generic over its three ports.
@@ -197,7 +208,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
                     Ok(Lookup::Found(email)) => Ok(email),
                     Ok(Lookup::Unknown) => Err(LookupFailure::Unknown),
                     Ok(Lookup::Unusable(reason)) => Err(LookupFailure::Unusable(reason)),
-                    Err(err) => Err(LookupFailure::Store(err.0)),
+                    Err(err) => Err(LookupFailure::Store(err)),
                 }
             },
         )
@@ -220,7 +231,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
             Err(RetryError::Permanent(LookupFailure::Unusable(reason))) => Err(HandlerError::permanent(format!(
                 "the stored address of user {user} is unusable: {reason}"
             ))),
-            Err(RetryError::Permanent(LookupFailure::Store(err))) => Err(HandlerError::transient(err)),
+            Err(RetryError::Permanent(LookupFailure::Store(err))) => Err(address_book_failure(err, &user)),
             Err(RetryError::Permanent(LookupFailure::Unknown)) => Err(HandlerError::permanent(format!(
                 "no known address for user {user}"
             ))),
@@ -270,7 +281,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
                                 eventType = kind.as_str(),
                                 recipient = %masked,
                                 attempt,
-                                error = %redact_addresses(&err.to_string()),
+                                error = %for_log(&err.to_string()),
                                 "email not sent yet; backing off"
                             );
                         }
@@ -284,12 +295,12 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
             Ok(message_id) => Ok(message_id),
             Err(RetryError::Permanent(err)) => Err(HandlerError::permanent(format!(
                 "SES refused the {kind} email to {masked}: {}",
-                redact_addresses(&err.to_string())
+                for_log(&err.to_string())
             ))),
             Err(RetryError::Exhausted { last, attempts }) => {
                 Err(HandlerError::transient(anyhow::anyhow!(
                     "the {kind} email to {masked} was not sent after {attempts} attempt(s): {}",
-                    redact_addresses(&last.to_string())
+                    for_log(&last.to_string())
                 )))
             }
         }
@@ -341,7 +352,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
             self.addresses
                 .remember(&user.user_id, &user.email)
                 .await
-                .map_err(|e| HandlerError::transient(e.0))?;
+                .map_err(|e| address_book_failure(e, &redact_addresses(user.user_id.as_str())))?;
         }
         let Some(plan) = self.plan(&incoming.event)? else {
             return Ok(Handled::Skipped {

@@ -61,7 +61,11 @@
 //! reported as a batch item failure and Lambda redelivers it. `MessageRejected`,
 //! `MailFromDomainNotVerifiedException`, `BadRequestException` (invalid
 //! addresses), a suspended or paused account and other 4xx are permanent:
-//! the record is dead-lettered with the reason. At most
+//! the record is dead-lettered with the reason. DynamoDB errors of
+//! `CUSTOMERS_TABLE` are retried (throttling, 5xx, timeouts, and faults of
+//! the deployment such as a missing table) unless DynamoDB blames the
+//! record's data (an item or key too large): then the record is
+//! dead-lettered ([`address_book`]). At most
 //! `EMAIL_MAX_CONCURRENCY` (default 8) SES calls are in flight at once, so
 //! a burst does not exceed the account's sending rate.
 //!
@@ -69,10 +73,14 @@
 //!
 //! Addresses are [`order_events::EmailAddress`] values, which reject CR/LF,
 //! commas and angle brackets; SES gets exactly one `To` entry. Subjects are
-//! built from event data passed through [`email::single_line`]. The HTML
-//! templates escape every value (names, product ids, reasons). Logs and
-//! dead-letter reasons show addresses only masked (`u***@example.com`),
-//! including addresses quoted inside SES error messages.
+//! built from event data passed through [`email::single_line`], as is every
+//! value shown in a body: one line, no control, bidirectional-override or
+//! non-character code points, bounded length. The HTML templates escape
+//! every value (names, order and product ids). A failure email shows only
+//! the fixed wording of its reason code ([`order_events::FailureReason`]),
+//! never the event's text. Logs and dead-letter reasons show addresses only
+//! masked (`u***@example.com`), including addresses quoted inside SES error
+//! messages, and outside error text cut to 256 characters.
 
 pub mod address_book;
 pub mod compose;

@@ -16,7 +16,7 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use crate::email::{redact_addresses, Email};
+use crate::email::{for_log, Email};
 use crate::mail::{MailSender, SendError};
 
 const CHARSET: &str = "UTF-8";
@@ -108,7 +108,7 @@ fn mentions_rate_limit(message: &str) -> bool {
 /// redrive once the cause is fixed).
 pub fn classify(err: &SdkError<SendEmailError, HttpResponse>) -> SendError {
     let Some(service) = err.as_service_error() else {
-        let detail = redact_addresses(&DisplayErrorContext(err).to_string());
+        let detail = for_log(&DisplayErrorContext(err).to_string());
         return if stream_core::aws::is_transient(err) {
             SendError::Unavailable(detail)
         } else {
@@ -117,7 +117,7 @@ pub fn classify(err: &SdkError<SendEmailError, HttpResponse>) -> SendError {
     };
     let code = service.code().unwrap_or_else(|| variant_name(service));
     let message = service_message(service);
-    let detail = redact_addresses(&format!("{code}: {}", message.unwrap_or("no message")));
+    let detail = for_log(&format!("{code}: {}", message.unwrap_or("no message")));
     if service.is_too_many_requests_exception()
         || service.is_limit_exceeded_exception()
         || message.is_some_and(mentions_rate_limit)

@@ -306,3 +306,67 @@ async fn unverified_sender_is_dead_lettered_without_the_address_in_clear() {
     assert!(!reason.contains(&to), "recipient in clear: {reason}");
     assert!(reason.contains(&format!("l***@{}", env.domain)), "{reason}");
 }
+
+#[tokio::test]
+async fn hostile_names_and_reasons_reach_ses_as_clean_bounded_messages() {
+    let env = Env::new(true).await;
+    let to = env.address("zoe");
+    let user = unique_name("user");
+    let order = unique_name("order");
+    let name = format!(
+        "\u{202E}Zo\u{eb}\r\n\u{FFFE}\u{FFFF}\u{2066}\u{200B}{}",
+        "\u{5D0}".repeat(240)
+    );
+    let records = vec![
+        user_registered(&user, &to, Some(&name)),
+        (
+            order.clone(),
+            envelope(
+                &format!("of-{order}"),
+                "ORDER_FAILED",
+                json!({"orderId": order, "sagaId": order, "email": to,
+                       "reason": format!("DispatchFailure 10.1.2.3 {}", "\u{202E}r".repeat(400))}),
+            ),
+        ),
+    ];
+    let outcome = env.pipeline.process(&batch(1, &records), deadline()).await;
+    assert!(
+        outcome.failed_sequence_numbers().is_empty(),
+        "{:?}",
+        outcome.response
+    );
+    assert!(env.dead_letters().await.is_empty());
+    let mail = env.mail().await;
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    for m in &mail {
+        assert!(!m.subject.contains(['\r', '\n']), "{:?}", m.subject);
+        for part in [&m.subject, &m.body] {
+            assert!(
+                !part.chars().any(email_notification::email::is_invisible),
+                "{part:?}"
+            );
+            assert!(!part.contains("10.1.2.3"), "{part}");
+        }
+        assert!(m.body.len() < 8 * 1024, "{} bytes", m.body.len());
+    }
+    let welcome = mail
+        .iter()
+        .find(|m| m.subject.starts_with("Welcome"))
+        .unwrap();
+    assert!(
+        welcome.subject.starts_with("Welcome, Zo\u{eb} \u{5D0}"),
+        "{}",
+        welcome.subject
+    );
+    let failed = mail
+        .iter()
+        .find(|m| m.subject.starts_with("We could not complete"))
+        .unwrap();
+    assert!(
+        failed
+            .body
+            .contains(order_events::FailureReason::Other.wording()),
+        "{}",
+        failed.body
+    );
+}

@@ -365,3 +365,163 @@ async fn other_event_types_are_skipped() {
     assert_eq!(outcome.report.skipped, 1);
     assert!(f.mail.sent().is_empty());
 }
+
+#[tokio::test]
+async fn the_failure_email_shows_the_wording_of_the_code_never_the_reason_text() {
+    let f = fakes();
+    let failed = |order: &str, reason: &str| {
+        (
+            order.to_owned(),
+            envelope(
+                &format!("of-{order}"),
+                "ORDER_FAILED",
+                json!({"orderId": order, "sagaId": order, "reason": reason, "email": "ada@example.com"}),
+            ),
+        )
+    };
+    let event = batch(
+        1,
+        &[
+            failed("o-20", "OUT_OF_STOCK"),
+            failed("o-21", "SdkError: DispatchFailure at 10.0.0.7 <script>"),
+            failed("o-22", "out_of_stock"),
+        ],
+    );
+    let outcome = f.pipeline.process(&event, deadline()).await;
+    assert!(failures(&outcome).is_empty(), "{:?}", outcome.response);
+    let sent = f.mail.sent();
+    assert_eq!(sent.len(), 3);
+    let wording = |order: &str| {
+        let email = sent
+            .iter()
+            .find(|e| e.subject.ends_with(order))
+            .unwrap_or_else(|| panic!("no email for {order}"));
+        (email.text.clone(), email.html.clone())
+    };
+    use order_events::FailureReason;
+    let (text, html) = wording("o-20");
+    assert!(text.contains(FailureReason::OutOfStock.wording()), "{text}");
+    assert!(html.contains(FailureReason::OutOfStock.wording()), "{html}");
+    for order in ["o-21", "o-22"] {
+        let (text, html) = wording(order);
+        assert!(text.contains(FailureReason::Other.wording()), "{text}");
+        for part in [&text, &html] {
+            for leaked in ["DispatchFailure", "10.0.0.7", "script", "out_of_stock"] {
+                assert!(!part.contains(leaked), "{leaked} in {part}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_names_give_a_clean_bounded_welcome_or_an_invalid_record() {
+    let f = fakes();
+    let hostile = format!(
+        "\u{202E}Mallory\r\nBcc: x@evil.example\u{0}\u{FFFE}\u{FFFF}\u{2028}\u{200B}{}",
+        "\u{1F600}".repeat(200)
+    );
+    let event = batch(
+        1,
+        &[
+            user_registered("u-30", "m@example.com", Some(&hostile)),
+            // Beyond the contract's limit for a name: invalid, never sent.
+            user_registered("u-31", "n@example.com", Some(&"N".repeat(100_000))),
+        ],
+    );
+    let outcome = f.pipeline.process(&event, deadline()).await;
+    assert!(failures(&outcome).is_empty(), "{:?}", outcome.response);
+    let sent = f.mail.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let email = &sent[0];
+    assert!(
+        email
+            .subject
+            .starts_with("Welcome, Mallory Bcc: x@evil.example "),
+        "{}",
+        email.subject
+    );
+    for part in [&email.subject, &email.text, &email.html] {
+        assert!(
+            !part.chars().any(email_notification::email::is_invisible),
+            "{part}"
+        );
+        assert!(!part.contains('\0'), "{part}");
+    }
+    assert!(!email.subject.contains(['\r', '\n']));
+    assert!(email.subject.chars().count() <= email_notification::email::MAX_SUBJECT_CHARS);
+    let smileys = email.text.chars().filter(|c| *c == '\u{1F600}').count();
+    assert!(
+        smileys < 128,
+        "the name is cut to 128 characters: {smileys}"
+    );
+    assert!(email.text.len() + email.html.len() < 8 * 1024);
+
+    let letters = f.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.contains("name"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.len() < 1024,
+        "{}",
+        letters[0].reason.len()
+    );
+}
+
+#[tokio::test]
+async fn an_address_book_refusal_caused_by_the_record_is_dead_lettered_not_retried() {
+    let f = fakes();
+    f.addresses.refuse(Some(format!(
+        "remembering: ValidationException: Item size has exceeded the maximum allowed size {}",
+        "z".repeat(50_000)
+    )));
+    let event = batch(
+        1,
+        &[
+            user_registered("u-40", "r@example.com", None),
+            order_placed("o-41", "u-41", None),
+        ],
+    );
+    let outcome = f.pipeline.process(&event, deadline()).await;
+    assert!(failures(&outcome).is_empty(), "{:?}", outcome.response);
+    assert!(f.mail.sent().is_empty());
+    let letters = f.dead_letters.letters();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for letter in &letters {
+        assert!(letter.reason.contains("refused"), "{}", letter.reason);
+        assert!(letter.reason.len() < 1024, "{}", letter.reason.len());
+        assert!(
+            !letter.reason.contains("r@example.com"),
+            "{}",
+            letter.reason
+        );
+    }
+    assert!(f.store.is_empty(), "no claim left behind");
+}
+
+#[tokio::test]
+async fn a_huge_ses_error_is_bounded_in_the_dead_letter() {
+    let f = fakes();
+    f.mail.fail_always(Some(SendError::Rejected(format!(
+        "MessageRejected: {} ada@example.com",
+        "q".repeat(100_000)
+    ))));
+    let outcome = f
+        .pipeline
+        .process(
+            &batch(1, &[order_placed("o-50", "u-50", Some("ada@example.com"))]),
+            deadline(),
+        )
+        .await;
+    assert!(failures(&outcome).is_empty());
+    let letters = f.dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].reason.len() < 1024,
+        "{}",
+        letters[0].reason.len()
+    );
+    assert!(
+        letters[0].reason.contains("bytes in all]"),
+        "{}",
+        letters[0].reason
+    );
+}

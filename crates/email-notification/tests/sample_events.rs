@@ -86,11 +86,22 @@ async fn every_sample_event_gives_its_expected_response() {
                     ["We could not complete your order order-2002"],
                     "{name}"
                 );
-                assert!(
-                    sent[0].text.contains("Reason: payment declined"),
-                    "{}",
-                    sent[0].text
+                let wording = order_events::FailureReason::PaymentDeclined.wording();
+                assert!(sent[0].text.contains(wording), "{}", sent[0].text);
+                assert!(sent[0].html.contains(wording), "{}", sent[0].html);
+            }
+            "order_failed_free_text_reason" => {
+                assert_eq!(
+                    subjects,
+                    ["We could not complete your order order-2007"],
+                    "{name}"
                 );
+                let wording = order_events::FailureReason::Other.wording();
+                for part in [&sent[0].text, &sent[0].html] {
+                    assert!(part.contains(wording), "{part}");
+                    assert!(!part.contains("DispatchFailure"), "{part}");
+                    assert!(!part.contains("10.0.0.1"), "{part}");
+                }
             }
             "order_placed_registered_user" => {
                 assert_eq!(subjects.len(), 2, "{name}: {subjects:?}");
