@@ -10,6 +10,10 @@ use crate::simulator::Simulator;
 pub const PAYMENT_FAILURES_VAR: &str = "SIMULATE_PAYMENT_FAILURE_ORDERS";
 /// Orders whose shipping the simulator fails, comma-separated.
 pub const SHIPPING_FAILURES_VAR: &str = "SIMULATE_SHIPPING_FAILURE_ORDERS";
+/// Orders whose payment and shipping commands the simulator never answers,
+/// comma-separated: a participant that is down, for the saga's step
+/// deadlines.
+pub const UNANSWERED_VAR: &str = "SIMULATE_UNANSWERED_ORDERS";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -18,6 +22,7 @@ pub struct Config {
     pub events_stream: StreamRef,
     pub payment_failures: Vec<OrderId>,
     pub shipping_failures: Vec<OrderId>,
+    pub unanswered: Vec<OrderId>,
 }
 
 impl Config {
@@ -27,6 +32,7 @@ impl Config {
             events_stream: StreamRef::from_env(vars, "ORDER_EVENTS_STREAM")?,
             payment_failures: order_list(vars, PAYMENT_FAILURES_VAR)?,
             shipping_failures: order_list(vars, SHIPPING_FAILURES_VAR)?,
+            unanswered: order_list(vars, UNANSWERED_VAR)?,
         })
     }
 
@@ -35,6 +41,7 @@ impl Config {
             self.payment_failures.clone(),
             self.shipping_failures.clone(),
         )
+        .with_unanswered(self.unanswered.clone())
     }
 }
 
@@ -73,6 +80,7 @@ mod tests {
             BASE[1],
             (PAYMENT_FAILURES_VAR, " o-1, o-2 ,,"),
             (SHIPPING_FAILURES_VAR, "o-3"),
+            (UNANSWERED_VAR, "o-4,"),
         ];
         let config = Config::from_vars(&vars).unwrap();
         let ids = |list: &[OrderId]| {
@@ -82,6 +90,7 @@ mod tests {
         };
         assert_eq!(ids(&config.payment_failures), ["o-1", "o-2"]);
         assert_eq!(ids(&config.shipping_failures), ["o-3"]);
+        assert_eq!(ids(&config.unanswered), ["o-4"]);
     }
 
     #[test]
@@ -95,5 +104,8 @@ mod tests {
             err.to_string().contains(SHIPPING_FAILURES_VAR),
             "error must name the variable: {err}"
         );
+        let vars = [BASE[0], BASE[1], (UNANSWERED_VAR, long.as_str())];
+        let err = Config::from_vars(&vars).unwrap_err();
+        assert!(err.to_string().contains(UNANSWERED_VAR), "{err}");
     }
 }

@@ -19,6 +19,8 @@
 //! It runs like the functions: as a Lambda binary (`run`), or in-process
 //! through [`build_pipeline`].
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod simulator;
 

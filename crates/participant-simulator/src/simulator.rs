@@ -21,6 +21,7 @@ pub const HANDLED_KINDS: &[EventKind] = &[
 pub struct Simulator {
     payment_failures: HashSet<OrderId>,
     shipping_failures: HashSet<OrderId>,
+    unanswered: HashSet<OrderId>,
 }
 
 impl Simulator {
@@ -39,13 +40,27 @@ impl Simulator {
         Self {
             payment_failures: payment_failures.into_iter().collect(),
             shipping_failures: shipping_failures.into_iter().collect(),
+            unanswered: HashSet::new(),
         }
+    }
+
+    /// The same simulator, answering no command of the orders in
+    /// `unanswered`.
+    pub fn with_unanswered(mut self, unanswered: impl IntoIterator<Item = OrderId>) -> Self {
+        self.unanswered = unanswered.into_iter().collect();
+        self
     }
 
     /// The reply to `command`, or `None` for a command the simulator does
     /// not answer. The reply's id depends only on the command's
     /// deduplication key: a redelivered command gets the same reply.
     pub fn reply_to(&self, command: &Event, dedup_key: &DedupKey) -> Option<(EventId, Event)> {
+        if command
+            .order_id()
+            .is_some_and(|order| self.unanswered.contains(order))
+        {
+            return None;
+        }
         let reply = |order_id: &OrderId, saga_id, reason: Option<&str>| StepReply {
             order_id: order_id.clone(),
             saga_id,
@@ -88,6 +103,20 @@ impl Handler for Simulator {
     }
 
     async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {
+        if let Some(order) = incoming
+            .event
+            .order_id()
+            .filter(|order| self.unanswered.contains(*order))
+        {
+            tracing::info!(
+                orderId = %order,
+                command = %incoming.event.kind(),
+                "simulated participant leaves the command unanswered"
+            );
+            return Ok(Handled::Skipped {
+                reason: "the simulated participant does not answer this order",
+            });
+        }
         let Some((event_id, reply)) = self.reply_to(&incoming.event, &incoming.dedup_key) else {
             return Ok(Handled::Skipped {
                 reason: "not a payment or shipping command",
@@ -194,6 +223,48 @@ mod tests {
         let (other, _) = sim.reply_to(&payment("o-1"), &key("cmd-2")).unwrap();
         assert_eq!(first, again);
         assert_ne!(first, other);
+    }
+
+    #[test]
+    fn unanswered_orders_get_no_reply_to_any_command() {
+        let sim =
+            Simulator::new([order("o-pay")], []).with_unanswered([order("o-pay"), order("o-down")]);
+        for command in [
+            payment("o-down"),
+            shipment("o-down"),
+            refund("o-down"),
+            payment("o-pay"),
+        ] {
+            assert_eq!(sim.reply_to(&command, &key("k")), None, "{command:?}");
+        }
+        assert_eq!(kind_of(&sim, &payment("o-up")), EventKind::PaymentProcessed);
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_command_is_acknowledged_and_sends_nothing() {
+        let sim = Simulator::succeeding().with_unanswered([order("o-down")]);
+        let incoming = |id: &str| stream_core::IncomingEvent {
+            event: payment(id),
+            dedup_key: key("k"),
+            timestamp: None,
+            origin: stream_core::RecordOrigin {
+                event_source_arn: None,
+                event_id: None,
+                shard_id: None,
+                sequence_number: "1".into(),
+                sub_sequence_number: None,
+                partition_key: id.to_owned(),
+                approximate_arrival_timestamp: None,
+            },
+            deadline: stream_core::Deadline::in_(std::time::Duration::from_secs(5)),
+        };
+        let handled = sim.handle(incoming("o-down")).await.unwrap();
+        assert!(matches!(handled, Handled::Skipped { .. }), "{handled:?}");
+        let handled = sim.handle(incoming("o-up")).await.unwrap();
+        assert!(
+            matches!(handled, Handled::Done { ref emit } if emit.len() == 1),
+            "{handled:?}"
+        );
     }
 
     #[test]
