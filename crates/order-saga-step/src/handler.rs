@@ -33,8 +33,10 @@ use stream_core::{
     retry, Handled, Handler, HandlerError, IncomingEvent, RecordOrigin, RetryError, RetryPolicy,
 };
 
-use crate::machine::{transition, Decision, HANDLED_KINDS};
+use crate::config::DEFAULT_STEP_TIMEOUT;
+use crate::machine::{transition, Decision, Timing, HANDLED_KINDS, SHIPPED_AFTER_TIMEOUT};
 use crate::store::{SagaRecord, SagaStore, StoreError};
+use crate::text;
 
 /// Retries after a lost race: each retry re-reads the saga.
 pub const RACE_POLICY: RetryPolicy = RetryPolicy {
@@ -47,6 +49,7 @@ pub const RACE_POLICY: RetryPolicy = RetryPolicy {
 pub struct SagaHandler<S> {
     store: S,
     race_policy: RetryPolicy,
+    step_timeout: Duration,
 }
 
 /// Why one read-decide-write attempt did not finish.
@@ -62,11 +65,19 @@ impl<S: SagaStore> SagaHandler<S> {
         Self {
             store,
             race_policy: RACE_POLICY,
+            step_timeout: DEFAULT_STEP_TIMEOUT,
         }
     }
 
     pub fn with_race_policy(mut self, policy: RetryPolicy) -> Self {
         self.race_policy = policy;
+        self
+    }
+
+    /// How long a participant has to answer each command sent
+    /// (`SAGA_STEP_TIMEOUT_SECONDS`); the deadline is stored with the saga.
+    pub fn with_step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = timeout;
         self
     }
 
@@ -86,7 +97,20 @@ impl<S: SagaStore> SagaHandler<S> {
             .map_err(AttemptError::Store)?;
         let saga = current.as_ref().map(|r| &r.saga);
         let event_type = incoming.event.kind().as_str();
-        match transition(saga, &incoming.event, &incoming.dedup_key) {
+        let timing = Timing::new(crate::now_millis(), self.step_timeout);
+        match transition(saga, &incoming.event, &incoming.dedup_key, timing) {
+            Decision::Ignore {
+                reason: reason @ SHIPPED_AFTER_TIMEOUT,
+            } => {
+                tracing::warn!(
+                    orderId = %order_id,
+                    eventType = event_type,
+                    sagaStatus = saga.map(|s| s.status().as_str()).unwrap_or("NONE"),
+                    reason,
+                    "the shipping service answered after the saga timed out"
+                );
+                Ok(Handled::Skipped { reason })
+            }
             Decision::Ignore { reason } => {
                 tracing::debug!(
                     orderId = %order_id,
@@ -124,7 +148,10 @@ impl<S: SagaStore> SagaHandler<S> {
                     .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| {
-                        AttemptError::Reject(format!("a saga record cannot be written: {e}"))
+                        AttemptError::Reject(format!(
+                            "a saga record cannot be written: {}",
+                            text::echo(&e.to_string())
+                        ))
                     })?;
                 let from = saga.map(|s| s.status().as_str()).unwrap_or("NONE");
                 let read_version = saga.map(|s| s.version);
@@ -132,6 +159,7 @@ impl<S: SagaStore> SagaHandler<S> {
                     saga: next,
                     outbox,
                     source: Some(position(&incoming.origin)),
+                    outbox_pending: false,
                 };
                 match self.store.save(&record, read_version).await {
                     Ok(()) => {}
@@ -145,6 +173,9 @@ impl<S: SagaStore> SagaHandler<S> {
                     to = record.saga.status().as_str(),
                     step = record.saga.phase.step_name(),
                     version = record.saga.version,
+                    reason = record.saga.reason.map(|r| r.code()),
+                    detail = record.saga.detail.as_deref(),
+                    stepDeadline = record.saga.step_deadline,
                     emitted = ?record.outbox.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
                     "saga advanced"
                 );
@@ -198,11 +229,12 @@ impl<S: SagaStore> Handler for SagaHandler<S> {
                 )))
             }
             Err(RetryError::Permanent(AttemptError::Reject(reason))) => {
-                Err(HandlerError::permanent(reason))
+                Err(HandlerError::permanent(text::echo(&reason).into_owned()))
             }
             Err(RetryError::Permanent(AttemptError::Store(StoreError::Corrupt(reason)))) => {
                 Err(HandlerError::permanent(format!(
-                    "saga {order_id}: stored state unreadable: {reason}"
+                    "saga {order_id}: stored state unreadable: {}",
+                    text::echo(&reason)
                 )))
             }
             Err(RetryError::Permanent(err)) => Err(HandlerError::transient(anyhow::anyhow!(

@@ -6,15 +6,21 @@
 //! Layout:
 //! - [`saga`]: the saga's state (status, awaited step, completed steps,
 //!   pending compensations, what later commands need).
-//! - [`machine`]: the state machine, one pure function
-//!   `transition(state, event, dedup_key) -> Decision`; the flow, the
-//!   compensation order and the cancellation rules are documented there.
+//! - [`machine`]: the state machine, pure functions
+//!   `transition(state, event, dedup_key, timing) -> Decision` and
+//!   `on_deadline(saga, timing) -> DeadlineDecision`; the flow, the
+//!   compensation order, the cancellation rules, the reason codes and the
+//!   step deadlines are documented there.
 //! - [`store`]: the saga store port (read; write conditional on the version
 //!   read) and an in-memory store; [`store_dynamodb`]: the `SAGA_TABLE`
 //!   adapter and its item layout.
 //! - [`handler`]: the [`stream_core::Handler`]: read, decide, write, retry a
 //!   lost race, hand the records to the core.
-//! - [`config`]: the environment variables.
+//! - [`sweep`]: the scheduled sweep that applies passed step deadlines
+//!   (binary `order-saga-sweep`), sharing the store, the machine and the
+//!   publisher with the function.
+//! - [`config`]: the environment variables; [`text`]: bounding text from
+//!   outside before it is kept or logged.
 //!
 //! Guarantees: a saga's state only moves through conditional writes, so two
 //! concurrent deliveries cannot both advance it; records are published only
@@ -23,24 +29,34 @@
 //! transition re-sends the very same records (the stored outbox) and never
 //! new ones; any other duplicate sends nothing.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod handler;
 pub mod machine;
 pub mod saga;
 pub mod store;
 pub mod store_dynamodb;
+pub mod sweep;
+pub mod text;
 
-pub use config::Config;
+pub use config::{Config, SweepConfig};
 pub use handler::SagaHandler;
-pub use machine::{transition, Decision, Emit, HANDLED_KINDS};
+pub use machine::{
+    on_deadline, transition, DeadlineDecision, Decision, Emit, TimeoutAction, Timing, HANDLED_KINDS,
+};
 pub use saga::{Compensation, OrderInfo, Phase, Saga, SagaStatus, Step};
-pub use store::{InMemorySagaStore, SagaRecord, SagaStore, StoreError};
+pub use store::{
+    DuePage, InMemorySagaStore, SagaRecord, SagaStore, ScanCursor, StoreError, SweepStore,
+    Unreadable,
+};
 pub use store_dynamodb::DynamoDbSagaStore;
+pub use sweep::{sweep, SweepOptions, SweepReport, Sweeper};
 
 use stream_core::config::ProcessEnv;
 use stream_core::{
     KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy, SplitPublisher,
-    SqsDeadLetters,
+    SqsDeadLetters, StreamRef,
 };
 
 /// Commands to `ORDER_COMMANDS_STREAM`, outcome events to
@@ -52,20 +68,33 @@ pub type SagaPublisher =
 /// tests run it.
 pub type SagaPipeline = Pipeline<SagaHandler<DynamoDbSagaStore>, SqsDeadLetters, SagaPublisher>;
 
-/// Builds the pipeline from one SDK configuration and the function's
-/// configuration.
-pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipeline {
-    let kinesis = aws_sdk_kinesis::Client::new(sdk);
-    let publisher = SplitPublisher {
+/// The publisher of the function and the sweep: commands to `commands`,
+/// outcome events to `events`, in order per order id.
+pub fn saga_publisher(
+    kinesis: &aws_sdk_kinesis::Client,
+    commands: &StreamRef,
+    events: &StreamRef,
+) -> SagaPublisher {
+    SplitPublisher {
         commands: OrderedPublisher::new(
-            KinesisPutRecords::new(kinesis.clone(), config.commands_stream.clone()),
+            KinesisPutRecords::new(kinesis.clone(), commands.clone()),
             RetryPolicy::default(),
         ),
         events: OrderedPublisher::new(
-            KinesisPutRecords::new(kinesis, config.events_stream.clone()),
+            KinesisPutRecords::new(kinesis.clone(), events.clone()),
             RetryPolicy::default(),
         ),
-    };
+    }
+}
+
+/// Builds the pipeline from one SDK configuration and the function's
+/// configuration.
+pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipeline {
+    let publisher = saga_publisher(
+        &aws_sdk_kinesis::Client::new(sdk),
+        &config.commands_stream,
+        &config.events_stream,
+    );
     let store = DynamoDbSagaStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
         config.saga_table.clone(),
@@ -75,11 +104,20 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipel
         config.core.dead_letter_queue_url.clone(),
     );
     Pipeline::new(
-        SagaHandler::new(store),
+        SagaHandler::new(store).with_step_timeout(config.step_timeout),
         dead_letters,
         PipelineConfig::from(&config.core),
     )
     .with_publisher(publisher)
+}
+
+/// Milliseconds since the Unix epoch, by the system clock; 0 before 1970.
+/// The machine never reads a clock: the handler and the sweep pass this in.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The Lambda entry point.

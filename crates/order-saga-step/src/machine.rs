@@ -1,6 +1,8 @@
-//! The saga's state machine: one pure function from (state read, event) to
-//! a decision. No I/O and no clock: the handler reads the state, writes the
-//! new one conditionally and publishes what the decision emits.
+//! The saga's state machine: pure functions from (state read, event, time)
+//! to a decision ([`transition`]) and from (state read, time) to what a
+//! passed step deadline does ([`on_deadline`]). No I/O and no clock: the
+//! handler and the sweep read the state and the time, write the new state
+//! conditionally and publish what the decision emits.
 //!
 //! Flow (the contract, section 2):
 //!
@@ -34,13 +36,79 @@
 //! a reply for a saga that does not exist or has ended, a reply that is not
 //! the one the saga waits for (out of date or out of order), a second
 //! `ORDER_PLACED` for the order, a reply carrying another saga's id.
+//!
+//! # Reasons
+//!
+//! `ORDER_FAILED.reason` is always one of the codes of
+//! [`order_events::FailureReason`], decided here from the cause, never
+//! text from a reply, a cancellation or an error:
+//!
+//! | cause | code |
+//! |---|---|
+//! | `INVENTORY_RESERVATION_FAILED` | its `reason` when that is an inventory code (`OUT_OF_STOCK`, `UNKNOWN_PRODUCT`, `RESERVATION_RELEASED`), else `OUT_OF_STOCK` |
+//! | `PAYMENT_FAILED` | `PAYMENT_DECLINED` |
+//! | `SHIPPING_FAILED` | `SHIPPING_FAILED` |
+//! | `ORDER_CANCELLED` | `ORDER_CANCELLED` |
+//! | a step deadline passed (see below) | `TIMED_OUT` |
+//!
+//! What the participant or producer wrote is kept in the saga item only
+//! ([`Saga::detail`]: control characters stripped, at most
+//! [`crate::text::MAX_DETAIL_CHARS`] characters) and in the logs.
+//!
+//! # Step deadlines
+//!
+//! Every transition that sends a command sets [`Saga::step_deadline`] to
+//! the time passed in plus the step timeout; a saga that ends has none. The
+//! machine reads no clock: [`Timing`] carries "now". When the deadline has
+//! passed without the awaited reply, [`on_deadline`] decides (the sweep
+//! calls it, and writes with the same conditional write as the handler, so
+//! a reply racing the sweep and the sweep never both apply):
+//!
+//! | phase | deadline passed | new phase | emits |
+//! |---|---|---|---|
+//! | RUNNING, awaiting step X | compensate the completed steps *and X*, as a cancellation does | COMPENSATING, or FAILED when nothing needs undoing | the first compensation, or `ORDER_FAILED` (`TIMED_OUT`) |
+//! | COMPENSATING [c, ..], fewer than [`MAX_COMPENSATION_RESENDS`] re-sends | send `c` again, same `eventId`, new deadline | unchanged | `c` |
+//! | COMPENSATING [c, rest], re-sends used up | give `c` up (recorded in [`Saga::unconfirmed`]), reason `TIMED_OUT` | COMPENSATING [rest], or FAILED | the next compensation, or `ORDER_FAILED` (`TIMED_OUT`) |
+//! | RUNNING or COMPENSATING with no deadline stored (written before deadlines existed) | start its clock: deadline = now + timeout | unchanged | nothing |
+//! | COMPLETED or FAILED | nothing: an ended saga waits for nothing | | |
+//!
+//! The awaited step is undone too because its command may have taken
+//! effect with the reply lost; undoing a step that did not happen is a
+//! no-op that still replies. Its late reply is then out of date.
+//!
+//! *Awaiting `SHIP_ORDER`.* A cancellation is refused there because a
+//! shipment cannot be called back, but the contract asks that a saga whose
+//! participant does not answer within its deadline is compensated and ends
+//! `ORDER_FAILED`. The machine follows the contract: after the deadline the
+//! payment is refunded and the stock released. If the shipping service
+//! was only slow and ships after all, its late `ORDER_SHIPPED` is out of
+//! date and changes nothing; the handler logs it as a warning ("shipped
+//! after the saga timed out"), because goods then left for an order that
+//! was refunded, and someone has to reconcile it. Waiting for ever instead
+//! would hold the customer's money and the stock on a service that may
+//! never answer; the step timeout (`SAGA_STEP_TIMEOUT_SECONDS`) should be
+//! set well above the shipping service's normal answer time.
+//!
+//! *Giving a compensation up.* Participants are idempotent, so re-sending a
+//! compensation with the same `eventId` is safe, and a lost command or
+//! reply is recovered by it. A participant that never answers cannot hold
+//! the saga for ever, though: after [`MAX_COMPENSATION_RESENDS`] re-sends
+//! (about six step timeouts) the compensation is given up and the remaining
+//! ones still run, so a dead payment service does not keep the stock
+//! reserved. The price is that a given-up compensation may never have
+//! taken effect (a refund not made, stock still held); the saga says which
+//! in `unconfirmedCompensations`, and the sweep logs it as an error, for a
+//! person to settle. The order ends `ORDER_FAILED` with `TIMED_OUT`.
+
+use std::time::Duration;
 
 use order_events::{
-    DedupKey, Event, EventId, EventKind, OrderCompleted, OrderFailed, OrderPlaced, ProcessPayment,
-    RefundPayment, ReleaseInventory, ReserveInventory, SagaId, ShipOrder,
+    DedupKey, Event, EventId, EventKind, FailureReason, OrderCompleted, OrderFailed, OrderPlaced,
+    ProcessPayment, RefundPayment, ReleaseInventory, ReserveInventory, SagaId, ShipOrder,
 };
 
 use crate::saga::{Compensation, OrderInfo, Phase, Saga, Step};
+use crate::text::{self, MAX_DETAIL_CHARS};
 
 /// The event types the saga acts on (the events stream only).
 pub const HANDLED_KINDS: &[EventKind] = &[
@@ -60,8 +128,44 @@ pub const HANDLED_KINDS: &[EventKind] = &[
 /// events, so this only bounds the item against a misbehaving producer.
 pub const MAX_APPLIED_KEYS: usize = 64;
 
-/// Longest failure reason kept; reasons come from other services.
-pub const MAX_REASON_CHARS: usize = 256;
+/// Times a compensation whose reply is overdue is sent again before it is
+/// given up.
+pub const MAX_COMPENSATION_RESENDS: u32 = 5;
+
+/// Why a late `ORDER_SHIPPED` changes nothing; the handler logs it as a
+/// warning.
+pub const SHIPPED_AFTER_TIMEOUT: &str =
+    "shipped after the saga timed out and was compensated: reconcile by hand";
+
+/// The moment a transition is computed, and how long a participant has to
+/// answer a command sent then. The machine reads no clock; the handler and
+/// the sweep pass this in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Milliseconds since the Unix epoch.
+    pub now_ms: u64,
+    /// How long the reply to a command may take, in milliseconds.
+    pub step_timeout_ms: u64,
+}
+
+impl Timing {
+    pub fn new(now_ms: u64, step_timeout: Duration) -> Self {
+        Self {
+            now_ms,
+            step_timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The deadline of a command sent now.
+    pub fn deadline(self) -> u64 {
+        self.now_ms.saturating_add(self.step_timeout_ms)
+    }
+
+    /// True once `deadline` has come.
+    pub fn has_passed(self, deadline: u64) -> bool {
+        self.now_ms >= deadline
+    }
+}
 
 /// A record a transition sends: a command to a participant or the saga's
 /// outcome event. Its id is derived from the saga and the step, so it is
@@ -90,9 +194,14 @@ pub enum Decision {
     Reject { reason: String },
 }
 
-/// Decides what `event` (deduplicated by `dedup_key`) does to the saga
-/// `state` (`None`: no saga for the event's order yet).
-pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> Decision {
+/// Decides what `event` (deduplicated by `dedup_key`), handled at `timing`,
+/// does to the saga `state` (`None`: no saga for the event's order yet).
+pub fn transition(
+    state: Option<&Saga>,
+    event: &Event,
+    dedup_key: &DedupKey,
+    timing: Timing,
+) -> Decision {
     if !HANDLED_KINDS.contains(&event.kind()) {
         return Decision::Ignore {
             reason: "not an event the saga acts on",
@@ -101,7 +210,7 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
     let key = dedup_key.to_string();
     let Some(saga) = state else {
         return match event {
-            Event::OrderPlaced(placed) => start(placed, key),
+            Event::OrderPlaced(placed) => start(placed, key, timing),
             _ => Decision::Ignore {
                 reason: "no saga for this order",
             },
@@ -117,14 +226,19 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             reason: "a saga already exists for this order",
         };
     }
-    if saga.status().is_final() {
-        return Decision::Ignore {
-            reason: "the saga has already ended",
-        };
-    }
     if reply_saga_id(event).is_some_and(|id| *id != saga.saga_id) {
         return Decision::Ignore {
             reason: "reply for another saga of this order",
+        };
+    }
+    if matches!(event, Event::OrderShipped(_)) && shipment_timed_out(saga) {
+        return Decision::Ignore {
+            reason: SHIPPED_AFTER_TIMEOUT,
+        };
+    }
+    if saga.status().is_final() {
+        return Decision::Ignore {
+            reason: "the saga has already ended",
         };
     }
 
@@ -154,7 +268,8 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             Event::InventoryReservationFailed(failed),
         ) => fail(
             saga,
-            failure("inventory reservation failed", Some(&failed.reason)),
+            reservation_failure(&failed.reason),
+            detail(Some(&failed.reason)),
             &saga.completed,
         ),
         (
@@ -164,7 +279,8 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             Event::PaymentFailed(reply),
         ) => fail(
             saga,
-            failure("payment failed", reply.reason.as_deref()),
+            FailureReason::PaymentDeclined,
+            detail(reply.reason.as_deref()),
             &saga.completed,
         ),
         (
@@ -174,7 +290,8 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             Event::ShippingFailed(reply),
         ) => fail(
             saga,
-            failure("shipping failed", reply.reason.as_deref()),
+            FailureReason::ShippingFailed,
+            detail(reply.reason.as_deref()),
             &saga.completed,
         ),
         (
@@ -193,7 +310,8 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             undo.push(*awaiting);
             fail(
                 saga,
-                failure("order cancelled", cancelled.reason.as_deref()),
+                FailureReason::Cancelled,
+                detail(cancelled.reason.as_deref()),
                 &undo,
             )
         }
@@ -218,10 +336,10 @@ pub fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> 
             };
         }
     };
-    applied(next, key, emit)
+    applied(next, key, emit, timing)
 }
 
-fn start(placed: &OrderPlaced, key: String) -> Decision {
+fn start(placed: &OrderPlaced, key: String, timing: Timing) -> Decision {
     let Some(total) = placed.total_or_priced() else {
         return Decision::Reject {
             reason: "ORDER_PLACED has no total and not every line has a price, so payment cannot be requested"
@@ -243,27 +361,50 @@ fn start(placed: &OrderPlaced, key: String) -> Decision {
             total,
         },
         reason: None,
+        detail: None,
+        step_deadline: None,
+        resends: 0,
+        unconfirmed: Vec::new(),
         applied: Vec::new(),
     };
     let emit = vec![step_command(&saga, Step::ReserveInventory)];
-    applied(saga, key, emit)
+    applied(saga, key, emit, timing)
 }
 
-/// Bumps the version and remembers the event.
-fn applied(mut saga: Saga, key: String, emit: Vec<Emit>) -> Decision {
-    saga.version += 1;
+/// Bumps the version, remembers the event and sets the deadline of the
+/// command sent (none once the saga has ended).
+fn applied(saga: Saga, key: String, emit: Vec<Emit>, timing: Timing) -> Decision {
+    match stamp(saga, key, timing) {
+        Some(saga) => Decision::Apply { saga, emit },
+        None => Decision::Reject {
+            reason: "the saga's stored version cannot grow any further".to_owned(),
+        },
+    }
+}
+
+/// The new version of `saga`, remembering `key`, with its deadline; `None`
+/// when the version read is already the largest there is (a corrupt item:
+/// adding one must not wrap or panic).
+fn stamp(mut saga: Saga, key: String, timing: Timing) -> Option<Saga> {
+    saga.version = saga.version.checked_add(1)?;
     saga.applied.push(key);
     if saga.applied.len() > MAX_APPLIED_KEYS {
         let excess = saga.applied.len() - MAX_APPLIED_KEYS;
         saga.applied.drain(..excess);
     }
-    Decision::Apply { saga, emit }
+    saga.step_deadline = if saga.status().is_final() {
+        None
+    } else {
+        Some(timing.deadline())
+    };
+    Some(saga)
 }
 
 /// The awaited step succeeded: on to the next, or done.
 fn succeeded(saga: &Saga, step: Step) -> (Saga, Vec<Emit>) {
     let mut next = saga.clone();
     next.completed.push(step);
+    next.resends = 0;
     let emit = match step.next() {
         Some(step) => {
             next.phase = Phase::Running { awaiting: step };
@@ -287,9 +428,15 @@ fn succeeded(saga: &Saga, step: Step) -> (Saga, Vec<Emit>) {
 
 /// Starts undoing `undo` (oldest first), newest first; with nothing to
 /// undo the saga fails at once.
-fn fail(saga: &Saga, reason: String, undo: &[Step]) -> (Saga, Vec<Emit>) {
+fn fail(
+    saga: &Saga,
+    reason: FailureReason,
+    detail: Option<String>,
+    undo: &[Step],
+) -> (Saga, Vec<Emit>) {
     let mut next = saga.clone();
     next.reason = Some(reason);
+    next.detail = detail;
     let pending: Vec<Compensation> = undo
         .iter()
         .rev()
@@ -307,6 +454,7 @@ fn compensated(saga: &Saga, pending: &[Compensation]) -> (Saga, Vec<Emit>) {
 }
 
 fn continue_compensating(mut next: Saga, pending: Vec<Compensation>) -> (Saga, Vec<Emit>) {
+    next.resends = 0;
     match pending.first() {
         Some(&first) => {
             next.phase = Phase::Compensating { pending };
@@ -315,22 +463,28 @@ fn continue_compensating(mut next: Saga, pending: Vec<Compensation>) -> (Saga, V
         }
         None => {
             next.phase = Phase::Failed;
-            let emit = outcome(
-                &next,
-                Event::OrderFailed(OrderFailed {
-                    order_id: next.order_id.clone(),
-                    saga_id: next.saga_id.clone(),
-                    reason: next
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| "saga failed".to_owned()),
-                    user_id: Some(next.order.user_id.clone()),
-                    email: next.order.email.clone(),
-                }),
-            );
+            let emit = failed_event(&next);
             (next, vec![emit])
         }
     }
+}
+
+/// ORDER_FAILED of a saga that has failed, with its reason code.
+fn failed_event(saga: &Saga) -> Emit {
+    outcome(
+        saga,
+        Event::OrderFailed(OrderFailed {
+            order_id: saga.order_id.clone(),
+            saga_id: saga.saga_id.clone(),
+            reason: saga
+                .reason
+                .unwrap_or(FailureReason::Other)
+                .code()
+                .to_owned(),
+            user_id: Some(saga.order.user_id.clone()),
+            email: saga.order.email.clone(),
+        }),
+    )
 }
 
 fn step_command(saga: &Saga, step: Step) -> Emit {
@@ -403,12 +557,163 @@ fn reply_saga_id(event: &Event) -> Option<&SagaId> {
     }
 }
 
-fn failure(what: &str, detail: Option<&str>) -> String {
-    let text = match detail.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(detail) => format!("{what}: {detail}"),
-        None => what.to_owned(),
+/// The code of a failed reservation: inventory-update sends one of its
+/// codes; anything else (free text from an older producer, or a code that
+/// is not about stock) counts as out of stock, the one business reason a
+/// reservation fails for.
+fn reservation_failure(reason: &str) -> FailureReason {
+    match FailureReason::from_wire(reason.trim()) {
+        code @ (FailureReason::OutOfStock
+        | FailureReason::UnknownProduct
+        | FailureReason::AlreadyReleased) => code,
+        _ => FailureReason::OutOfStock,
+    }
+}
+
+/// What a participant or producer said, as the saga keeps it.
+fn detail(text: Option<&str>) -> Option<String> {
+    text.map(|t| text::clean(t, MAX_DETAIL_CHARS))
+        .filter(|t| !t.is_empty())
+}
+
+/// True when the saga was compensated because the shipping reply was
+/// overdue: `SHIP_ORDER` was sent (payment was the last step to succeed)
+/// and the saga no longer runs.
+fn shipment_timed_out(saga: &Saga) -> bool {
+    saga.reason == Some(FailureReason::TimedOut)
+        && saga.completed.last() == Some(&Step::ProcessPayment)
+        && !matches!(saga.phase, Phase::Running { .. })
+}
+
+/// What a passed step deadline did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeoutAction {
+    /// RUNNING: the awaited reply never came. Compensation started, or the
+    /// saga failed at once when nothing needed undoing.
+    TimedOut,
+    /// COMPENSATING: the overdue compensation was sent again (same id).
+    Resent,
+    /// COMPENSATING: the compensation's re-sends were used up; it was given
+    /// up and the next one sent, or the saga failed.
+    GaveUp,
+    /// The saga had no deadline (stored before deadlines existed): its
+    /// clock starts now. Nothing is sent.
+    ClockStarted,
+}
+
+/// What a saga's step deadline means at a given time.
+// One short-lived decision per saga: boxing the saga would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadlineDecision {
+    /// Write `saga` (version one above the state read, conditionally on
+    /// it), then publish `emit`.
+    Apply {
+        saga: Saga,
+        emit: Vec<Emit>,
+        action: TimeoutAction,
+    },
+    /// Nothing to do: the deadline has not passed, or the saga has ended.
+    NotDue { reason: &'static str },
+}
+
+/// Decides what the time in `timing` does to `saga`'s step deadline: the
+/// table in the module documentation.
+pub fn on_deadline(saga: &Saga, timing: Timing) -> DeadlineDecision {
+    if saga.status().is_final() {
+        return DeadlineDecision::NotDue {
+            reason: "the saga has already ended",
+        };
+    }
+    let Some(deadline) = saga.step_deadline else {
+        let mut next = saga.clone();
+        let Some(version) = next.version.checked_add(1) else {
+            return DeadlineDecision::NotDue {
+                reason: "the saga's stored version cannot grow any further",
+            };
+        };
+        next.version = version;
+        next.step_deadline = Some(timing.deadline());
+        return DeadlineDecision::Apply {
+            saga: next,
+            emit: Vec::new(),
+            action: TimeoutAction::ClockStarted,
+        };
     };
-    text.chars().take(MAX_REASON_CHARS).collect()
+    if !timing.has_passed(deadline) {
+        return DeadlineDecision::NotDue {
+            reason: "the step deadline has not passed",
+        };
+    }
+    let (transition, action) = match &saga.phase {
+        Phase::Running { awaiting } => {
+            // The awaited step may have taken effect: undo it too.
+            let mut undo = saga.completed.clone();
+            undo.push(*awaiting);
+            let detail = format!("no reply to {} by its deadline", awaiting.as_str());
+            (
+                fail(saga, FailureReason::TimedOut, Some(detail), &undo),
+                TimeoutAction::TimedOut,
+            )
+        }
+        Phase::Compensating { pending } => {
+            let Some(&first) = pending.first() else {
+                // Never stored (an item without pending compensations does
+                // not load), but a saga with nothing left to undo fails.
+                let mut next = saga.clone();
+                next.reason = Some(FailureReason::TimedOut);
+                return finish(
+                    continue_compensating(next, Vec::new()),
+                    TimeoutAction::GaveUp,
+                    timing,
+                );
+            };
+            if saga.resends < MAX_COMPENSATION_RESENDS {
+                let mut next = saga.clone();
+                next.resends = saga.resends.saturating_add(1);
+                let emit = compensation_command(&next, first);
+                ((next, vec![emit]), TimeoutAction::Resent)
+            } else {
+                let mut next = saga.clone();
+                next.unconfirmed.push(first);
+                let was = next.reason.unwrap_or(FailureReason::Other);
+                let detail = format!(
+                    "no reply to {} after {} re-sends; the order was failing with {}{}",
+                    first.as_str(),
+                    MAX_COMPENSATION_RESENDS,
+                    was.code(),
+                    saga.detail
+                        .as_deref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                );
+                next.reason = Some(FailureReason::TimedOut);
+                next.detail = Some(text::clean(&detail, MAX_DETAIL_CHARS));
+                let rest = pending.get(1..).map(<[_]>::to_vec).unwrap_or_default();
+                (continue_compensating(next, rest), TimeoutAction::GaveUp)
+            }
+        }
+        Phase::Completed | Phase::Failed => {
+            return DeadlineDecision::NotDue {
+                reason: "the saga has already ended",
+            }
+        }
+    };
+    finish(transition, action, timing)
+}
+
+/// A deadline transition, stamped with its version and new deadline.
+fn finish(
+    (next, emit): (Saga, Vec<Emit>),
+    action: TimeoutAction,
+    timing: Timing,
+) -> DeadlineDecision {
+    match stamp(next, format!("deadline:{}", timing.now_ms), timing) {
+        Some(saga) => DeadlineDecision::Apply { saga, emit, action },
+        None => DeadlineDecision::NotDue {
+            reason: "the saga's stored version cannot grow any further",
+        },
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use order_events::{EmailAddress, Money, OrderId, OrderLines, SagaId, UserId};
+use order_events::{EmailAddress, FailureReason, Money, OrderId, OrderLines, SagaId, UserId};
 
 /// The contract's `status` attribute of a saga item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,6 +104,9 @@ pub enum Compensation {
 }
 
 impl Compensation {
+    pub const ALL: [Compensation; 2] =
+        [Compensation::RefundPayment, Compensation::ReleaseInventory];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Compensation::RefundPayment => "REFUND_PAYMENT",
@@ -112,9 +115,7 @@ impl Compensation {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Compensation::RefundPayment, Compensation::ReleaseInventory]
-            .into_iter()
-            .find(|c| c.as_str() == text)
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 }
 
@@ -183,10 +184,28 @@ pub struct Saga {
     /// Forward steps whose success reply arrived, oldest first.
     pub completed: Vec<Step>,
     pub order: OrderInfo,
-    /// Why the saga is compensating or failed.
-    pub reason: Option<String>,
-    /// Deduplication keys of the events applied, oldest first. The last one
-    /// is the event whose records the stored outbox holds.
+    /// Why the saga is compensating or failed, as the code ORDER_FAILED
+    /// carries.
+    pub reason: Option<FailureReason>,
+    /// What the participant or producer said about the failure, or what
+    /// timed out: kept for people reading the table and the logs, never
+    /// sent on. Control characters stripped, at most
+    /// [`crate::text::MAX_DETAIL_CHARS`] characters.
+    pub detail: Option<String>,
+    /// When the awaited reply is overdue, in milliseconds since the Unix
+    /// epoch: set whenever a command is sent, `None` once the saga has
+    /// ended (and on sagas stored before deadlines existed).
+    pub step_deadline: Option<u64>,
+    /// How often the first pending compensation was sent again because its
+    /// reply was overdue; back to 0 whenever the saga moves on.
+    pub resends: u32,
+    /// Compensations given up on after their replies stayed overdue through
+    /// every re-send: their effect may not be undone, and an operator has
+    /// to check them.
+    pub unconfirmed: Vec<Compensation>,
+    /// Deduplication keys of the events applied, oldest first, with
+    /// `deadline:<epoch ms>` for each passed deadline acted on. The last
+    /// one is the event whose records the stored outbox holds.
     pub applied: Vec<String>,
 }
 

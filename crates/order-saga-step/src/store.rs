@@ -1,5 +1,6 @@
 //! The saga store port: read a saga, write it conditionally on the version
-//! read. Plus an in-memory store for tests.
+//! read; for the sweep, scan for sagas whose step deadline has passed.
+//! Plus an in-memory store for tests and local runs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +21,48 @@ pub struct SagaRecord {
     /// sequence number, sub-sequence number). Only a redelivery of that
     /// very record re-sends the outbox: see [`crate::handler`].
     pub source: Option<String>,
+    /// The outbox was written by the sweep and is not known to have been
+    /// published. Only an ended saga is written so (a saga that goes on
+    /// gets its command re-sent at its next deadline anyway); the sweep
+    /// publishes it again until [`SweepStore::confirm_published`] clears
+    /// the mark, so an ORDER_FAILED decided by a deadline is never lost.
+    pub outbox_pending: bool,
+}
+
+impl SagaRecord {
+    /// True when the sweep has something to do with this saga at `now_ms`:
+    /// it is RUNNING or COMPENSATING and its step deadline has come (or it
+    /// has none), or its outbox still has to be published.
+    pub fn is_due(&self, now_ms: u64) -> bool {
+        self.outbox_pending
+            || (!self.saga.status().is_final()
+                && self.saga.step_deadline.is_none_or(|d| d <= now_ms))
+    }
+}
+
+/// Where a scan goes on: after the saga of this order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScanCursor(pub String);
+
+/// A scanned item that does not read as a saga.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The item's key, when it has a string key (as stored: clip it before
+    /// logging it).
+    pub key: Option<String>,
+    /// Why it is unreadable (bounded).
+    pub error: String,
+}
+
+/// One page of a scan for sagas that are due (see [`SagaRecord::is_due`]).
+#[derive(Debug, Default)]
+pub struct DuePage {
+    /// The due sagas of the page, in scan order.
+    pub sagas: Vec<Result<SagaRecord, Unreadable>>,
+    /// Items the page evaluated, due or not.
+    pub scanned: usize,
+    /// Where the next page starts; `None`: the scan reached the end.
+    pub next: Option<ScanCursor>,
 }
 
 /// Why a store call failed.
@@ -53,6 +96,46 @@ pub trait SagaStore: Send + Sync {
         record: &SagaRecord,
         read_version: Option<u64>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What the sweep needs beyond reading and writing one saga.
+pub trait SweepStore: SagaStore {
+    /// One page of the scan for due sagas: at most `limit` items evaluated,
+    /// starting after `start` (`None`: from the beginning). Eventually
+    /// consistent: the conditional write decides, not the scan.
+    fn scan_due(
+        &self,
+        now_ms: u64,
+        start: Option<&ScanCursor>,
+        limit: u32,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send;
+
+    /// Clears the unpublished mark of `order_id`'s saga if it is still at
+    /// `version`. `Ok(false)`: the saga has moved on, nothing was changed.
+    fn confirm_published(
+        &self,
+        order_id: &OrderId,
+        version: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl<T: SweepStore> SweepStore for std::sync::Arc<T> {
+    fn scan_due(
+        &self,
+        now_ms: u64,
+        start: Option<&ScanCursor>,
+        limit: u32,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send {
+        (**self).scan_due(now_ms, start, limit)
+    }
+
+    fn confirm_published(
+        &self,
+        order_id: &OrderId,
+        version: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).confirm_published(order_id, version)
+    }
 }
 
 impl<T: SagaStore> SagaStore for std::sync::Arc<T> {
@@ -118,5 +201,57 @@ impl SagaStore for InMemorySagaStore {
         }
         sagas.insert(record.saga.order_id.clone(), record.clone());
         Ok(())
+    }
+}
+
+impl SweepStore for InMemorySagaStore {
+    /// Scans in order-id order, so a cursor means the same on every call.
+    async fn scan_due(
+        &self,
+        now_ms: u64,
+        start: Option<&ScanCursor>,
+        limit: u32,
+    ) -> Result<DuePage, StoreError> {
+        let sagas = self
+            .sagas
+            .lock()
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("lock poisoned")))?;
+        let mut keys: Vec<&OrderId> = sagas
+            .keys()
+            .filter(|k| start.is_none_or(|s| k.as_str() > s.0.as_str()))
+            .collect();
+        keys.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+        let mut page = DuePage::default();
+        for key in keys.iter().take(limit) {
+            page.scanned += 1;
+            if let Some(record) = sagas.get(*key).filter(|r| r.is_due(now_ms)) {
+                page.sagas.push(Ok(record.clone()));
+            }
+        }
+        if keys.len() > limit {
+            page.next = keys
+                .get(limit - 1)
+                .map(|k| ScanCursor(k.as_str().to_owned()));
+        }
+        Ok(page)
+    }
+
+    async fn confirm_published(
+        &self,
+        order_id: &OrderId,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut sagas = self
+            .sagas
+            .lock()
+            .map_err(|_| StoreError::Unavailable(anyhow::anyhow!("lock poisoned")))?;
+        match sagas.get_mut(order_id) {
+            Some(record) if record.saga.version == version => {
+                record.outbox_pending = false;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

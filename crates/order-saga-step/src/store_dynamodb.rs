@@ -13,27 +13,49 @@
 //! | `pendingCompensations` | L of S | compensations still owed, the first one sent |
 //! | `userId`, `email`?, `total` | S | what later commands and the outcome event need |
 //! | `items` | S | the order lines, JSON |
-//! | `reason` | S? | why the saga is compensating or failed |
+//! | `reason` | S? | why the saga is compensating or failed: a code of `order_events::FailureReason` |
+//! | `reasonDetail` | S? | what the participant or producer said, or what timed out; bounded, no control characters |
+//! | `stepDeadline` | N? | epoch ms by which the awaited reply is due; absent once the saga has ended |
+//! | `compensationResends` | N? | re-sends of the first pending compensation (absent: none) |
+//! | `unconfirmedCompensations` | L of S? | compensations given up on, unanswered after every re-send |
 //! | `appliedEvents` | L of S | deduplication keys of the applied events, oldest first |
 //! | `lastEventKey` | S | the last of them |
 //! | `outbox` | L of M | the last transition's records: `eventId`, `eventType`, `partitionKey` (S), `data` (B) |
 //! | `outboxSource` | S? | the stream position of the record that made the last transition |
+//! | `outboxPending` | BOOL? | true while a sweep-written outbox is not known to be published |
 //! | `updatedAt` | S | RFC 3339, for people reading the table |
+//!
+//! # Finding overdue sagas
+//!
+//! The sweep reads the table with a paginated `Scan` and a filter
+//! expression ([`DynamoDbSagaStore::scan_due`]). A scan reads (and bills)
+//! every item, ended sagas included, so its cost grows with the table; the
+//! sweep bounds the work per run and resumes where it stopped. For a large
+//! table, a sparse global secondary index replaces the scan: project
+//! `stepDeadline` into an index whose partition key is a small fixed set of
+//! shard values (say `sweepShard`, 0-9, written with the deadline and
+//! removed with it) and whose sort key is `stepDeadline`, then `Query` each
+//! shard for `stepDeadline <= :now`. Only waiting sagas are in the index,
+//! and each query returns only the overdue ones.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use order_events::{
-    EmailAddress, EventId, EventKind, Money, OrderId, OrderLines, OutgoingRecord, SagaId,
-    Timestamp, UserId,
+    EmailAddress, EventId, EventKind, FailureReason, Money, OrderId, OrderLines, OutgoingRecord,
+    SagaId, Timestamp, UserId,
 };
 
 use crate::saga::{Compensation, OrderInfo, Phase, Saga, SagaStatus, Step};
-use crate::store::{SagaRecord, SagaStore, StoreError};
+use crate::store::{
+    DuePage, SagaRecord, SagaStore, ScanCursor, StoreError, SweepStore, Unreadable,
+};
+use crate::text::{self, MAX_DETAIL_CHARS};
 
 /// The table's partition key.
 pub const KEY: &str = "orderId";
@@ -74,7 +96,9 @@ impl SagaStore for DynamoDbSagaStore {
             })?;
         output
             .item()
-            .map(|item| from_item(item).map_err(StoreError::Corrupt))
+            .map(|item| {
+                from_item(item).map_err(|e| StoreError::Corrupt(text::echo(&e).into_owned()))
+            })
             .transpose()
     }
 
@@ -100,6 +124,95 @@ impl SagaStore for DynamoDbSagaStore {
                 Some(PutItemError::ConditionalCheckFailedException(_)) => Err(StoreError::Conflict),
                 _ => Err(StoreError::Unavailable(anyhow::anyhow!(
                     "PutItem {}: {}",
+                    self.table,
+                    DisplayErrorContext(err)
+                ))),
+            },
+        }
+    }
+}
+
+/// The scan's filter: [`SagaRecord::is_due`] as a DynamoDB expression.
+pub const DUE_FILTER: &str = "(#status IN (:running, :compensating) \
+     AND (attribute_not_exists(#deadline) OR #deadline <= :now)) \
+     OR #pending = :pending";
+
+impl SweepStore for DynamoDbSagaStore {
+    async fn scan_due(
+        &self,
+        now_ms: u64,
+        start: Option<&ScanCursor>,
+        limit: u32,
+    ) -> Result<DuePage, StoreError> {
+        let limit = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(DUE_FILTER)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#deadline", "stepDeadline")
+            .expression_attribute_names("#pending", "outboxPending")
+            .expression_attribute_values(":running", s(SagaStatus::Running.as_str()))
+            .expression_attribute_values(":compensating", s(SagaStatus::Compensating.as_str()))
+            .expression_attribute_values(":now", AttributeValue::N(now_ms.to_string()))
+            .expression_attribute_values(":pending", AttributeValue::Bool(true))
+            .limit(limit);
+        if let Some(ScanCursor(order_id)) = start {
+            request = request.exclusive_start_key(KEY, s(order_id));
+        }
+        let output = request.send().await.map_err(|e| {
+            StoreError::Unavailable(anyhow::anyhow!(
+                "Scan {}: {}",
+                self.table,
+                DisplayErrorContext(e)
+            ))
+        })?;
+        let sagas = output
+            .items()
+            .iter()
+            .map(|item| {
+                from_item(item).map_err(|error| Unreadable {
+                    key: item.get(KEY).and_then(|k| k.as_s().ok()).cloned(),
+                    error: text::echo(&error).into_owned(),
+                })
+            })
+            .collect();
+        let next = output
+            .last_evaluated_key()
+            .and_then(|key| key.get(KEY))
+            .and_then(|k| k.as_s().ok())
+            .map(|k| ScanCursor(k.clone()));
+        Ok(DuePage {
+            sagas,
+            scanned: usize::try_from(output.scanned_count()).unwrap_or(0),
+            next,
+        })
+    }
+
+    async fn confirm_published(
+        &self,
+        order_id: &OrderId,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY, s(order_id.as_str()))
+            .update_expression("REMOVE #pending")
+            .condition_expression("#version = :read")
+            .expression_attribute_names("#pending", "outboxPending")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":read", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "UpdateItem {}: {}",
                     self.table,
                     DisplayErrorContext(err)
                 ))),
@@ -158,8 +271,32 @@ pub fn to_item(record: &SagaRecord, now: Timestamp) -> Result<Item, String> {
     if let Some(email) = &saga.order.email {
         item.insert("email".to_owned(), s(email.as_str()));
     }
-    if let Some(reason) = &saga.reason {
-        item.insert("reason".to_owned(), s(reason));
+    if let Some(reason) = saga.reason {
+        item.insert("reason".to_owned(), s(reason.code()));
+    }
+    if let Some(detail) = &saga.detail {
+        item.insert("reasonDetail".to_owned(), s(detail));
+    }
+    if let Some(deadline) = saga.step_deadline {
+        item.insert(
+            "stepDeadline".to_owned(),
+            AttributeValue::N(deadline.to_string()),
+        );
+    }
+    if saga.resends > 0 {
+        item.insert(
+            "compensationResends".to_owned(),
+            AttributeValue::N(saga.resends.to_string()),
+        );
+    }
+    if !saga.unconfirmed.is_empty() {
+        item.insert(
+            "unconfirmedCompensations".to_owned(),
+            list(saga.unconfirmed.iter().map(|c| c.as_str())),
+        );
+    }
+    if record.outbox_pending {
+        item.insert("outboxPending".to_owned(), AttributeValue::Bool(true));
     }
     if let Some(last) = saga.last_applied() {
         item.insert("lastEventKey".to_owned(), s(last));
@@ -194,6 +331,23 @@ fn opt_s<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, String> {
     match item.get(name) {
         None | Some(AttributeValue::Null(_)) => Ok(None),
         Some(_) => get_s(item, name).map(Some),
+    }
+}
+
+/// An optional number attribute, parsed without wrapping: a value out of
+/// range is an unreadable item, not a wrapped number.
+fn opt_n<T: FromStr>(item: &Item, name: &str) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(value) => value
+            .as_n()
+            .map_err(|_| format!("attribute {name} is not a number"))?
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("attribute {name}: {e}")),
     }
 }
 
@@ -269,6 +423,31 @@ pub fn from_item(item: &Item) -> Result<SagaRecord, String> {
         items,
         total: parse("total", get_s(item, "total")?, Money::from_str)?,
     };
+    // A reason stored as free text (before reasons were codes) reads as
+    // OTHER, its text kept as the detail.
+    let (reason, legacy_detail) = match opt_s(item, "reason")? {
+        None => (None, None),
+        Some(text) => match FailureReason::from_str(text) {
+            Ok(code) => (Some(code), None),
+            Err(()) => (
+                Some(FailureReason::Other),
+                Some(text::clean(text, MAX_DETAIL_CHARS)).filter(|d| !d.is_empty()),
+            ),
+        },
+    };
+    let detail = match opt_s(item, "reasonDetail")? {
+        Some(detail) => Some(text::clean(detail, MAX_DETAIL_CHARS)),
+        None => legacy_detail,
+    };
+    let unconfirmed = get_list(item, "unconfirmedCompensations")?
+        .into_iter()
+        .map(|c| Compensation::parse(c).ok_or_else(|| format!("`{c}` is not a compensation")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outbox_pending = match item.get("outboxPending") {
+        None | Some(AttributeValue::Null(_)) => false,
+        Some(AttributeValue::Bool(pending)) => *pending,
+        Some(_) => return Err("attribute outboxPending is not a boolean".to_owned()),
+    };
     let outbox = match item.get("outbox") {
         None => Vec::new(),
         Some(value) => value
@@ -286,7 +465,11 @@ pub fn from_item(item: &Item) -> Result<SagaRecord, String> {
             phase,
             completed,
             order,
-            reason: opt_s(item, "reason")?.map(str::to_owned),
+            reason,
+            detail,
+            step_deadline: opt_n(item, "stepDeadline")?,
+            resends: opt_n(item, "compensationResends")?.unwrap_or(0),
+            unconfirmed,
             applied: get_list(item, "appliedEvents")?
                 .into_iter()
                 .map(str::to_owned)
@@ -294,6 +477,7 @@ pub fn from_item(item: &Item) -> Result<SagaRecord, String> {
         },
         outbox,
         source: opt_s(item, "outboxSource")?.map(str::to_owned),
+        outbox_pending,
     })
 }
 
@@ -321,8 +505,13 @@ fn outbox_record(value: &AttributeValue) -> Result<OutgoingRecord, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{transition, Decision};
+    use crate::machine::{on_deadline, transition, DeadlineDecision, Decision, Timing};
     use order_events::{DedupKey, Event};
+
+    const AT: Timing = Timing {
+        now_ms: 1_761_825_600_000,
+        step_timeout_ms: 300_000,
+    };
 
     fn record_after(events: &[(EventKind, &str)]) -> SagaRecord {
         let mut state: Option<SagaRecord> = None;
@@ -330,7 +519,7 @@ mod tests {
             let event = Event::parse(*kind, payload).unwrap();
             let key = DedupKey::EventId(format!("e-{n}"));
             let Decision::Apply { saga, emit } =
-                transition(state.as_ref().map(|r| &r.saga), &event, &key)
+                transition(state.as_ref().map(|r| &r.saga), &event, &key, AT)
             else {
                 panic!("{kind} did not apply");
             };
@@ -344,6 +533,7 @@ mod tests {
                 saga,
                 outbox,
                 source: Some(format!("shardId-000000000000:{n}")),
+                outbox_pending: false,
             });
         }
         state.unwrap()
@@ -408,5 +598,114 @@ mod tests {
         assert!(from_item(&bad)
             .unwrap_err()
             .contains("`DANCE` is not a step"));
+    }
+
+    /// The saga after `record`'s deadline passed `times` times.
+    fn overdue(mut record: SagaRecord, times: usize) -> SagaRecord {
+        for _ in 0..times {
+            let at = Timing {
+                now_ms: record.saga.step_deadline.unwrap(),
+                ..AT
+            };
+            let DeadlineDecision::Apply { saga, .. } = on_deadline(&record.saga, at) else {
+                panic!("not due")
+            };
+            record.saga = saga;
+        }
+        record
+    }
+
+    #[test]
+    fn reasons_deadlines_and_resends_round_trip_as_their_attributes() {
+        let placed = record_after(&[(EventKind::OrderPlaced, PLACED)]);
+        let item = to_item(&placed, Timestamp::now()).unwrap();
+        assert_eq!(item["stepDeadline"].as_n().unwrap(), "1761825900000");
+        assert!(!item.contains_key("reason"));
+        assert!(!item.contains_key("outboxPending"));
+
+        let failing = record_after(&[
+            (EventKind::OrderPlaced, PLACED),
+            (
+                EventKind::InventoryReserved,
+                r#"{"orderId":"o-1","sagaId":"o-1","items":[{"productId":"p","quantity":3}]}"#,
+            ),
+            (
+                EventKind::PaymentFailed,
+                r#"{"orderId":"o-1","sagaId":"o-1","reason":"card\ndeclined"}"#,
+            ),
+        ]);
+        // Two re-sends, then the release is given up: every new attribute.
+        let mut record = overdue(failing, 2);
+        record.outbox_pending = true;
+        let item = to_item(&record, Timestamp::now()).unwrap();
+        assert_eq!(item["reason"].as_s().unwrap(), "PAYMENT_DECLINED");
+        assert_eq!(item["reasonDetail"].as_s().unwrap(), "carddeclined");
+        assert_eq!(item["compensationResends"].as_n().unwrap(), "2");
+        assert_eq!(item["outboxPending"], AttributeValue::Bool(true));
+        assert_eq!(from_item(&item).unwrap(), record);
+
+        let record = overdue(record, 4);
+        assert_eq!(record.saga.status(), SagaStatus::Failed);
+        let item = to_item(&record, Timestamp::now()).unwrap();
+        assert_eq!(item["reason"].as_s().unwrap(), "TIMED_OUT");
+        assert_eq!(
+            item["unconfirmedCompensations"],
+            list(["RELEASE_INVENTORY"])
+        );
+        assert!(
+            !item.contains_key("stepDeadline"),
+            "an ended saga waits for nothing"
+        );
+        assert!(!item.contains_key("compensationResends"));
+        assert_eq!(from_item(&item).unwrap(), record);
+    }
+
+    #[test]
+    fn a_free_text_reason_stored_earlier_reads_as_other_with_its_text_kept() {
+        let record = record_after(&[
+            (EventKind::OrderPlaced, PLACED),
+            (EventKind::InventoryReservationFailed, REPLY),
+        ]);
+        let mut item = to_item(&record, Timestamp::now()).unwrap();
+        item.remove("reasonDetail");
+        item.insert(
+            "reason".into(),
+            s(&format!(
+                "inventory reservation failed:\n{}",
+                "x".repeat(2_000)
+            )),
+        );
+        let read = from_item(&item).unwrap().saga;
+        assert_eq!(read.reason, Some(FailureReason::Other));
+        let detail = read.detail.unwrap();
+        assert!(
+            detail.starts_with("inventory reservation failed:x"),
+            "{detail}"
+        );
+        assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS);
+    }
+
+    #[test]
+    fn numbers_out_of_range_make_an_item_unreadable_never_wrapped() {
+        let good = to_item(
+            &record_after(&[(EventKind::OrderPlaced, PLACED)]),
+            Timestamp::now(),
+        )
+        .unwrap();
+        for (name, value) in [
+            ("version", "18446744073709551616"),
+            ("version", "-1"),
+            ("stepDeadline", "18446744073709551616"),
+            ("stepDeadline", "1.5"),
+            ("compensationResends", "4294967296"),
+        ] {
+            let mut bad = good.clone();
+            bad.insert(name.into(), AttributeValue::N(value.into()));
+            let err = from_item(&bad).unwrap_err();
+            assert!(err.contains(name), "{name}={value}: {err}");
+        }
+        let mut bad = good;
+        bad.insert("outboxPending".into(), s("yes"));
+        assert!(from_item(&bad).unwrap_err().contains("outboxPending"));
     }
 }

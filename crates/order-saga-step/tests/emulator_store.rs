@@ -2,12 +2,13 @@
 //! `scripts/local-aws.sh run -- cargo test -p order-saga-step`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use order_events::{DedupKey, Event, EventKind, OutgoingRecord, Timestamp};
 use order_saga_step::{
     transition, Decision, DynamoDbSagaStore, Saga, SagaHandler, SagaRecord, SagaStatus, SagaStore,
-    StoreError,
+    StoreError, Timing,
 };
 use stream_core::{Deadline, Handled, Handler, IncomingEvent, RecordOrigin};
 
@@ -40,6 +41,7 @@ fn decide(state: Option<&Saga>, kind: EventKind, order: &str, id: &str) -> SagaR
         state,
         &event(kind, order),
         &DedupKey::EventId(id.to_owned()),
+        Timing::new(order_saga_step::now_millis(), Duration::from_secs(300)),
     );
     let Decision::Apply { saga, emit } = decision else {
         panic!("{kind} does not apply: {decision:?}");
@@ -52,6 +54,7 @@ fn decide(state: Option<&Saga>, kind: EventKind, order: &str, id: &str) -> SagaR
         saga,
         outbox,
         source: Some(format!("shardId-000000000000:{id}")),
+        outbox_pending: false,
     }
 }
 
@@ -153,7 +156,7 @@ fn incoming(kind: EventKind, order: &str, id: &str) -> IncomingEvent {
             partition_key: order.to_owned(),
             approximate_arrival_timestamp: None,
         },
-        deadline: Deadline::in_(std::time::Duration::from_secs(30)),
+        deadline: Deadline::in_(Duration::from_secs(30)),
     }
 }
 

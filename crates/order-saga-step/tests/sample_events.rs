@@ -96,7 +96,31 @@ fn expectations(case: &str) -> Option<Expectation> {
             &[],
             0,
         ),
+        "order-cancelled-compensated" => (
+            Some(S::Failed),
+            &[ReserveInventory, ReleaseInventory],
+            &[OrderFailed],
+            0,
+        ),
+        "payment-failed-free-text" => (
+            Some(S::Failed),
+            &[ReserveInventory, ProcessPayment, ReleaseInventory],
+            &[OrderFailed],
+            0,
+        ),
         "poison" => (None, &[], &[], 3),
+        _ => return None,
+    })
+}
+
+/// The code each failing case's ORDER_FAILED carries, whatever text the
+/// participant or producer sent.
+fn failure_code(case: &str) -> Option<&'static str> {
+    Some(match case {
+        "inventory-reservation-failed" => "OUT_OF_STOCK",
+        "inventory-released" => "PAYMENT_DECLINED",
+        "order-cancelled-compensated" => "ORDER_CANCELLED",
+        "payment-failed-free-text" => "PAYMENT_DECLINED",
         _ => return None,
     })
 }
@@ -105,7 +129,7 @@ fn expectations(case: &str) -> Option<Expectation> {
 async fn every_sample_gives_its_expected_response() {
     let files = samples();
     assert!(
-        files.len() >= 12,
+        files.len() >= 14,
         "expected a sample per handled type, a duplicate and a poison record"
     );
     for file in files {
@@ -145,7 +169,71 @@ async fn every_sample_gives_its_expected_response() {
             dead,
             "{case}: dead letters"
         );
+
+        let failed: Vec<String> = harness
+            .events
+            .landed()
+            .iter()
+            .filter(|r| r.kind == K::OrderFailed)
+            .map(|r| {
+                let envelope = order_events::Envelope::parse(&r.data).unwrap();
+                let payload: serde_json::Value =
+                    serde_json::from_str(envelope.payload_text()).unwrap();
+                payload["reason"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let codes: Vec<&str> = failure_code(&case).into_iter().collect();
+        assert_eq!(failed, codes, "{case}: ORDER_FAILED reason");
+        if let Some(saga) = sagas.first().map(|r| &r.saga) {
+            if let Some(detail) = &saga.detail {
+                assert!(
+                    detail.chars().count() <= order_saga_step::text::MAX_DETAIL_CHARS,
+                    "{case}: {detail}"
+                );
+                assert!(!detail.chars().any(char::is_control), "{case}: {detail:?}");
+            }
+            if !saga.status().is_final() {
+                assert!(
+                    saga.step_deadline.is_some(),
+                    "{case}: a waiting saga has a deadline"
+                );
+            } else {
+                assert_eq!(saga.step_deadline, None, "{case}");
+            }
+        }
     }
+}
+
+#[tokio::test]
+async fn a_participants_free_text_stays_in_the_saga_and_out_of_order_failed() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/order-saga-step/payment-failed-free-text.json"),
+    )
+    .unwrap();
+    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
+    let harness = common::Harness::succeeding();
+    harness
+        .pipeline
+        .process(&event, Deadline::in_(Duration::from_secs(30)))
+        .await;
+    let saga = harness.store.all().remove(0).saga;
+    assert_eq!(
+        saga.reason,
+        Some(order_events::FailureReason::PaymentDeclined)
+    );
+    let detail = saga.detail.unwrap();
+    assert!(
+        detail.starts_with("card declinedissuer said: DO NOT HONOUR ref=999"),
+        "{detail}"
+    );
+    assert_eq!(
+        detail.chars().count(),
+        order_saga_step::text::MAX_DETAIL_CHARS
+    );
+    let failed = &harness.events.landed()[0];
+    let data = String::from_utf8_lossy(&failed.data);
+    assert!(!data.contains("HONOUR"), "the text never travels: {data}");
 }
 
 #[tokio::test]

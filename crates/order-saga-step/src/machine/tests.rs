@@ -12,6 +12,20 @@ use crate::saga::SagaStatus;
 
 const ORDER: &str = "o-1";
 
+/// When the events of these tests are handled, and the step timeout.
+const NOW: u64 = 1_761_825_600_000;
+const TIMEOUT_MS: u64 = 300_000;
+const AT: Timing = Timing {
+    now_ms: NOW,
+    step_timeout_ms: TIMEOUT_MS,
+};
+
+/// Every event of these tests is handled at [`AT`] unless a test says
+/// otherwise.
+fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> Decision {
+    super::transition(state, event, dedup_key, AT)
+}
+
 /// Shorthand for the events the saga reads, all about [`ORDER`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum E {
@@ -318,6 +332,10 @@ fn every_transition_of_the_table() {
                 for record in &emit {
                     assert_eq!(record.event.partition_key(), ORDER, "{case}");
                 }
+                // A command sent has a deadline; a saga that ended has none.
+                let deadline = (!status.is_final()).then_some(NOW + TIMEOUT_MS);
+                assert_eq!(saga.step_deadline, deadline, "{case}");
+                assert_eq!(saga.resends, 0, "{case}");
             }
             (Ignored(reason), Decision::Ignore { reason: got }) => {
                 assert_eq!(got, *reason, "{case}")
@@ -429,10 +447,8 @@ fn commands_carry_what_the_participants_need() {
         refund.total.map(|t| t.to_string()),
         Some("44.98".to_owned())
     );
-    assert_eq!(
-        failing.reason.as_deref(),
-        Some("shipping failed: address unreachable")
-    );
+    assert_eq!(failing.reason, Some(FailureReason::ShippingFailed));
+    assert_eq!(failing.detail.as_deref(), Some("address unreachable"));
 
     let (_, done, _) = single(transition(Some(&saga), &event(Shipped), &key(3)));
     let Event::OrderCompleted(done) = done else {
@@ -465,42 +481,186 @@ fn order_failed_says_why_and_whom_to_tell() {
     let Event::OrderFailed(failed) = failed else {
         panic!("{failed:?}")
     };
-    assert_eq!(failed.reason, "payment failed: card declined");
+    assert_eq!(failed.reason, "PAYMENT_DECLINED");
     assert_eq!(
         failed.email.as_ref().map(|e| e.as_str()),
         Some("jane@example.com")
     );
     assert_eq!(failed.user_id.as_ref().map(|u| u.as_str()), Some("u-1"));
+    // The participant's words stay in the saga.
+    assert_eq!(saga.detail.as_deref(), Some("card declined"));
+}
 
-    let state = after(&[Placed, Reserved]);
-    let (saga, _, _) = single(transition(state.as_ref(), &event(Cancelled), &key(2)));
-    assert_eq!(
-        saga.reason.as_deref(),
-        Some("order cancelled: customer request")
-    );
+/// The ORDER_FAILED reason `last` after `path` ends with (every
+/// compensation answered), and the detail the saga keeps.
+fn failed_with(path: &[E], last: Event) -> (String, Option<String>) {
+    let mut saga = after(path);
+    let mut decision = transition(saga.as_ref(), &last, &key(path.len()));
+    for n in 0..4 {
+        let Decision::Apply { saga: next, emit } = decision else {
+            panic!("{last:?} after {path:?}: {decision:?}");
+        };
+        if let Some(Emit {
+            event: Event::OrderFailed(failed),
+            ..
+        }) = emit.first()
+        {
+            return (failed.reason.clone(), next.detail.clone());
+        }
+        let reply = match emit.first().map(|e| e.event.kind()) {
+            Some(EventKind::RefundPayment) => event(Refunded),
+            Some(EventKind::ReleaseInventory) => event(Released),
+            other => panic!("unexpected {other:?}"),
+        };
+        saga = Some(next);
+        decision = transition(saga.as_ref(), &reply, &key(100 + n));
+    }
+    panic!("{last:?} after {path:?} never failed")
+}
 
-    let state = after(&[Placed]);
-    let (_, failed, _) = single(transition(state.as_ref(), &event(ReserveFailed), &key(1)));
-    let Event::OrderFailed(failed) = failed else {
-        panic!("{failed:?}")
+fn with_reason(kind: EventKind, reason: &str) -> Event {
+    let payload = match kind {
+        EventKind::OrderCancelled => json!({"orderId": ORDER, "reason": reason}),
+        _ => json!({"orderId": ORDER, "sagaId": ORDER, "reason": reason}),
     };
+    Event::parse(kind, &payload.to_string()).unwrap()
+}
+
+/// (path, failing event, its reason text, ORDER_FAILED.reason, detail kept)
+type ReasonCase = (
+    &'static [E],
+    EventKind,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
+
+const REASON_CASES: &[ReasonCase] = &[
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        "OUT_OF_STOCK",
+        "OUT_OF_STOCK",
+        Some("OUT_OF_STOCK"),
+    ),
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        "UNKNOWN_PRODUCT",
+        "UNKNOWN_PRODUCT",
+        Some("UNKNOWN_PRODUCT"),
+    ),
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        " RESERVATION_RELEASED ",
+        "RESERVATION_RELEASED",
+        Some("RESERVATION_RELEASED"),
+    ),
+    // Free text, or a code that is not about stock: out of stock.
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        "insufficient stock",
+        "OUT_OF_STOCK",
+        Some("insufficient stock"),
+    ),
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        "PAYMENT_DECLINED",
+        "OUT_OF_STOCK",
+        Some("PAYMENT_DECLINED"),
+    ),
+    (
+        &[Placed],
+        K::InventoryReservationFailed,
+        "",
+        "OUT_OF_STOCK",
+        None,
+    ),
+    (
+        &[Placed, Reserved],
+        K::PaymentFailed,
+        "card declined",
+        "PAYMENT_DECLINED",
+        Some("card declined"),
+    ),
+    (
+        &[Placed, Reserved],
+        K::PaymentFailed,
+        "SHIPPING_FAILED",
+        "PAYMENT_DECLINED",
+        Some("SHIPPING_FAILED"),
+    ),
+    (
+        &[Placed, Reserved, Paid],
+        K::ShippingFailed,
+        "address unreachable",
+        "SHIPPING_FAILED",
+        Some("address unreachable"),
+    ),
+    (
+        &[Placed],
+        K::OrderCancelled,
+        "customer request",
+        "ORDER_CANCELLED",
+        Some("customer request"),
+    ),
+    (
+        &[Placed, Reserved],
+        K::OrderCancelled,
+        "TIMED_OUT",
+        "ORDER_CANCELLED",
+        Some("TIMED_OUT"),
+    ),
+    (
+        &[Placed, Reserved],
+        K::OrderCancelled,
+        "  \n\t ",
+        "ORDER_CANCELLED",
+        None,
+    ),
+];
+
+#[test]
+fn every_failure_cause_maps_to_its_code_and_never_to_the_text() {
+    for (path, kind, text, code, detail) in REASON_CASES {
+        let (reason, kept) = failed_with(path, with_reason(*kind, text));
+        assert_eq!(reason, *code, "{kind} {text:?} after {path:?}");
+        assert_eq!(kept.as_deref(), *detail, "{kind} {text:?} after {path:?}");
+    }
+    // No reason given at all.
+    let bare = Event::parse(
+        EventKind::PaymentFailed,
+        r#"{"orderId":"o-1","sagaId":"o-1"}"#,
+    )
+    .unwrap();
     assert_eq!(
-        failed.reason,
-        "inventory reservation failed: insufficient stock"
+        failed_with(&[Placed, Reserved], bare),
+        ("PAYMENT_DECLINED".to_owned(), None)
+    );
+    let bare = Event::parse(EventKind::OrderCancelled, r#"{"orderId":"o-1"}"#).unwrap();
+    assert_eq!(
+        failed_with(&[Placed], bare),
+        ("ORDER_CANCELLED".to_owned(), None)
     );
 }
 
 #[test]
-fn reasons_from_other_services_are_bounded() {
+fn details_from_other_services_are_bounded_and_lose_control_characters() {
     let state = after(&[Placed, Reserved]);
-    let long = "x".repeat(10_000);
-    let failed = Event::parse(
-        EventKind::PaymentFailed,
-        &json!({"orderId": ORDER, "sagaId": ORDER, "reason": long}).to_string(),
-    )
-    .unwrap();
-    let (saga, _, _) = single(transition(state.as_ref(), &failed, &key(2)));
-    assert_eq!(saga.reason.unwrap().chars().count(), MAX_REASON_CHARS);
+    let long = format!("line one\nline two\r\t\u{7}{}", "x".repeat(1_000));
+    let (saga, _, _) = single(transition(
+        state.as_ref(),
+        &with_reason(EventKind::PaymentFailed, &long),
+        &key(2),
+    ));
+    let detail = saga.detail.unwrap();
+    assert_eq!(detail.chars().count(), crate::text::MAX_DETAIL_CHARS);
+    assert!(detail.starts_with("line oneline two"), "{detail}");
+    assert!(!detail.chars().any(char::is_control), "{detail:?}");
+    assert_eq!(saga.reason, Some(FailureReason::PaymentDeclined));
 }
 
 #[test]
@@ -596,6 +756,480 @@ fn remembered_keys_are_bounded() {
     assert_eq!(saga.last_applied(), Some(key(1).to_string().as_str()));
 }
 
+// ---------------------------------------------------------------------
+// Step deadlines.
+
+/// A moment `after_ms` past the deadline of `saga`.
+fn past_deadline(saga: &Saga, after_ms: u64) -> Timing {
+    Timing {
+        now_ms: saga.step_deadline.expect("a waiting saga has a deadline") + after_ms,
+        step_timeout_ms: TIMEOUT_MS,
+    }
+}
+
+fn overdue(saga: &Saga) -> (Saga, Vec<Emit>, TimeoutAction) {
+    match on_deadline(saga, past_deadline(saga, 0)) {
+        DeadlineDecision::Apply { saga, emit, action } => (saga, emit, action),
+        other => panic!("expected a deadline transition, got {other:?}"),
+    }
+}
+
+#[derive(Debug)]
+enum Due {
+    /// (action, new status, awaited command, emitted, reason)
+    Acts(
+        TimeoutAction,
+        SagaStatus,
+        &'static str,
+        &'static [EventKind],
+        FailureReason,
+    ),
+    NotDue(&'static str),
+}
+
+/// (events applied before, what the passed deadline does).
+const DEADLINE_TABLE: &[(&[E], Due)] = &[
+    // RUNNING: compensate the completed steps and the awaited one.
+    (
+        &[Placed],
+        Due::Acts(
+            TimeoutAction::TimedOut,
+            S::Compensating,
+            "RELEASE_INVENTORY",
+            &[K::ReleaseInventory],
+            FailureReason::TimedOut,
+        ),
+    ),
+    (
+        &[Placed, Reserved],
+        Due::Acts(
+            TimeoutAction::TimedOut,
+            S::Compensating,
+            "REFUND_PAYMENT",
+            &[K::RefundPayment],
+            FailureReason::TimedOut,
+        ),
+    ),
+    // Awaiting the shipment: the contract's rule, refund then release.
+    (
+        &[Placed, Reserved, Paid],
+        Due::Acts(
+            TimeoutAction::TimedOut,
+            S::Compensating,
+            "REFUND_PAYMENT",
+            &[K::RefundPayment],
+            FailureReason::TimedOut,
+        ),
+    ),
+    // COMPENSATING: the same compensation again, the reason kept.
+    (
+        &[Placed, Reserved, PayFailed],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "RELEASE_INVENTORY",
+            &[K::ReleaseInventory],
+            FailureReason::PaymentDeclined,
+        ),
+    ),
+    (
+        &[Placed, Reserved, Paid, ShipFailed],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "REFUND_PAYMENT",
+            &[K::RefundPayment],
+            FailureReason::ShippingFailed,
+        ),
+    ),
+    (
+        &[Placed, Reserved, Paid, ShipFailed, Refunded],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "RELEASE_INVENTORY",
+            &[K::ReleaseInventory],
+            FailureReason::ShippingFailed,
+        ),
+    ),
+    (
+        &[Placed, Cancelled],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "RELEASE_INVENTORY",
+            &[K::ReleaseInventory],
+            FailureReason::Cancelled,
+        ),
+    ),
+    (
+        &[Placed, Reserved, Cancelled],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "REFUND_PAYMENT",
+            &[K::RefundPayment],
+            FailureReason::Cancelled,
+        ),
+    ),
+    (
+        &[Placed, Reserved, Cancelled, Refunded],
+        Due::Acts(
+            TimeoutAction::Resent,
+            S::Compensating,
+            "RELEASE_INVENTORY",
+            &[K::ReleaseInventory],
+            FailureReason::Cancelled,
+        ),
+    ),
+    // Ended sagas have no deadline.
+    (
+        &[Placed, Reserved, Paid, Shipped],
+        Due::NotDue("the saga has already ended"),
+    ),
+    (
+        &[Placed, ReserveFailed],
+        Due::NotDue("the saga has already ended"),
+    ),
+    (
+        &[Placed, Reserved, PayFailed, Released],
+        Due::NotDue("the saga has already ended"),
+    ),
+    (
+        &[Placed, Cancelled, Released],
+        Due::NotDue("the saga has already ended"),
+    ),
+];
+
+#[test]
+fn every_deadline_transition_of_the_table() {
+    // Every reachable saga that waits for a reply is in the table.
+    for path in REACHABLE.iter().filter(|p| !p.is_empty()) {
+        let waiting = !after(path).unwrap().status().is_final();
+        let listed = DEADLINE_TABLE.iter().any(|(p, _)| p == path);
+        assert!(listed || !waiting, "{path:?} is missing from the table");
+    }
+    for (path, due) in DEADLINE_TABLE {
+        let saga = after(path).unwrap();
+        let case = format!("deadline after {path:?}");
+        let later = Timing {
+            now_ms: NOW + 10 * TIMEOUT_MS,
+            step_timeout_ms: TIMEOUT_MS,
+        };
+        match (due, on_deadline(&saga, later)) {
+            (
+                Due::Acts(action, status, step, emitted, reason),
+                DeadlineDecision::Apply {
+                    saga: next,
+                    emit,
+                    action: got,
+                },
+            ) => {
+                assert_eq!(got, *action, "{case}");
+                assert_eq!(next.status(), *status, "{case}");
+                assert_eq!(next.phase.step_name(), *step, "{case}");
+                assert_eq!(kinds(&emit), *emitted, "{case}");
+                assert_eq!(next.reason, Some(*reason), "{case}");
+                assert_eq!(next.version, saga.version + 1, "{case}");
+                assert_eq!(
+                    next.step_deadline,
+                    Some(later.now_ms + TIMEOUT_MS),
+                    "{case}: a new deadline for the command sent"
+                );
+                assert_eq!(
+                    next.last_applied(),
+                    Some(format!("deadline:{}", later.now_ms).as_str()),
+                    "{case}"
+                );
+                // The compensation carries the id it was first sent with.
+                let first = emit[0].event.kind();
+                assert_eq!(
+                    emit[0].event_id,
+                    EventId::derived(&["saga", ORDER, first.as_str()]),
+                    "{case}"
+                );
+                if *action == TimeoutAction::Resent {
+                    assert_eq!(next.resends, 1, "{case}");
+                    assert_eq!(next.phase, saga.phase, "{case}");
+                    assert_eq!(next.detail, saga.detail, "{case}");
+                } else {
+                    assert_eq!(next.resends, 0, "{case}");
+                    let awaited = saga.phase.step_name();
+                    assert_eq!(
+                        next.detail.as_deref(),
+                        Some(format!("no reply to {awaited} by its deadline").as_str()),
+                        "{case}"
+                    );
+                }
+            }
+            (Due::NotDue(reason), DeadlineDecision::NotDue { reason: got }) => {
+                assert_eq!(got, *reason, "{case}")
+            }
+            (due, got) => panic!("{case}: expected {due:?}, got {got:?}"),
+        }
+    }
+}
+
+#[test]
+fn nothing_happens_before_the_deadline() {
+    for path in REACHABLE.iter().filter(|p| !p.is_empty()) {
+        let saga = after(path).unwrap();
+        let Some(deadline) = saga.step_deadline else {
+            assert!(saga.status().is_final(), "{path:?}");
+            continue;
+        };
+        assert_eq!(deadline, NOW + TIMEOUT_MS, "{path:?}");
+        let early = Timing {
+            now_ms: deadline - 1,
+            step_timeout_ms: TIMEOUT_MS,
+        };
+        assert_eq!(
+            on_deadline(&saga, early),
+            DeadlineDecision::NotDue {
+                reason: "the step deadline has not passed"
+            },
+            "{path:?}"
+        );
+        let on_time = Timing {
+            now_ms: deadline,
+            step_timeout_ms: TIMEOUT_MS,
+        };
+        assert!(
+            matches!(on_deadline(&saga, on_time), DeadlineDecision::Apply { .. }),
+            "{path:?}: due at the deadline itself"
+        );
+    }
+}
+
+#[test]
+fn an_unanswered_compensation_is_resent_then_given_up_and_the_rest_still_run() {
+    let mut saga = after(&[Placed, Reserved, Paid, ShipFailed]).unwrap();
+    let refund_id = EventId::derived(&["saga", ORDER, "REFUND_PAYMENT"]);
+    let release_id = EventId::derived(&["saga", ORDER, "RELEASE_INVENTORY"]);
+    for (compensation, id) in [
+        (Compensation::RefundPayment, &refund_id),
+        (Compensation::ReleaseInventory, &release_id),
+    ] {
+        for resend in 1..=MAX_COMPENSATION_RESENDS {
+            let (next, emit, action) = overdue(&saga);
+            assert_eq!(action, TimeoutAction::Resent, "{compensation:?} #{resend}");
+            assert_eq!(next.resends, resend);
+            assert_eq!(emit.len(), 1);
+            assert_eq!(&emit[0].event_id, id, "the same command, the same id");
+            assert_eq!(
+                next.phase.step_name(),
+                compensation.as_str(),
+                "{compensation:?} #{resend}"
+            );
+            assert!(next.step_deadline > saga.step_deadline);
+            saga = next;
+        }
+        let (next, emit, action) = overdue(&saga);
+        assert_eq!(action, TimeoutAction::GaveUp, "{compensation:?}");
+        assert_eq!(next.reason, Some(FailureReason::TimedOut));
+        assert_eq!(next.resends, 0);
+        assert_eq!(next.unconfirmed.last(), Some(&compensation));
+        let detail = next.detail.clone().unwrap();
+        assert!(
+            detail.starts_with(&format!(
+                "no reply to {} after 5 re-sends",
+                compensation.as_str()
+            )),
+            "{detail}"
+        );
+        assert!(detail.chars().count() <= crate::text::MAX_DETAIL_CHARS);
+        if compensation == Compensation::RefundPayment {
+            // The stock is still released.
+            assert_eq!(next.phase.step_name(), "RELEASE_INVENTORY");
+            assert_eq!(kinds(&emit), [K::ReleaseInventory]);
+            assert_eq!(emit[0].event_id, release_id);
+            assert!(
+                detail.contains("SHIPPING_FAILED (address unreachable)"),
+                "{detail}"
+            );
+        } else {
+            assert_eq!(next.status(), SagaStatus::Failed);
+            assert_eq!(next.step_deadline, None);
+            assert_eq!(
+                next.unconfirmed,
+                [Compensation::RefundPayment, Compensation::ReleaseInventory]
+            );
+            let Event::OrderFailed(failed) = &emit[0].event else {
+                panic!("{emit:?}")
+            };
+            assert_eq!(failed.reason, "TIMED_OUT");
+            assert_eq!(
+                on_deadline(&next, past_deadline(&saga, 10 * TIMEOUT_MS)),
+                DeadlineDecision::NotDue {
+                    reason: "the saga has already ended"
+                }
+            );
+        }
+        saga = next;
+    }
+}
+
+#[test]
+fn a_timed_out_saga_with_nothing_to_undo_fails_at_once() {
+    // Not reachable through the flow today (every awaited step but the
+    // shipment can be undone, and shipping comes after payment), but the
+    // rule holds for any saga: nothing to compensate, FAILED at once.
+    let mut saga = after(&[Placed]).unwrap();
+    saga.phase = Phase::Running {
+        awaiting: Step::ShipOrder,
+    };
+    let (next, emit, action) = overdue(&saga);
+    assert_eq!(action, TimeoutAction::TimedOut);
+    assert_eq!(next.status(), SagaStatus::Failed);
+    assert_eq!(next.step_deadline, None);
+    let [Emit {
+        event: Event::OrderFailed(failed),
+        ..
+    }] = emit.as_slice()
+    else {
+        panic!("{emit:?}")
+    };
+    assert_eq!(failed.reason, "TIMED_OUT");
+
+    let mut saga = after(&[Placed, Cancelled]).unwrap();
+    saga.phase = Phase::Compensating {
+        pending: Vec::new(),
+    };
+    let (next, emit, action) = overdue(&saga);
+    assert_eq!(
+        (action, next.status(), kinds(&emit)),
+        (
+            TimeoutAction::GaveUp,
+            SagaStatus::Failed,
+            vec![K::OrderFailed]
+        )
+    );
+}
+
+#[test]
+fn late_replies_after_a_deadline_change_nothing() {
+    // Awaiting payment: the late PAYMENT_PROCESSED is out of date; the
+    // refund reply moves the saga on.
+    let (saga, _, _) = overdue(&after(&[Placed, Reserved]).unwrap());
+    for late in [Paid, PayFailed] {
+        assert_eq!(
+            transition(Some(&saga), &event(late), &key(50)),
+            Decision::Ignore {
+                reason: OUT_OF_DATE
+            },
+            "{late:?}"
+        );
+    }
+    let (saga, _, _) = single(transition(Some(&saga), &event(Refunded), &key(51)));
+    let (saga, failed, _) = single(transition(Some(&saga), &event(Released), &key(52)));
+    let Event::OrderFailed(failed) = failed else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(failed.reason, "TIMED_OUT");
+
+    // Awaiting the shipment: a late ORDER_SHIPPED is refused loudly, while
+    // compensating and once failed.
+    let (compensating, _, _) = overdue(&after(&[Placed, Reserved, Paid]).unwrap());
+    let shipped_late = Decision::Ignore {
+        reason: SHIPPED_AFTER_TIMEOUT,
+    };
+    assert_eq!(
+        transition(Some(&compensating), &event(Shipped), &key(60)),
+        shipped_late
+    );
+    let (refunded, _, _) = single(transition(Some(&compensating), &event(Refunded), &key(61)));
+    let (ended, _, _) = single(transition(Some(&refunded), &event(Released), &key(62)));
+    assert_eq!(ended.status(), SagaStatus::Failed);
+    assert_eq!(
+        transition(Some(&ended), &event(Shipped), &key(63)),
+        shipped_late
+    );
+    // A saga that timed out awaiting payment never asked for a shipment:
+    // a shipping reply there is just a reply to an ended saga.
+    assert_eq!(
+        transition(Some(&saga), &event(Shipped), &key(64)),
+        Decision::Ignore { reason: ENDED }
+    );
+}
+
+#[test]
+fn a_reply_and_a_deadline_decided_from_the_same_read_exclude_each_other() {
+    let read = after(&[Placed, Reserved]).unwrap();
+    let later = past_deadline(&read, 1);
+    // The reply wins: the new step's deadline lies ahead.
+    let reply_at = Timing {
+        now_ms: later.now_ms,
+        step_timeout_ms: TIMEOUT_MS,
+    };
+    let Decision::Apply { saga: paid, .. } =
+        super::transition(Some(&read), &event(Paid), &key(2), reply_at)
+    else {
+        panic!("the reply applies")
+    };
+    assert_eq!(
+        on_deadline(&paid, later),
+        DeadlineDecision::NotDue {
+            reason: "the step deadline has not passed"
+        }
+    );
+    // The deadline wins: the reply is then out of date.
+    let (timed_out, _, _) = overdue(&read);
+    assert_eq!(
+        transition(Some(&timed_out), &event(Paid), &key(2)),
+        Decision::Ignore {
+            reason: OUT_OF_DATE
+        }
+    );
+    // Both decided from the same read write the same version: the store's
+    // conditional write lets exactly one of them through.
+    assert_eq!(paid.version, timed_out.version);
+}
+
+#[test]
+fn a_saga_stored_without_a_deadline_gets_one_and_sends_nothing() {
+    let mut saga = after(&[Placed, Reserved]).unwrap();
+    saga.step_deadline = None;
+    let DeadlineDecision::Apply {
+        saga: next,
+        emit,
+        action,
+    } = on_deadline(&saga, AT)
+    else {
+        panic!("the clock starts")
+    };
+    assert_eq!(action, TimeoutAction::ClockStarted);
+    assert!(emit.is_empty());
+    assert_eq!(next.step_deadline, Some(NOW + TIMEOUT_MS));
+    assert_eq!(next.version, saga.version + 1);
+    assert_eq!(next.applied, saga.applied, "no event was applied");
+    assert_eq!(next.phase, saga.phase);
+}
+
+#[test]
+fn a_version_at_its_limit_never_wraps() {
+    let mut saga = after(&[Placed]).unwrap();
+    saga.version = u64::MAX;
+    assert!(matches!(
+        transition(Some(&saga), &event(Reserved), &key(1)),
+        Decision::Reject { .. }
+    ));
+    assert!(matches!(
+        on_deadline(&saga, past_deadline(&saga, 0)),
+        DeadlineDecision::NotDue { .. }
+    ));
+    saga.step_deadline = None;
+    assert!(matches!(
+        on_deadline(&saga, AT),
+        DeadlineDecision::NotDue { .. }
+    ));
+    // Deadlines saturate rather than wrap.
+    let end_of_time = Timing {
+        now_ms: u64::MAX - 1,
+        step_timeout_ms: TIMEOUT_MS,
+    };
+    assert_eq!(end_of_time.deadline(), u64::MAX);
+}
+
 fn compensation_kind(step: Step) -> Option<EventKind> {
     step.compensation().map(|c| match c {
         Compensation::RefundPayment => EventKind::RefundPayment,
@@ -611,52 +1245,118 @@ fn step_kind(step: Step) -> EventKind {
     }
 }
 
+/// Sweeps after which a saga whose participants never answer has ended:
+/// one for the awaited step, then for each of at most two compensations
+/// its re-sends and the give-up.
+const SWEEPS_TO_END: usize = 1 + 2 * (MAX_COMPENSATION_RESENDS as usize + 1);
+
+/// One move of the random sequences: an event (fresh or redelivered), or
+/// a sweep at some time.
+#[derive(Debug, Clone)]
+enum Move {
+    Deliver {
+        choice: usize,
+        redeliver: bool,
+        back: prop::sample::Index,
+    },
+    /// The sweep runs `advance_ms` later than the previous move.
+    Sweep { advance_ms: u64 },
+}
+
+fn a_move() -> impl Strategy<Value = Move> {
+    prop_oneof![
+        4 => (0..ALL_E.len(), any::<bool>(), any::<prop::sample::Index>())
+            .prop_map(|(choice, redeliver, back)| Move::Deliver { choice, redeliver, back }),
+        1 => prop_oneof![Just(0u64), Just(TIMEOUT_MS - 1), Just(TIMEOUT_MS), 0..3 * TIMEOUT_MS]
+            .prop_map(|advance_ms| Move::Sweep { advance_ms }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
-    /// Any sequence of events, fresh or redelivered, in any order.
+    /// Any sequence of events, fresh or redelivered, in any order, with
+    /// sweeps at any time in between.
     #[test]
     fn random_event_sequences_keep_the_saga_consistent(
-        steps in prop::collection::vec((0..ALL_E.len(), any::<bool>(), any::<prop::sample::Index>()), 1..30)
+        moves in prop::collection::vec(a_move(), 1..40)
     ) {
         let mut state: Option<Saga> = None;
+        let mut now = NOW;
         let mut delivered: Vec<(Event, DedupKey)> = Vec::new();
         let mut emitted: Vec<Emit> = Vec::new();
-        for (n, (choice, redeliver, back)) in steps.into_iter().enumerate() {
-            let (event, key) = if redeliver && !delivered.is_empty() {
-                delivered[back.index(delivered.len())].clone()
-            } else {
-                (event(ALL_E[choice]), key(n))
-            };
+        let mut resent: Vec<Emit> = Vec::new();
+        for (n, step) in moves.into_iter().enumerate() {
+            let at = |now| Timing { now_ms: now, step_timeout_ms: TIMEOUT_MS };
             let before = state.clone();
-            match transition(state.as_ref(), &event, &key) {
-                Decision::Apply { saga, emit } => {
-                    prop_assert!(before.as_ref().is_none_or(|b| !b.status().is_final()), "a final saga moved");
-                    prop_assert_eq!(saga.version, before.as_ref().map_or(0, |b| b.version) + 1);
-                    let applied_key = key.to_string();
-                    prop_assert_eq!(saga.last_applied(), Some(applied_key.as_str()));
-                    prop_assert_eq!(emit.len(), 1, "each transition sends exactly one record");
-                    if let Phase::Compensating { pending } = &saga.phase {
-                        prop_assert!(!pending.is_empty());
+            match step {
+                Move::Sweep { advance_ms } => {
+                    now += advance_ms;
+                    let Some(saga) = &before else { continue };
+                    match on_deadline(saga, at(now)) {
+                        DeadlineDecision::Apply { saga: next, emit, action } => {
+                            prop_assert!(!saga.status().is_final(), "a final saga moved");
+                            prop_assert!(saga.step_deadline.is_some_and(|d| d <= now), "moved before its deadline");
+                            prop_assert_eq!(next.version, saga.version + 1);
+                            prop_assert_eq!(emit.len(), 1, "each deadline sends exactly one record");
+                            prop_assert_eq!(next.step_deadline, (!next.status().is_final()).then_some(now + TIMEOUT_MS));
+                            if action == TimeoutAction::Resent {
+                                // The very record sent before, again.
+                                prop_assert!(emitted.contains(&emit[0]), "re-sent {:?} was never sent", emit[0].event.kind());
+                                resent.extend(emit);
+                            } else {
+                                emitted.extend(emit);
+                            }
+                            state = Some(next);
+                        }
+                        DeadlineDecision::NotDue { .. } => {
+                            prop_assert!(saga.status().is_final() || saga.step_deadline.is_some_and(|d| d > now));
+                        }
                     }
-                    emitted.extend(emit);
-                    state = Some(saga);
                 }
-                Decision::Duplicate { .. } => {
-                    let key = key.to_string();
-                    prop_assert!(before.as_ref().is_some_and(|b| b.applied.contains(&key)));
+                Move::Deliver { choice, redeliver, back } => {
+                    let (event, key) = if redeliver && !delivered.is_empty() {
+                        delivered[back.index(delivered.len())].clone()
+                    } else {
+                        (event(ALL_E[choice]), key(n))
+                    };
+                    match super::transition(state.as_ref(), &event, &key, at(now)) {
+                        Decision::Apply { saga, emit } => {
+                            prop_assert!(before.as_ref().is_none_or(|b| !b.status().is_final()), "a final saga moved");
+                            prop_assert_eq!(saga.version, before.as_ref().map_or(0, |b| b.version) + 1);
+                            let applied_key = key.to_string();
+                            prop_assert_eq!(saga.last_applied(), Some(applied_key.as_str()));
+                            prop_assert_eq!(emit.len(), 1, "each transition sends exactly one record");
+                            prop_assert_eq!(saga.step_deadline, (!saga.status().is_final()).then_some(now + TIMEOUT_MS));
+                            emitted.extend(emit);
+                            state = Some(saga);
+                        }
+                        Decision::Duplicate { .. } => {
+                            let key = key.to_string();
+                            prop_assert!(before.as_ref().is_some_and(|b| b.applied.contains(&key)));
+                        }
+                        Decision::Ignore { .. } => {}
+                        Decision::Reject { reason } => prop_assert!(false, "unexpected reject: {}", reason),
+                    }
+                    delivered.push((event, key));
                 }
-                Decision::Ignore { .. } => {}
-                Decision::Reject { reason } => prop_assert!(false, "unexpected reject: {}", reason),
             }
-            delivered.push((event, key));
+            if let Some(saga) = &state {
+                if let Phase::Compensating { pending } = &saga.phase {
+                    prop_assert!(!pending.is_empty());
+                }
+                prop_assert!(saga.resends <= MAX_COMPENSATION_RESENDS);
+            }
         }
 
         let sent = kinds(&emitted);
         let mut ids: Vec<_> = emitted.iter().map(|e| e.event_id.clone()).collect();
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         ids.dedup();
-        prop_assert_eq!(ids.len(), emitted.len(), "a record id was sent twice: {:?}", sent);
+        prop_assert_eq!(ids.len(), emitted.len(), "a record id was sent twice (other than a re-send): {:?}", sent);
+        for record in &resent {
+            prop_assert!(matches!(record.event.kind(), K::RefundPayment | K::ReleaseInventory), "only compensations are re-sent");
+        }
         let position = |kind: EventKind| sent.iter().position(|k| *k == kind);
         for kind in sent.iter() {
             prop_assert_eq!(sent.iter().filter(|k| *k == kind).count(), 1, "{} sent twice: {:?}", kind, sent);
@@ -672,6 +1372,12 @@ proptest! {
         if sent.contains(&K::ReleaseInventory) {
             prop_assert!(sent.contains(&K::ReserveInventory));
         }
+        // ORDER_FAILED only ever carries a code.
+        for record in &emitted {
+            if let Event::OrderFailed(failed) = &record.event {
+                prop_assert!(FailureReason::ALL.iter().any(|r| r.code() == failed.reason), "{}", failed.reason);
+            }
+        }
         if let Some(saga) = state {
             match saga.status() {
                 SagaStatus::Completed => {
@@ -679,7 +1385,8 @@ proptest! {
                 }
                 SagaStatus::Failed => {
                     prop_assert_eq!(sent.last(), Some(&K::OrderFailed));
-                    // Nothing that succeeded is left undone.
+                    // Nothing that succeeded is left without its
+                    // compensation being sent.
                     for step in &saga.completed {
                         if let Some(undo) = compensation_kind(*step) {
                             prop_assert!(sent.contains(&undo), "{:?} left undone: {:?}", step, sent);
@@ -695,6 +1402,56 @@ proptest! {
                     prop_assert!(saga.reason.is_some());
                     prop_assert!(!sent.contains(&K::OrderFailed));
                 }
+            }
+        }
+    }
+
+    /// Whatever happened before, a saga whose participants stop answering
+    /// ends FAILED after enough sweeps, with TIMED_OUT unless it had already
+    /// ended, and every compensation owed was sent.
+    #[test]
+    fn a_saga_whose_participants_never_answer_always_ends(
+        prefix in prop::collection::vec(0..ALL_E.len(), 0..8),
+        lateness in prop::collection::vec(0..TIMEOUT_MS, SWEEPS_TO_END),
+    ) {
+        let mut state = after(&[Placed]);
+        for (n, choice) in prefix.into_iter().enumerate() {
+            if let Decision::Apply { saga, .. } = transition(state.as_ref(), &event(ALL_E[choice]), &key(n + 1)) {
+                state = Some(saga);
+            }
+        }
+        let mut saga = state.unwrap();
+        let was_final = saga.status().is_final();
+        let mut sent: Vec<Emit> = Vec::new();
+        let mut sweeps = 0;
+        for late in lateness {
+            if saga.status().is_final() {
+                break;
+            }
+            let (next, emit, _) = match on_deadline(&saga, past_deadline(&saga, late)) {
+                DeadlineDecision::Apply { saga, emit, action } => (saga, emit, action),
+                other => return Err(TestCaseError::fail(format!("a waiting saga did not move: {other:?}"))),
+            };
+            sweeps += 1;
+            sent.extend(emit);
+            saga = next;
+        }
+        prop_assert!(saga.status().is_final(), "still {:?} after {} sweeps", saga.phase, sweeps);
+        prop_assert!(sweeps <= SWEEPS_TO_END);
+        if !was_final {
+            let Some(Emit { event: Event::OrderFailed(failed), .. }) = sent.last() else {
+                return Err(TestCaseError::fail(format!("no ORDER_FAILED: {sent:?}")));
+            };
+            prop_assert_eq!(failed.reason.as_str(), "TIMED_OUT");
+            prop_assert_eq!(saga.step_deadline, None);
+            // Nobody answered: what was still owed was given up, after
+            // being sent.
+            let owed = saga.completed.iter().filter_map(|s| s.compensation()).count();
+            prop_assert!(!saga.unconfirmed.is_empty() || owed == 0);
+            // At most the completed steps and the awaited one.
+            prop_assert!(saga.unconfirmed.len() <= owed + 1);
+            for compensation in &saga.unconfirmed {
+                prop_assert!(sent.iter().any(|e| e.event.kind().as_str() == compensation.as_str()));
             }
         }
     }

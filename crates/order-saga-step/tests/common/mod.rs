@@ -4,7 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_kinesis::types::Record;
 use base64::Engine as _;
+use order_events::{
+    Envelope, Event, EventId, InventoryReleased, InventoryReserved, OutgoingRecord, Timestamp,
+};
 use order_saga_step::{InMemorySagaStore, SagaHandler};
 use serde_json::{json, Value};
 use stream_core::{
@@ -119,4 +123,59 @@ impl Harness {
     pub fn succeeding() -> Self {
         Self::new(FakePutRecords::default(), FakePutRecords::default())
     }
+}
+
+/// The records of `stream` after the first `seen`; moves `seen` on.
+pub async fn new_records(
+    cfg: &aws_config::SdkConfig,
+    stream: &str,
+    seen: &mut usize,
+) -> Vec<Record> {
+    let all = testkit::read_stream(cfg, stream).await;
+    let new = all[*seen..].to_vec();
+    *seen = all.len();
+    new
+}
+
+/// A Lambda Kinesis event holding `records` of the stream `arn`.
+pub fn lambda_event(records: &[Record], arn: &str) -> KinesisEvent {
+    let records: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let arrival = r
+                .approximate_arrival_timestamp()
+                .map_or(0.0, |t| t.as_secs_f64());
+            record(
+                r.sequence_number(),
+                r.partition_key().unwrap_or_default(),
+                r.data().as_ref(),
+                arrival,
+                arn,
+            )
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+/// What inventory-update answers: every reservation succeeds, every
+/// release replies; the reply id follows the command's, as the contract
+/// asks.
+pub fn inventory_reply(command: &Record) -> Option<OutgoingRecord> {
+    let envelope = Envelope::parse(command.data().as_ref()).unwrap();
+    let kind = envelope.kind()?;
+    let reply = match envelope.event(kind).unwrap() {
+        Event::ReserveInventory(reserve) => Event::InventoryReserved(InventoryReserved {
+            saga_id: reserve.saga(),
+            order_id: reserve.order_id,
+            items: reserve.items,
+        }),
+        Event::ReleaseInventory(release) => Event::InventoryReleased(InventoryReleased {
+            saga_id: Some(release.saga()),
+            order_id: release.order_id,
+            items: Vec::new(),
+        }),
+        _ => return None,
+    };
+    let id = EventId::derived(&["inventory-stand-in", &envelope.dedup_key().to_string()]);
+    Some(OutgoingRecord::new(id, Timestamp::now(), &reply).unwrap())
 }

@@ -1,0 +1,624 @@
+//! The sweep against the local emulator (run with
+//! `scripts/local-aws.sh run -- cargo test -p order-saga-step`): real
+//! `Scan` pages, conditional writes and streams. A saga whose participant
+//! never answers is compensated and ends FAILED with TIMED_OUT; a saga
+//! within its deadline is left alone; a sweep racing a real reply applies
+//! exactly one of them.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::Record;
+use common::{inventory_reply, lambda_event, new_records, FakePublisher};
+use order_events::{DedupKey, Envelope, Event, EventKind, OrderId, OutgoingRecord};
+use order_saga_step::sweep::build_sweeper;
+use order_saga_step::{
+    now_millis, sweep, DuePage, DynamoDbSagaStore, SagaHandler, SagaRecord, SagaStatus, SagaStore,
+    ScanCursor, StoreError, SweepConfig, SweepOptions, SweepStore, Sweeper,
+};
+use stream_core::{
+    Deadline, FakePutRecords, Handled, Handler, IncomingEvent, OrderedPublisher, RecordOrigin,
+    SplitPublisher,
+};
+
+fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn deadline() -> Deadline {
+    Deadline::in_(Duration::from_secs(60))
+}
+
+/// Streams, table and queue of one test.
+struct World {
+    cfg: aws_config::SdkConfig,
+    table: String,
+    events: String,
+    commands: String,
+    events_arn: String,
+    commands_arn: String,
+    queue: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let cfg = testkit::aws_config().await;
+        let table = testkit::unique_name("sagas");
+        let events = testkit::unique_name("order-events");
+        let commands = testkit::unique_name("order-commands");
+        testkit::create_table(&cfg, &table, "orderId").await;
+        let events_arn = testkit::create_stream(&cfg, &events, 1).await;
+        let commands_arn = testkit::create_stream(&cfg, &commands, 1).await;
+        let queue = testkit::create_queue(&cfg, &testkit::unique_name("dlq")).await;
+        Self {
+            cfg,
+            table,
+            events,
+            commands,
+            events_arn,
+            commands_arn,
+            queue,
+        }
+    }
+
+    fn vars(&self, timeout_seconds: &str) -> HashMap<String, String> {
+        vars(&[
+            ("DEAD_LETTER_QUEUE_URL", &self.queue),
+            ("SAGA_TABLE", &self.table),
+            ("ORDER_COMMANDS_STREAM", &self.commands),
+            ("ORDER_EVENTS_STREAM", &self.events),
+            ("SAGA_STEP_TIMEOUT_SECONDS", timeout_seconds),
+        ])
+    }
+
+    /// The function as Lambda runs it, with the step timeout given.
+    fn saga(&self, timeout_seconds: &str) -> order_saga_step::SagaPipeline {
+        let config = order_saga_step::Config::from_vars(&self.vars(timeout_seconds)).unwrap();
+        assert_eq!(
+            config.step_timeout.as_secs().to_string(),
+            timeout_seconds,
+            "read at start"
+        );
+        order_saga_step::build_pipeline(&self.cfg, &config)
+    }
+
+    fn simulator(&self) -> participant_simulator::SimulatorPipeline {
+        let config = participant_simulator::Config::from_vars(&self.vars("300")).unwrap();
+        participant_simulator::build_pipeline(&self.cfg, &config)
+    }
+
+    fn store(&self) -> DynamoDbSagaStore {
+        DynamoDbSagaStore::new(aws_sdk_dynamodb::Client::new(&self.cfg), self.table.clone())
+    }
+
+    async fn put(&self, stream: &str, record: &OutgoingRecord) {
+        aws_sdk_kinesis::Client::new(&self.cfg)
+            .put_record()
+            .stream_name(stream)
+            .partition_key(&record.partition_key)
+            .data(Blob::new(record.data.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn place(&self, order: &str) {
+        let placed = Event::parse(EventKind::OrderPlaced, &placed_payload(order)).unwrap();
+        let record = OutgoingRecord::new(
+            order_events::EventId::derived(&["placed", order]),
+            order_events::Timestamp::now(),
+            &placed,
+        )
+        .unwrap();
+        self.put(&self.events, &record).await;
+    }
+
+    /// Hands `records` of the events stream to `pipeline` as one batch.
+    async fn deliver_events(&self, pipeline: &order_saga_step::SagaPipeline, records: &[Record]) {
+        if records.is_empty() {
+            return;
+        }
+        let outcome = pipeline
+            .process(&lambda_event(records, &self.events_arn), deadline())
+            .await;
+        assert!(
+            outcome.response.batch_item_failures.is_empty(),
+            "{:?}",
+            outcome.report
+        );
+    }
+
+    /// Hands `records` of the commands stream to the payment and shipping
+    /// simulator.
+    async fn answer(&self, records: &[Record]) {
+        if records.is_empty() {
+            return;
+        }
+        let outcome = self
+            .simulator()
+            .process(&lambda_event(records, &self.commands_arn), deadline())
+            .await;
+        assert!(outcome.response.batch_item_failures.is_empty());
+    }
+
+    /// Answers the inventory commands among `records` as inventory-update
+    /// would.
+    async fn answer_inventory(&self, records: &[Record]) {
+        for command in records {
+            if let Some(reply) = inventory_reply(command) {
+                self.put(&self.events, &reply).await;
+            }
+        }
+    }
+
+    async fn item(&self, order: &str) -> HashMap<String, AttributeValue> {
+        aws_sdk_dynamodb::Client::new(&self.cfg)
+            .get_item()
+            .table_name(&self.table)
+            .key("orderId", AttributeValue::S(order.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item()
+            .unwrap()
+            .clone()
+    }
+
+    /// Types of the distinct records of `order` on `stream`, in order.
+    async fn written(&self, stream: &str, order: &str) -> Vec<(EventKind, serde_json::Value)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for record in testkit::read_stream(&self.cfg, stream).await {
+            let envelope = Envelope::parse(record.data().as_ref()).unwrap();
+            if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
+                continue;
+            }
+            seen.push(envelope.dedup_key());
+            out.push((
+                envelope.kind().unwrap(),
+                serde_json::from_str(envelope.payload_text()).unwrap(),
+            ));
+        }
+        out
+    }
+}
+
+fn placed_payload(order: &str) -> String {
+    format!(
+        r#"{{"orderId":"{order}","userId":"u-7","email":"sam@example.com","items":[{{"productId":"p-1","quantity":3,"price":"4.20"}}]}}"#
+    )
+}
+
+fn of(records: &[Record], order: &str, kind: Option<EventKind>) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| r.partition_key() == Some(order))
+        .filter(|r| {
+            kind.is_none_or(|k| Envelope::parse(r.data().as_ref()).unwrap().kind() == Some(k))
+        })
+        .cloned()
+        .collect()
+}
+
+fn kinds(written: &[(EventKind, serde_json::Value)]) -> Vec<EventKind> {
+    written.iter().map(|(k, _)| *k).collect()
+}
+
+fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+use EventKind::*;
+
+#[tokio::test]
+async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
+    let world = World::new().await;
+    // o-stuck's commands get a 1 s deadline, o-fresh's an hour.
+    let quick = world.saga("1");
+    let patient = world.saga("3600");
+    let (mut events_seen, mut commands_seen) = (0, 0);
+
+    world.place("o-stuck").await;
+    world.place("o-fresh").await;
+    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    world
+        .deliver_events(&quick, &of(&events, "o-stuck", None))
+        .await;
+    world
+        .deliver_events(&patient, &of(&events, "o-fresh", None))
+        .await;
+    // The reservation of o-stuck succeeds; its payment is never answered.
+    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    world
+        .answer_inventory(&of(&commands, "o-stuck", None))
+        .await;
+    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    world.deliver_events(&quick, &events).await;
+    let fresh_before = world.item("o-fresh").await;
+    assert_eq!(
+        s(&world.item("o-stuck").await, "step").as_deref(),
+        Some("PROCESS_PAYMENT")
+    );
+
+    // A minute later, the sweep as the binary builds it.
+    let config = SweepConfig::from_vars(&world.vars("300")).unwrap();
+    let sweeper = build_sweeper(&world.cfg, &config);
+    let report = sweeper.run(now_millis() + 60_000, deadline()).await;
+    assert_eq!(
+        (
+            report.due,
+            report.timed_out,
+            report.failed,
+            report.unpublished
+        ),
+        (1, 1, 0, 0),
+        "{report:?}"
+    );
+    assert!(report.scanned >= 2 && report.resume.is_none(), "{report:?}");
+
+    let stuck = world.item("o-stuck").await;
+    assert_eq!(s(&stuck, "status").as_deref(), Some("COMPENSATING"));
+    assert_eq!(s(&stuck, "reason").as_deref(), Some("TIMED_OUT"));
+    assert_eq!(
+        s(&stuck, "reasonDetail").as_deref(),
+        Some("no reply to PROCESS_PAYMENT by its deadline")
+    );
+    // Within its deadline: not a single attribute changed.
+    assert_eq!(world.item("o-fresh").await, fresh_before);
+
+    // The compensation is on the stream: the payment is refunded, the
+    // payment request in flight included.
+    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    assert_eq!(
+        kinds(&world.written(&world.commands, "o-stuck").await),
+        [ReserveInventory, ProcessPayment, RefundPayment]
+    );
+    // The payment service is back: it answers the refund (and, late, the
+    // payment itself); inventory answers the release.
+    world
+        .answer(&of(&commands, "o-stuck", Some(RefundPayment)))
+        .await;
+    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    world.deliver_events(&patient, &events).await;
+    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    world.answer_inventory(&commands).await;
+    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    world.deliver_events(&patient, &events).await;
+
+    let stuck = world.item("o-stuck").await;
+    assert_eq!(s(&stuck, "status").as_deref(), Some("FAILED"));
+    assert!(!stuck.contains_key("stepDeadline"));
+    let written = world.written(&world.events, "o-stuck").await;
+    let (last, failed) = written.last().unwrap();
+    assert_eq!(*last, OrderFailed);
+    assert_eq!(failed["reason"], "TIMED_OUT");
+    assert_eq!(
+        kinds(&world.written(&world.commands, "o-stuck").await),
+        [
+            ReserveInventory,
+            ProcessPayment,
+            RefundPayment,
+            ReleaseInventory
+        ]
+    );
+
+    // The late PAYMENT_PROCESSED changes nothing.
+    let all_commands = testkit::read_stream(&world.cfg, &world.commands).await;
+    world
+        .answer(&of(&all_commands, "o-stuck", Some(ProcessPayment)))
+        .await;
+    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    assert_eq!(of(&events, "o-stuck", Some(PaymentProcessed)).len(), 1);
+    world.deliver_events(&patient, &events).await;
+    assert_eq!(world.item("o-stuck").await, stuck);
+    assert!(testkit::receive_all(&world.cfg, &world.queue)
+        .await
+        .is_empty());
+}
+
+/// The reply of one test round, as a delivered record.
+fn reply(order: &str) -> IncomingEvent {
+    let payload = format!(
+        r#"{{"orderId":"{order}","sagaId":"{order}","items":[{{"productId":"p-1","quantity":3}}]}}"#
+    );
+    incoming(
+        Event::parse(InventoryReserved, &payload).unwrap(),
+        &format!("reserved-{order}"),
+    )
+}
+
+fn incoming(event: Event, id: &str) -> IncomingEvent {
+    IncomingEvent {
+        dedup_key: DedupKey::EventId(id.to_owned()),
+        timestamp: None,
+        origin: RecordOrigin {
+            event_source_arn: None,
+            event_id: None,
+            shard_id: Some("shardId-000000000000".into()),
+            sequence_number: id.to_owned(),
+            sub_sequence_number: None,
+            partition_key: event.partition_key().to_owned(),
+            approximate_arrival_timestamp: None,
+        },
+        event,
+        deadline: deadline(),
+    }
+}
+
+/// Starts `order`'s saga with a deadline already passed by the time the
+/// sweep runs.
+async fn start_overdue(store: &DynamoDbSagaStore, order: &str) {
+    let handler = SagaHandler::new(store.clone()).with_step_timeout(Duration::from_millis(1));
+    let placed = Event::parse(EventKind::OrderPlaced, &placed_payload(order)).unwrap();
+    let handled = handler
+        .handle(incoming(placed, &format!("placed-{order}")))
+        .await
+        .unwrap();
+    assert!(matches!(handled, Handled::Done { .. }));
+}
+
+fn fakes() -> (Arc<FakePutRecords>, Arc<FakePutRecords>, FakePublisher) {
+    let (commands, events) = (
+        Arc::new(FakePutRecords::default()),
+        Arc::new(FakePutRecords::default()),
+    );
+    let publisher = SplitPublisher {
+        commands: OrderedPublisher::new(commands.clone(), common::quick_retries()),
+        events: OrderedPublisher::new(events.clone(), common::quick_retries()),
+    };
+    (commands, events, publisher)
+}
+
+/// The DynamoDB store, with a reply handled just before the sweep's first
+/// write.
+struct ReplyBeforeWrite {
+    inner: DynamoDbSagaStore,
+    reply: IncomingEvent,
+    handled: tokio::sync::Mutex<Option<Handled>>,
+    saves: AtomicUsize,
+}
+
+impl SagaStore for ReplyBeforeWrite {
+    async fn load(&self, order_id: &OrderId) -> Result<Option<SagaRecord>, StoreError> {
+        self.inner.load(order_id).await
+    }
+
+    async fn save(&self, record: &SagaRecord, read: Option<u64>) -> Result<(), StoreError> {
+        if self.saves.fetch_add(1, Ordering::SeqCst) == 0 {
+            let handler = SagaHandler::new(self.inner.clone());
+            *self.handled.lock().await = Some(handler.handle(self.reply.clone()).await.unwrap());
+        }
+        self.inner.save(record, read).await
+    }
+}
+
+impl SweepStore for ReplyBeforeWrite {
+    async fn scan_due(
+        &self,
+        now_ms: u64,
+        start: Option<&ScanCursor>,
+        limit: u32,
+    ) -> Result<DuePage, StoreError> {
+        self.inner.scan_due(now_ms, start, limit).await
+    }
+
+    async fn confirm_published(
+        &self,
+        order_id: &OrderId,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.confirm_published(order_id, version).await
+    }
+}
+
+async fn saga_of(store: &DynamoDbSagaStore, order: &str) -> order_saga_step::Saga {
+    store
+        .load(&OrderId::parse(order).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .saga
+}
+
+#[tokio::test]
+async fn a_sweep_racing_a_real_reply_applies_exactly_one_of_them() {
+    let world = World::new().await;
+    let store = world.store();
+    let options = SweepOptions::new(Duration::from_secs(300));
+    let later = || now_millis() + 5_000;
+
+    // The reply lands between the sweep's read and its write: the sweep's
+    // conditional write fails, it reads again, and finds nothing due.
+    start_overdue(&store, "o-reply-first").await;
+    let racing = ReplyBeforeWrite {
+        inner: store.clone(),
+        reply: reply("o-reply-first"),
+        handled: tokio::sync::Mutex::new(None),
+        saves: AtomicUsize::new(0),
+    };
+    let (commands, _, publisher) = fakes();
+    let report = sweep(&racing, &publisher, &options, later(), None, deadline()).await;
+    assert!(matches!(
+        *racing.handled.lock().await,
+        Some(Handled::Done { .. })
+    ));
+    assert_eq!((report.timed_out, report.superseded), (0, 1), "{report:?}");
+    let saga = saga_of(&store, "o-reply-first").await;
+    assert_eq!(
+        (saga.status(), saga.phase.step_name(), saga.version),
+        (SagaStatus::Running, "PROCESS_PAYMENT", 2)
+    );
+    assert!(commands.landed().is_empty(), "the sweep sent nothing");
+
+    // The sweep writes first: the reply is then out of date.
+    start_overdue(&store, "o-sweep-first").await;
+    let (commands, _, publisher) = fakes();
+    let report = sweep(&store, &publisher, &options, later(), None, deadline()).await;
+    assert_eq!(report.timed_out, 1, "{report:?}");
+    let handled = SagaHandler::new(store.clone())
+        .handle(reply("o-sweep-first"))
+        .await
+        .unwrap();
+    assert!(matches!(handled, Handled::Skipped { .. }), "{handled:?}");
+    let saga = saga_of(&store, "o-sweep-first").await;
+    assert_eq!((saga.status(), saga.version), (SagaStatus::Compensating, 2));
+    assert_eq!(commands.landed().len(), 1);
+
+    // Truly concurrent, several rounds: whoever wins, exactly one applies.
+    for round in 0..5 {
+        let order = format!("o-race-{round}");
+        start_overdue(&store, &order).await;
+        let (commands, _, publisher) = fakes();
+        let handler = SagaHandler::new(store.clone());
+        let (report, handled) = tokio::join!(
+            sweep(&store, &publisher, &options, later(), None, deadline()),
+            handler.handle(reply(&order)),
+        );
+        let reply_applied = matches!(handled.unwrap(), Handled::Done { .. });
+        let sweep_applied = report.timed_out == 1;
+        assert!(
+            reply_applied != sweep_applied,
+            "round {round}: reply {reply_applied}, sweep {sweep_applied}: {report:?}"
+        );
+        let saga = saga_of(&store, &order).await;
+        assert_eq!(saga.version, 2, "round {round}: one write");
+        let expected = if sweep_applied {
+            SagaStatus::Compensating
+        } else {
+            SagaStatus::Running
+        };
+        assert_eq!(saga.status(), expected, "round {round}");
+        assert_eq!(
+            commands.landed().len(),
+            usize::from(sweep_applied),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn scans_page_through_the_table_and_runs_go_on_where_the_last_stopped() {
+    let world = World::new().await;
+    let store = world.store();
+    for n in 0..5 {
+        start_overdue(&store, &format!("o-{n}")).await;
+    }
+    // Something that is not a saga: reported, left alone, never a panic.
+    aws_sdk_dynamodb::Client::new(&world.cfg)
+        .put_item()
+        .table_name(&world.table)
+        .item("orderId", AttributeValue::S("junk".into()))
+        .item("status", AttributeValue::S("RUNNING".into()))
+        .item("stepDeadline", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let (commands, _, publisher) = fakes();
+    let options = SweepOptions {
+        page_size: 2,
+        max_sagas: 2,
+        ..SweepOptions::new(Duration::from_secs(300))
+    };
+    let sweeper = Sweeper::new(store.clone(), publisher, options);
+    let now = now_millis() + 5_000;
+    let mut runs = Vec::new();
+    loop {
+        let report = sweeper.run(now, deadline()).await;
+        let done = report.resume.is_none();
+        runs.push(report);
+        if done || runs.len() > 6 {
+            break;
+        }
+    }
+    let timed_out: Vec<usize> = runs.iter().map(|r| r.timed_out).collect();
+    assert_eq!(timed_out.iter().sum::<usize>(), 5, "{runs:#?}");
+    assert!(timed_out.iter().all(|&n| n <= 2), "{runs:#?}");
+    assert!(runs.len() >= 3, "bounded runs: {runs:#?}");
+    assert_eq!(runs.iter().map(|r| r.unreadable).sum::<usize>(), 1);
+    assert_eq!(commands.landed().len(), 5, "one compensation per saga");
+    for n in 0..5 {
+        let saga = saga_of(&store, &format!("o-{n}")).await;
+        assert_eq!(saga.status(), SagaStatus::Compensating, "o-{n}");
+    }
+    // Nothing is due any more; the junk is still there, untouched.
+    let (_, _, publisher) = fakes();
+    let report = sweep(
+        &store,
+        &publisher,
+        &SweepOptions::new(Duration::from_secs(300)),
+        now,
+        None,
+        deadline(),
+    )
+    .await;
+    assert_eq!(
+        (report.timed_out, report.unreadable, report.scanned),
+        (0, 1, 6)
+    );
+    let junk = world.item("junk").await;
+    assert_eq!(junk.len(), 3);
+}
+
+#[tokio::test]
+async fn an_order_failed_that_did_not_land_is_marked_and_published_by_the_next_run() {
+    let world = World::new().await;
+    let store = world.store();
+    start_overdue(&store, "o-1").await;
+    // A 1 ms step timeout: every run finds the saga overdue again.
+    let options = SweepOptions::new(Duration::from_millis(1));
+    let mut now = now_millis() + 5_000;
+    let (commands, _, publisher) = fakes();
+    // Timed out, then the release re-sent five times.
+    for _ in 0..6 {
+        now += 10;
+        let report = sweep(&store, &publisher, &options, now, None, deadline()).await;
+        assert_eq!(
+            report.timed_out + report.compensations_resent,
+            1,
+            "{report:?}"
+        );
+    }
+    assert_eq!(commands.landed().len(), 6);
+
+    // The events stream refuses the ORDER_FAILED.
+    let refusing = Arc::new(FakePutRecords::failing(|_, _| true));
+    let down = SplitPublisher {
+        commands: OrderedPublisher::new(commands.clone(), common::quick_retries()),
+        events: OrderedPublisher::new(refusing, common::quick_retries()),
+    };
+    now += 10;
+    let report = sweep(&store, &down, &options, now, None, deadline()).await;
+    assert_eq!((report.failed, report.unpublished), (1, 1), "{report:?}");
+    let item = world.item("o-1").await;
+    assert_eq!(s(&item, "status").as_deref(), Some("FAILED"));
+    assert_eq!(item.get("outboxPending"), Some(&AttributeValue::Bool(true)));
+    assert_eq!(s(&item, "reason").as_deref(), Some("TIMED_OUT"));
+
+    // The next run publishes the stored ORDER_FAILED and clears the mark.
+    let (_, events, publisher) = fakes();
+    let report = sweep(&store, &publisher, &options, now, None, deadline()).await;
+    assert_eq!(
+        (report.republished, report.unpublished),
+        (1, 0),
+        "{report:?}"
+    );
+    let landed = events.landed();
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0].kind, OrderFailed);
+    let after = world.item("o-1").await;
+    assert!(!after.contains_key("outboxPending"));
+    assert_eq!(after.get("version"), item.get("version"));
+    let report = sweep(&store, &publisher, &options, now, None, deadline()).await;
+    assert_eq!(report.due, 0);
+}
