@@ -175,6 +175,83 @@ fn read_dead_letter(body: &str) -> DeadLetterRow {
     }
 }
 
+/// One record of a stream, as far as the checks read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEvent {
+    pub sequence_number: String,
+    /// `eventType`, or `commandType` for the command shape.
+    pub kind: Option<String>,
+    pub event_id: Option<String>,
+    pub order_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl StreamEvent {
+    /// Reads what it can of `data`; anything unreadable stays `None`.
+    pub fn read(sequence_number: &str, data: &[u8]) -> Self {
+        let value = serde_json::from_slice::<serde_json::Value>(data).unwrap_or_default();
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        let payload = value.get("payload").unwrap_or(&value);
+        Self {
+            sequence_number: sequence_number.to_owned(),
+            kind: value
+                .get("eventType")
+                .or_else(|| value.get("commandType"))
+                .and_then(text),
+            event_id: value.get("eventId").and_then(text),
+            order_id: payload.get("orderId").and_then(text),
+            user_id: payload.get("userId").and_then(text),
+        }
+    }
+}
+
+/// Every record of every shard of `stream`, from the oldest; shards one
+/// after the other, each in order.
+pub async fn stream_events(sdk: &SdkConfig, stream: &str) -> anyhow::Result<Vec<StreamEvent>> {
+    let client = aws_sdk_kinesis::Client::new(sdk);
+    let shards = client
+        .list_shards()
+        .stream_name(stream)
+        .send()
+        .await
+        .map_err(crate::sdk_error)
+        .with_context(|| format!("listing the shards of {stream}"))?;
+    let mut events = Vec::new();
+    for shard in shards.shards() {
+        let iterator = client
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(shard.shard_id())
+            .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(crate::sdk_error)
+            .with_context(|| format!("reading {stream}/{}", shard.shard_id()))?;
+        let mut next = iterator.shard_iterator().map(str::to_owned);
+        while let Some(iterator) = next.take() {
+            let page = client
+                .get_records()
+                .shard_iterator(iterator)
+                .limit(10_000)
+                .send()
+                .await
+                .map_err(crate::sdk_error)
+                .with_context(|| format!("reading {stream}/{}", shard.shard_id()))?;
+            events.extend(
+                page.records()
+                    .iter()
+                    .map(|r| StreamEvent::read(r.sequence_number(), r.data().as_ref())),
+            );
+            // After the run nothing is written any more: an empty page is
+            // the end of the shard.
+            if !page.records().is_empty() {
+                next = page.next_shard_iterator().map(str::to_owned);
+            }
+        }
+    }
+    Ok(events)
+}
+
 /// Mail sent from `sender` through the emulator at `endpoint`.
 pub async fn sent_mail(endpoint: &str, sender: &str) -> anyhow::Result<Vec<SentMail>> {
     let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
@@ -269,6 +346,27 @@ mod tests {
             BTreeMap::from([("SKU-1".to_owned(), 2), ("SKU-2".to_owned(), 1)])
         );
         assert_eq!(state.reservations["ord-2"], "RELEASED");
+    }
+
+    #[test]
+    fn reads_events_and_commands_of_either_shape() {
+        let event = StreamEvent::read(
+            "1",
+            br#"{"eventId":"e-1","eventType":"PAYMENT_PROCESSED","payload":{"orderId":"ord-1","sagaId":"ord-1"}}"#,
+        );
+        assert_eq!(event.kind.as_deref(), Some("PAYMENT_PROCESSED"));
+        assert_eq!(event.event_id.as_deref(), Some("e-1"));
+        assert_eq!(event.order_id.as_deref(), Some("ord-1"));
+        let command = StreamEvent::read(
+            "2",
+            br#"{"commandType":"SHIP_ORDER","orderId":"ord-2","userId":"u-1"}"#,
+        );
+        assert_eq!(command.kind.as_deref(), Some("SHIP_ORDER"));
+        assert_eq!(command.order_id.as_deref(), Some("ord-2"));
+        assert_eq!(command.user_id.as_deref(), Some("u-1"));
+        assert_eq!(command.event_id, None);
+        let junk = StreamEvent::read("3", b"\xff not json");
+        assert_eq!((junk.kind, junk.order_id), (None, None));
     }
 
     #[test]

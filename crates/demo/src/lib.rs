@@ -29,6 +29,7 @@
 //! - [`inspect`]: reading tables, queue and recorded mail afterwards.
 //! - [`report`]: the checks and the printed report.
 
+pub mod chaos;
 pub mod inspect;
 pub mod progress;
 pub mod publisher;
@@ -103,7 +104,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let resources = setup::Resources::create(&sdk, &run_id[..8], sender.clone()).await?;
-    resources.seed_stock(&sdk, shop::all_products()).await?;
+    resources.seed_stock(&sdk, plan.stock().iter()).await?;
     let before = inspect::inventory(&sdk, &resources.inventory_table).await?;
     let setup_time = started.elapsed();
 
@@ -176,7 +177,7 @@ pub(crate) fn sdk_error<E: std::error::Error>(err: E) -> anyhow::Error {
 }
 
 /// The producer's burst, in the order a shop would write it.
-async fn publish_burst(
+pub(crate) async fn publish_burst(
     publisher: &OrderEventPublisher,
     plan: &Plan,
 ) -> anyhow::Result<report::PublishedSummary> {

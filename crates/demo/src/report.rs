@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use email_notification::compose;
 use event_source_runner::{catalog, RunOutcome, RunReport};
-use order_events::{EmailAddress, EventKind};
+use order_events::{EmailAddress, EventKind, FailureReason};
 
 use crate::inspect::{DeadLetterRow, InventoryState, SagaRow, SentMail};
 use crate::shop::{self, Plan, Role};
@@ -89,7 +89,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str) -> Self {
+    pub fn new(name: &'static str) -> Self {
         Self {
             name,
             broken: Vec::new(),
@@ -185,7 +185,8 @@ impl DemoReport {
     }
 
     /// Failed orders (cancellations apart) grouped by the kind of failure
-    /// (the reason up to its first colon), with one full reason each.
+    /// (the reason code, or free text up to its first colon), with one
+    /// full reason each.
     pub fn failure_reasons(&self) -> BTreeMap<String, (Vec<String>, String)> {
         let mut groups: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
         for order in self.orders.iter().filter(|o| o.outcome == Outcome::Failed) {
@@ -224,7 +225,7 @@ fn outcome_of(saga: Option<&SagaRow>) -> Outcome {
         Some(s) if s.status == "FAILED" => {
             if s.reason
                 .as_deref()
-                .is_some_and(|r| r.starts_with("order cancelled"))
+                .is_some_and(|r| reason_is(r, FailureReason::Cancelled))
             {
                 Outcome::Cancelled
             } else {
@@ -233,6 +234,12 @@ fn outcome_of(saga: Option<&SagaRow>) -> Outcome {
         }
         _ => Outcome::Unfinished,
     }
+}
+
+/// Whether a saga's reason is `code` (the code on the wire, or the
+/// wording older sagas stored).
+fn reason_is(reason: &str, code: FailureReason) -> bool {
+    reason == code.code() || reason.starts_with(code.wording())
 }
 
 fn mask(address: &str) -> String {
@@ -310,10 +317,10 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
         let expected = match order.role {
             Role::Normal => (order.outcome == Outcome::Completed).then_some(()),
             Role::PaymentDeclined => (order.outcome == Outcome::Failed
-                && reason.starts_with("payment failed"))
+                && reason_is(reason, FailureReason::PaymentDeclined))
             .then_some(()),
             Role::ShippingFails => (order.outcome == Outcome::Failed
-                && reason.starts_with("shipping failed"))
+                && reason_is(reason, FailureReason::ShippingFailed))
             .then_some(()),
             Role::Cancelled => (order.outcome == Outcome::Cancelled).then_some(()),
             Role::Scarce => Some(()),
@@ -336,7 +343,7 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             o.outcome == Outcome::Failed
                 && o.reason
                     .as_deref()
-                    .is_some_and(|r| r.starts_with("inventory reservation failed"))
+                    .is_some_and(|r| reason_is(r, FailureReason::OutOfStock))
         })
         .count();
     if !scarce.is_empty() && (won != 1 || lost != scarce.len() - 1) {
@@ -630,8 +637,13 @@ impl fmt::Display for DemoReport {
         writeln!(f, "  failed      {:>3}", self.count(Outcome::Failed))?;
         for (kind, (ids, example)) in self.failure_reasons() {
             writeln!(f, "    {kind} ({}): {}", ids.len(), ids.join(", "))?;
-            if let Some((_, detail)) = example.split_once(':') {
-                writeln!(f, "      e.g. \"{}\"", detail.trim())?;
+            match example.parse::<FailureReason>() {
+                Ok(code) => writeln!(f, "      the customer reads \"{}\"", code.wording())?,
+                Err(()) => {
+                    if let Some((_, detail)) = example.split_once(':') {
+                        writeln!(f, "      e.g. \"{}\"", detail.trim())?;
+                    }
+                }
             }
         }
         writeln!(f, "  cancelled   {:>3}", self.count(Outcome::Cancelled))?;

@@ -158,6 +158,9 @@ pub const CUSTOMERS: [Customer; 10] = [
 /// ten orders, and the stock is sized for forty.
 pub const MIN_ORDERS: usize = 10;
 pub const MAX_ORDERS: usize = 40;
+/// Most orders of a large plan ([`Plan::large`]), whose regular stock is
+/// multiplied to match.
+pub const LARGE_MAX_ORDERS: usize = 2_000;
 /// Fewest customers: with one, every order would share a partition key.
 pub const MIN_CUSTOMERS: usize = 2;
 
@@ -214,6 +217,9 @@ pub struct Plan {
     /// Data that is not JSON at all: the template's filters drop it before
     /// any function sees it, as Lambda's do.
     pub not_json: Vec<u8>,
+    /// Each regular product's stock is its catalogue stock times this (1
+    /// for the demo's bursts; more for a large plan).
+    pub stock_scale: i64,
 }
 
 /// Why a plan cannot be made.
@@ -274,6 +280,27 @@ impl Plan {
                 "{orders} orders: the demo plans {MIN_ORDERS} to {MAX_ORDERS}"
             )));
         }
+        Self::build(orders, customers, 1)
+    }
+
+    /// A plan of up to [`LARGE_MAX_ORDERS`] orders, the same story as
+    /// [`Plan::new`] told at scale: the regular stock is multiplied so every
+    /// order of the larger burst can have its goods, while the scarce
+    /// product keeps its three units, so still exactly one of the two
+    /// orders wanting it gets it.
+    pub fn large(orders: usize, customers: usize) -> Result<Self, PlanError> {
+        if !(MIN_ORDERS..=LARGE_MAX_ORDERS).contains(&orders) {
+            return Err(PlanError(format!(
+                "{orders} orders: a large plan has {MIN_ORDERS} to {LARGE_MAX_ORDERS}"
+            )));
+        }
+        // The demand of a burst grows with its size, block by block of
+        // MAX_ORDERS; one block more keeps a margin for the uneven last one.
+        let scale = orders.div_ceil(MAX_ORDERS) + 1;
+        Self::build(orders, customers, i64::try_from(scale).unwrap_or(i64::MAX))
+    }
+
+    fn build(orders: usize, customers: usize, stock_scale: i64) -> Result<Self, PlanError> {
         if !(MIN_CUSTOMERS..=CUSTOMERS.len()).contains(&customers) {
             return Err(PlanError(format!(
                 "{customers} customers: the demo has {MIN_CUSTOMERS} to {}",
@@ -319,7 +346,22 @@ impl Plan {
             duplicated,
             invalid_order: "ord-9999".to_owned(),
             not_json: b"order ord-1001 shipped!!! (not JSON)".to_vec(),
+            stock_scale,
         })
+    }
+
+    /// Every product with the stock this plan starts from, scarce one last.
+    pub fn stock(&self) -> Vec<Product> {
+        all_products()
+            .map(|product| Product {
+                stock: if product.id == SCARCE.id {
+                    product.stock
+                } else {
+                    product.stock.saturating_mul(self.stock_scale)
+                },
+                ..*product
+            })
+            .collect()
     }
 
     pub fn orders_with(&self, role: Role) -> impl Iterator<Item = &PlannedOrder> {
@@ -448,6 +490,36 @@ mod tests {
             .event(order_events::EventKind::OrderPlaced)
             .is_err());
         assert!(serde_json::from_slice::<serde_json::Value>(&plan.not_json).is_err());
+    }
+
+    #[test]
+    fn a_large_plan_stocks_every_order_but_keeps_the_scarce_product_contested() {
+        for orders in [MIN_ORDERS, 60, 200, 333, LARGE_MAX_ORDERS] {
+            let plan = Plan::large(orders, CUSTOMERS.len()).unwrap();
+            assert_eq!(plan.orders.len(), orders);
+            let demand = plan.demand();
+            for product in plan.stock() {
+                let wanted = demand.get(product.id).copied().unwrap_or(0);
+                if product.id == SCARCE.id {
+                    assert_eq!(product.stock, SCARCE.stock);
+                    assert_eq!(wanted, 2 * SCARCE_UNITS as i64);
+                } else {
+                    assert!(
+                        wanted <= product.stock,
+                        "{orders} orders: {}: {wanted} wanted, {} in stock",
+                        product.id,
+                        product.stock
+                    );
+                }
+            }
+            assert_eq!(plan.orders_with(Role::Cancelled).count(), 1);
+        }
+        assert!(Plan::large(LARGE_MAX_ORDERS + 1, 5).is_err());
+        assert!(Plan::large(MIN_ORDERS - 1, 5).is_err());
+        // The demo's plans keep the catalogue's stock as it is.
+        let demo = Plan::new(MAX_ORDERS, CUSTOMERS.len()).unwrap();
+        let stock = demo.stock();
+        assert!(stock.iter().zip(all_products()).all(|(a, b)| a == b));
     }
 
     #[test]

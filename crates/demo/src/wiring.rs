@@ -184,7 +184,8 @@ pub struct Wiring {
     pub cancel: Option<Arc<CancelOnReservation>>,
 }
 
-/// Builds the four functions from `resources` and adds their mappings.
+/// Builds the four functions from `resources` and adds their mappings,
+/// each with the template's filter and the runner's defaults.
 pub fn wire(
     sdk: &SdkConfig,
     resources: &Resources,
@@ -192,6 +193,40 @@ pub fn wire(
     progress: &Arc<Progress>,
     publisher: &Arc<OrderEventPublisher>,
 ) -> anyhow::Result<Wiring> {
+    wire_with(
+        &Clients {
+            functions: sdk,
+            runner: sdk,
+        },
+        resources,
+        plan,
+        progress,
+        publisher,
+        &|_| {},
+    )
+}
+
+/// Which SDK configuration each side uses: the functions' own clients
+/// (their tables, streams, queue and mail) and the runner's stream reads
+/// may go to different endpoints, e.g. the functions' through a
+/// fault-injecting proxy while the runner reads the emulator directly.
+#[derive(Clone, Copy)]
+pub struct Clients<'a> {
+    pub functions: &'a SdkConfig,
+    pub runner: &'a SdkConfig,
+}
+
+/// [`wire`] with separate clients, and `tune` applied to every mapping's
+/// configuration after the template's filter is set.
+pub fn wire_with(
+    clients: &Clients<'_>,
+    resources: &Resources,
+    plan: &Plan,
+    progress: &Arc<Progress>,
+    publisher: &Arc<OrderEventPublisher>,
+    tune: &dyn Fn(&mut MappingConfig),
+) -> anyhow::Result<Wiring> {
+    let sdk = clients.functions;
     let vars = |name: &str| resources.vars(name);
     let saga = order_saga_step::Config::from_vars(&vars("order-saga-step"))?;
     let inventory = inventory_update::Config::from_vars(&vars("inventory-update"))?;
@@ -216,11 +251,15 @@ pub fn wire(
     }
 
     let mut runner = Runner::new();
-    add(&mut runner, sdk, resources, "order-saga-step", saga_tap)?;
+    let sources = Sources {
+        sdk: clients.runner,
+        resources,
+        tune,
+    };
+    add(&mut runner, &sources, "order-saga-step", saga_tap)?;
     add(
         &mut runner,
-        sdk,
-        resources,
+        &sources,
         "inventory-update",
         Tap::new(
             inventory_update::build_pipeline(sdk, &inventory),
@@ -229,8 +268,7 @@ pub fn wire(
     )?;
     add(
         &mut runner,
-        sdk,
-        resources,
+        &sources,
         "email-notification",
         Tap::new(
             email_notification::build_pipeline(sdk, &email),
@@ -239,8 +277,7 @@ pub fn wire(
     )?;
     add(
         &mut runner,
-        sdk,
-        resources,
+        &sources,
         "participant-simulator",
         Tap::new(
             participant_simulator::build_pipeline(sdk, &simulator),
@@ -250,15 +287,26 @@ pub fn wire(
     Ok(Wiring { runner, cancel })
 }
 
+/// Where the mappings read, and how they are set up.
+struct Sources<'a> {
+    sdk: &'a SdkConfig,
+    resources: &'a Resources,
+    tune: &'a dyn Fn(&mut MappingConfig),
+}
+
 /// One mapping per stream the function reads, with the template's filter;
 /// one function instance serves all its mappings, as in Lambda.
 fn add<I: Invoke + 'static>(
     runner: &mut Runner,
-    sdk: &SdkConfig,
-    resources: &Resources,
+    sources: &Sources<'_>,
     name: &str,
     invoker: I,
 ) -> anyhow::Result<()> {
+    let Sources {
+        sdk,
+        resources,
+        tune,
+    } = sources;
     let spec =
         catalog::find(name).with_context(|| format!("{name} is not in the runner's catalogue"))?;
     let invoker = Arc::new(invoker);
@@ -268,10 +316,11 @@ fn add<I: Invoke + 'static>(
             catalog::ORDER_COMMANDS_STREAM => &resources.commands_stream,
             other => anyhow::bail!("{name} reads an unknown stream variable {other}"),
         };
-        let config = MappingConfig {
+        let mut config = MappingConfig {
             filter: source.filter(),
             ..MappingConfig::new(name, StreamRef::Name(stream.clone()))
         };
+        tune(&mut config);
         runner.push(EventSourceMapping::kinesis(
             Arc::clone(&invoker),
             sdk,

@@ -31,11 +31,7 @@ async fn a_small_burst_ends_as_planned_with_every_invariant_holding() {
     let kinds: Vec<&str> = reasons.keys().map(String::as_str).collect();
     assert_eq!(
         kinds,
-        [
-            "inventory reservation failed",
-            "payment failed",
-            "shipping failed"
-        ]
+        ["OUT_OF_STOCK", "PAYMENT_DECLINED", "SHIPPING_FAILED"]
     );
 
     // Stock moved by the completed orders only (also an invariant above;

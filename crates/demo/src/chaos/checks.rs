@@ -1,0 +1,462 @@
+//! The invariants a run under faults must keep, computed from what it left
+//! in the emulator (tables, queue, recorded mail, both streams read from
+//! the start) and from the runner's counters.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use email_notification::compose;
+use event_source_runner::{RunOutcome, RunReport};
+use order_events::{EventKind, FailureReason, OrderId};
+
+use crate::inspect::{DeadLetterRow, InventoryState, SagaRow, SentMail, StreamEvent};
+use crate::report::{Check, EmailKind};
+use crate::shop::Plan;
+
+/// Longest list of examples one broken invariant shows.
+const EXAMPLES: usize = 8;
+
+/// Everything the checks read.
+pub struct Observed<'a> {
+    pub plan: &'a Plan,
+    pub before: &'a InventoryState,
+    pub after: &'a InventoryState,
+    pub sagas: &'a [SagaRow],
+    pub dead_letters: &'a [DeadLetterRow],
+    pub mail: &'a [SentMail],
+    pub events: &'a [StreamEvent],
+    pub commands: &'a [StreamEvent],
+    pub run: &'a RunReport,
+    /// Functions expected to dead-letter the invalid order (those that
+    /// handle `ORDER_PLACED`), and the record that is not JSON (every
+    /// function reading the events stream, when no filter drops it first).
+    pub invalid_order_readers: BTreeSet<String>,
+    pub not_json_readers: BTreeSet<String>,
+}
+
+/// The verdicts, and what is worth knowing without being a violation.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub checks: Vec<Check>,
+    pub notes: Vec<String>,
+}
+
+fn push_limited(check: &mut Check, hidden: &mut usize, text: String) {
+    if check.broken.len() < EXAMPLES {
+        check.broken.push(text);
+    } else {
+        *hidden += 1;
+    }
+}
+
+fn close(mut check: Check, hidden: usize) -> Check {
+    if hidden > 0 {
+        check.broken.push(format!("... and {hidden} more"));
+    }
+    check
+}
+
+fn ended(status: &str) -> bool {
+    status == "COMPLETED" || status == "FAILED"
+}
+
+pub fn evaluate(observed: &Observed<'_>) -> Verdict {
+    let mut notes = Vec::new();
+    let checks = vec![
+        drained(observed),
+        sagas_ended(observed),
+        stock_conserved(observed),
+        one_email_each(observed, &mut notes),
+        no_command_twice(observed),
+        dead_letters_only_invalid(observed, &mut notes),
+    ];
+    Verdict { checks, notes }
+}
+
+/// The runner went idle: every record of both streams was processed for
+/// good within the time budget, none given up.
+fn drained(observed: &Observed<'_>) -> Check {
+    let mut check = Check::new("streams drained, no record given up");
+    let run = observed.run;
+    if run.outcome != RunOutcome::Idle {
+        check.broken.push(format!(
+            "the runner stopped {:?} after {:.0} s with records still failing",
+            run.outcome,
+            run.elapsed.as_secs_f64()
+        ));
+    }
+    let t = &run.totals;
+    let given_up = t.on_failure_records + t.discarded_records + t.expired_records;
+    if given_up > 0 {
+        check.broken.push(format!(
+            "{given_up} records given up by the event source mappings ({} batches to the on-failure destination)",
+            t.on_failure_batches
+        ));
+    }
+    check
+}
+
+fn sagas_ended(observed: &Observed<'_>) -> Check {
+    let mut check = Check::new("every saga ended (COMPLETED or FAILED)");
+    let mut hidden = 0;
+    let sagas: BTreeMap<&str, &SagaRow> = observed
+        .sagas
+        .iter()
+        .map(|s| (s.order_id.as_str(), s))
+        .collect();
+    for order in &observed.plan.orders {
+        match sagas.get(order.id().as_str()) {
+            None => push_limited(
+                &mut check,
+                &mut hidden,
+                format!("{} has no saga", order.id()),
+            ),
+            Some(saga) if !ended(&saga.status) => push_limited(
+                &mut check,
+                &mut hidden,
+                format!("{} is {}", order.id(), saga.status),
+            ),
+            Some(_) => {}
+        }
+    }
+    for saga in observed.sagas {
+        if observed.plan.order(&saga.order_id).is_none() {
+            push_limited(
+                &mut check,
+                &mut hidden,
+                format!("a saga exists for {}, never validly placed", saga.order_id),
+            );
+        }
+    }
+    close(check, hidden)
+}
+
+/// Per product: stock at the start = available now + units of the orders
+/// completed (shipped) + units still reserved by sagas that have not ended.
+fn stock_conserved(observed: &Observed<'_>) -> Check {
+    let mut check =
+        Check::new("stock conserved (initial = available + shipped + held by running sagas)");
+    let mut hidden = 0;
+    let status: BTreeMap<&str, &str> = observed
+        .sagas
+        .iter()
+        .map(|s| (s.order_id.as_str(), s.status.as_str()))
+        .collect();
+    let mut shipped: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut held: BTreeMap<&str, i64> = BTreeMap::new();
+    for order in &observed.plan.orders {
+        let id = order.id().as_str();
+        let saga = status.get(id).copied();
+        let reservation = observed.after.reservations.get(id).map(String::as_str);
+        let target = match saga {
+            Some("COMPLETED") => {
+                if reservation != Some("RESERVED") {
+                    push_limited(
+                        &mut check,
+                        &mut hidden,
+                        format!(
+                            "{id} completed but its reservation is {}",
+                            reservation.unwrap_or("missing")
+                        ),
+                    );
+                }
+                &mut shipped
+            }
+            Some("FAILED") => {
+                if reservation == Some("RESERVED") {
+                    push_limited(
+                        &mut check,
+                        &mut hidden,
+                        format!("{id} failed but its stock is still reserved"),
+                    );
+                }
+                continue;
+            }
+            _ if reservation == Some("RESERVED") => &mut held,
+            _ => continue,
+        };
+        for (product, units) in order.units() {
+            *target.entry(product).or_insert(0) += units;
+        }
+    }
+    let products: BTreeSet<&str> = observed
+        .before
+        .available
+        .keys()
+        .chain(observed.after.available.keys())
+        .map(String::as_str)
+        .collect();
+    for product in products {
+        let get = |m: &BTreeMap<String, i64>| m.get(product).copied().unwrap_or(0);
+        let initial = get(&observed.before.available);
+        let available = get(&observed.after.available);
+        let out = shipped.get(product).copied().unwrap_or(0);
+        let running = held.get(product).copied().unwrap_or(0);
+        if available < 0 {
+            push_limited(
+                &mut check,
+                &mut hidden,
+                format!("{product}: {available} available, below zero"),
+            );
+        }
+        if initial != available + out + running {
+            push_limited(
+                &mut check,
+                &mut hidden,
+                format!(
+                    "{product}: {initial} initially, now {available} available + {out} shipped + {running} held = {}",
+                    available + out + running
+                ),
+            );
+        }
+    }
+    close(check, hidden)
+}
+
+/// The kind and key (order or user) of each email the plan can cause, by
+/// subject.
+fn expected_subjects(plan: &Plan) -> BTreeMap<String, (EmailKind, String)> {
+    let mut expected = BTreeMap::new();
+    for customer in &plan.customers {
+        if let Ok(message) = customer
+            .registered()
+            .map_err(|e| e.to_string())
+            .and_then(|u| compose::welcome(&u).map_err(|e| e.to_string()))
+        {
+            expected.insert(
+                message.subject,
+                (EmailKind::Welcome, customer.user_id.to_owned()),
+            );
+        }
+    }
+    for order in &plan.orders {
+        let id = order.id().to_string();
+        if let Ok(message) = compose::order_placed(&order.placed) {
+            expected.insert(message.subject, (EmailKind::Confirmation, id.clone()));
+        }
+        if let Ok(message) = compose::order_completed(order.id()) {
+            expected.insert(message.subject, (EmailKind::Completed, id.clone()));
+        }
+        if let Ok(message) = compose::order_failed(order.id(), "") {
+            expected.insert(message.subject, (EmailKind::Failed, id));
+        }
+    }
+    expected
+}
+
+fn one_email_each(observed: &Observed<'_>, notes: &mut Vec<String>) -> Check {
+    let mut check = Check::new("at most one email per (kind, order or user)");
+    let mut hidden = 0;
+    let expected = expected_subjects(observed.plan);
+    let mut received: BTreeMap<(EmailKind, String), usize> = BTreeMap::new();
+    for mail in observed.mail {
+        match expected.get(&mail.subject) {
+            Some((kind, key)) => *received.entry((*kind, key.clone())).or_insert(0) += 1,
+            None => push_limited(
+                &mut check,
+                &mut hidden,
+                format!("unexpected email \"{}\"", mail.subject),
+            ),
+        }
+    }
+    for ((kind, key), count) in &received {
+        if *count > 1 {
+            push_limited(
+                &mut check,
+                &mut hidden,
+                format!("{key}: {count} {kind:?} emails"),
+            );
+        }
+    }
+    // Missing mail is not this invariant, but worth seeing.
+    let statuses: BTreeMap<&str, &str> = observed
+        .sagas
+        .iter()
+        .map(|s| (s.order_id.as_str(), s.status.as_str()))
+        .collect();
+    let mut missing: BTreeMap<EmailKind, usize> = BTreeMap::new();
+    let mut want = |kind: EmailKind, key: &str| {
+        if !received.contains_key(&(kind, key.to_owned())) {
+            *missing.entry(kind).or_insert(0) += 1;
+        }
+    };
+    for customer in &observed.plan.customers {
+        want(EmailKind::Welcome, customer.user_id);
+    }
+    for order in &observed.plan.orders {
+        let id = order.id().as_str();
+        want(EmailKind::Confirmation, id);
+        match statuses.get(id).copied() {
+            Some("COMPLETED") => want(EmailKind::Completed, id),
+            Some("FAILED") => want(EmailKind::Failed, id),
+            _ => {}
+        }
+    }
+    if !missing.is_empty() {
+        notes.push(format!("emails not sent: {missing:?}"));
+    }
+    close(check, hidden)
+}
+
+/// Commands, and the replies that say a command was applied, per order:
+/// each at most once (one `eventId`), and never both outcomes of one step.
+fn no_command_twice(observed: &Observed<'_>) -> Check {
+    let mut check = Check::new("no command applied twice");
+    let mut hidden = 0;
+    let mut ids: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for record in observed.commands.iter().chain(observed.events) {
+        let (Some(kind), Some(order)) = (record.kind.as_deref(), record.order_id.as_deref()) else {
+            continue;
+        };
+        let counted = [
+            EventKind::ReserveInventory,
+            EventKind::ReleaseInventory,
+            EventKind::ProcessPayment,
+            EventKind::RefundPayment,
+            EventKind::ShipOrder,
+            EventKind::InventoryReserved,
+            EventKind::InventoryReservationFailed,
+            EventKind::InventoryReleased,
+            EventKind::PaymentProcessed,
+            EventKind::PaymentFailed,
+            EventKind::PaymentRefunded,
+            EventKind::OrderShipped,
+            EventKind::ShippingFailed,
+            EventKind::OrderCompleted,
+            EventKind::OrderFailed,
+        ];
+        if !counted.iter().any(|k| k.as_str() == kind) {
+            continue;
+        }
+        ids.entry((order, kind)).or_default().insert(
+            record
+                .event_id
+                .as_deref()
+                .unwrap_or(&record.sequence_number),
+        );
+    }
+    for ((order, kind), distinct) in &ids {
+        if distinct.len() > 1 {
+            push_limited(
+                &mut check,
+                &mut hidden,
+                format!(
+                    "{order}: {kind} {} times, with different eventIds",
+                    distinct.len()
+                ),
+            );
+        }
+    }
+    let exclusive = [
+        (
+            EventKind::InventoryReserved,
+            EventKind::InventoryReservationFailed,
+        ),
+        (EventKind::PaymentProcessed, EventKind::PaymentFailed),
+        (EventKind::OrderShipped, EventKind::ShippingFailed),
+        (EventKind::OrderCompleted, EventKind::OrderFailed),
+    ];
+    for order in &observed.plan.orders {
+        let id = order.id().as_str();
+        for (a, b) in exclusive {
+            if ids.contains_key(&(id, a.as_str())) && ids.contains_key(&(id, b.as_str())) {
+                push_limited(&mut check, &mut hidden, format!("{id}: both {a} and {b}"));
+            }
+        }
+    }
+    close(check, hidden)
+}
+
+/// Every dead letter is of a record that can never succeed (the invalid
+/// order, the data that is not JSON), and each of those reached the queue
+/// from every function that reads it.
+fn dead_letters_only_invalid(observed: &Observed<'_>, notes: &mut Vec<String>) -> Check {
+    let mut check = Check::new("dead letters only for invalid records, none lost");
+    let mut hidden = 0;
+    let invalid = observed.plan.invalid_order_data();
+    let not_json = &observed.plan.not_json;
+    let mut got: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for letter in observed.dead_letters {
+        let which = match letter.data.as_deref() {
+            Some(data) if data == invalid.as_slice() => "invalid order",
+            Some(data) if data == not_json.as_slice() => "not JSON",
+            other => {
+                let about = other
+                    .map(|d| crate::inspect::StreamEvent::read("", d))
+                    .map(|e| {
+                        format!(
+                            "{} {}",
+                            e.kind.unwrap_or_default(),
+                            e.order_id.or(e.user_id).unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_else(|| "a record".to_owned());
+                push_limited(
+                    &mut check,
+                    &mut hidden,
+                    format!(
+                        "{} dead-lettered a valid record ({about}): {}",
+                        letter.function, letter.reason
+                    ),
+                );
+                continue;
+            }
+        };
+        *got.entry((which, letter.function.as_str())).or_insert(0) += 1;
+    }
+    for (which, readers) in [
+        ("invalid order", &observed.invalid_order_readers),
+        ("not JSON", &observed.not_json_readers),
+    ] {
+        for reader in readers {
+            if !got.contains_key(&(which, reader.as_str())) {
+                push_limited(
+                    &mut check,
+                    &mut hidden,
+                    format!("the {which} record never reached the queue from {reader}"),
+                );
+            }
+        }
+    }
+    let duplicates: Vec<String> = got
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|((which, function), n)| format!("{function} sent the {which} record {n} times"))
+        .collect();
+    if !duplicates.is_empty() {
+        notes.push(format!(
+            "duplicate dead letters (harmless): {}",
+            duplicates.join("; ")
+        ));
+    }
+    close(check, hidden)
+}
+
+/// Orders whose outcome differs from the plan (not an invariant under
+/// faults: a step deadline may fail an order a slow dependency delayed).
+pub fn off_plan(plan: &Plan, sagas: &[SagaRow]) -> Vec<(OrderId, String)> {
+    use crate::shop::Role;
+    let by_order: BTreeMap<&str, &SagaRow> =
+        sagas.iter().map(|s| (s.order_id.as_str(), s)).collect();
+    plan.orders
+        .iter()
+        .filter_map(|order| {
+            let saga = by_order.get(order.id().as_str())?;
+            let reason = saga.reason.as_deref().unwrap_or_default();
+            let failed_with =
+                |code: FailureReason| saga.status == "FAILED" && reason == code.code();
+            let as_planned = match order.role {
+                Role::Normal => saga.status == "COMPLETED",
+                Role::PaymentDeclined => failed_with(FailureReason::PaymentDeclined),
+                Role::ShippingFails => failed_with(FailureReason::ShippingFailed),
+                Role::Cancelled => failed_with(FailureReason::Cancelled),
+                Role::Scarce => ended(&saga.status),
+            };
+            (!as_planned && ended(&saga.status)).then(|| {
+                (
+                    order.id().clone(),
+                    format!("{:?} ended {} ({reason})", order.role, saga.status),
+                )
+            })
+        })
+        .collect()
+}

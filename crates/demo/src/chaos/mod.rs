@@ -1,0 +1,554 @@
+//! `make chaos`: the demo's order mix under injected faults.
+//!
+//! Each profile runs the whole story on fresh resources: a large plan
+//! ([`Plan::large`]) is published, and the four functions run behind the
+//! event source runner with every AWS client of theirs going through a
+//! [`fault_proxy::FaultProxy`] in front of the emulator. The runner's own
+//! stream reads, the set-up and the final checks talk to the emulator
+//! directly, so the faults hit only the functions.
+//!
+//! The mappings are set up as the template deploys them: retries bounded
+//! by record age (12 h), not by a small count, bisect on function error,
+//! a 30 s function timeout and no event filters. A run continues until both
+//! streams are drained (every record processed for good) or the profile's
+//! time budget runs out; then the invariants are checked ([`checks`]).
+//!
+//! Each profile uses its own region of the emulator, so its tables stay
+//! small (the emulator copies every table of a region on each
+//! `TransactWriteItems`) and one profile's state cannot leak into the next;
+//! with [`ChaosOptions::reset_emulator`] the emulator is also emptied
+//! before each profile, which keeps its answer to the mail query quick.
+
+pub mod checks;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_config::Region;
+use event_source_runner::{
+    catalog, MappingConfig, OnFailureDestination, RunOptions, RunOutcome, StreamRef,
+};
+use fault_proxy::{Counts, FaultKind, FaultProxy, Profile, ProxyConfig};
+use order_events::{EmailAddress, EventKind};
+
+use crate::progress::{Printer, Progress, ProgressOutput};
+use crate::publisher::OrderEventPublisher;
+use crate::report::Check;
+use crate::shop::Plan;
+use crate::wiring::{self, Clients};
+use crate::{inspect, setup};
+
+/// The profiles of `make chaos`, in order.
+pub const FULL_PROFILES: [&str; 7] = [
+    "none",
+    "throttling",
+    "5xx",
+    "resets",
+    "latency",
+    "lost-responses",
+    "mixed",
+];
+
+/// The functions [`wiring`] runs.
+const WIRED: [&str; 4] = [
+    "order-saga-step",
+    "inventory-update",
+    "email-notification",
+    "participant-simulator",
+];
+
+/// Regions the profiles of one run take in turn.
+const REGIONS: [&str; 8] = [
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-central-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+];
+
+/// The region of the `index`-th profile of a run.
+pub fn region_for(index: usize) -> &'static str {
+    REGIONS[index % REGIONS.len()]
+}
+
+/// How big each profile's run is, and how long it may take.
+#[derive(Debug, Clone)]
+pub struct ChaosOptions {
+    pub orders: usize,
+    pub customers: usize,
+    /// Seed of the fault draws.
+    pub seed: u64,
+    /// Longest the functions may run under one profile.
+    pub budget: Duration,
+    pub progress: ProgressOutput,
+    pub progress_every: Duration,
+    /// Empty the emulator before each profile. The emulator answers the
+    /// mail query (`/moto-api/data.json`) by serialising everything it
+    /// holds, under its lock, so without a reset each profile's check gets
+    /// slower; only for an emulator of the run's own (`make chaos` starts
+    /// one).
+    pub reset_emulator: bool,
+}
+
+impl Default for ChaosOptions {
+    fn default() -> Self {
+        Self {
+            orders: 200,
+            customers: 10,
+            seed: 1,
+            budget: Duration::from_secs(120),
+            progress: ProgressOutput::Off,
+            progress_every: Duration::from_secs(10),
+            reset_emulator: false,
+        }
+    }
+}
+
+/// What the event source runner saw: its retries are the faults the
+/// functions could not absorb themselves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunnerRetries {
+    pub invocations: u64,
+    /// Records delivered again after a failure.
+    pub redelivered: u64,
+    /// Invocations answered with some records failed.
+    pub partial_failures: u64,
+    /// Invocations failed as a whole (errors, timeouts).
+    pub whole_batch_failures: u64,
+    pub bisections: u64,
+    pub outcome_idle: bool,
+}
+
+/// One profile's run.
+#[derive(Debug, Clone)]
+pub struct ProfileRun {
+    pub profile: Profile,
+    pub region: String,
+    pub orders: usize,
+    pub faults: Counts,
+    pub runner: RunnerRetries,
+    pub checks: Vec<Check>,
+    pub notes: Vec<String>,
+    /// Sagas per final status.
+    pub statuses: BTreeMap<String, usize>,
+    pub wall: Duration,
+}
+
+impl ProfileRun {
+    pub fn holding(&self) -> usize {
+        self.checks.iter().filter(|c| c.holds()).count()
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.checks.iter().all(Check::holds)
+    }
+}
+
+/// Functions whose mapping of the events stream gets the record that is
+/// not JSON (every one, with no filter) and the invalid order (those that
+/// handle `ORDER_PLACED`).
+fn readers() -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut not_json = BTreeSet::new();
+    let mut invalid_order = BTreeSet::new();
+    for function in catalog::FUNCTIONS
+        .iter()
+        .filter(|f| WIRED.contains(&f.name))
+    {
+        for source in function.sources {
+            if source.stream_var != catalog::ORDER_EVENTS_STREAM {
+                continue;
+            }
+            not_json.insert(function.name.to_owned());
+            if source.types.contains(&EventKind::OrderPlaced.as_str()) {
+                invalid_order.insert(function.name.to_owned());
+            }
+        }
+    }
+    (invalid_order, not_json)
+}
+
+/// Per-service settings from the environment, none of them: each client
+/// would otherwise read `AWS_ENDPOINT_URL` again (a per-service setting
+/// goes ahead of the configuration's own endpoint) and bypass the proxy.
+#[derive(Debug, Clone, Copy)]
+struct NoServiceSettings;
+
+impl aws_types::service_config::LoadServiceConfig for NoServiceSettings {
+    fn load_config(&self, _key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        None
+    }
+}
+
+/// The mappings as the template deploys them.
+fn as_deployed(config: &mut MappingConfig, on_failure: &OnFailureDestination) {
+    config.max_retry_attempts = -1;
+    config.max_record_age = Some(Duration::from_secs(12 * 3600));
+    config.bisect_on_error = true;
+    config.timeout = Duration::from_secs(30);
+    config.filter = None;
+    config.on_failure = Some(on_failure.clone());
+}
+
+/// Runs the plan under `profile` in `region` of the emulator
+/// `AWS_ENDPOINT_URL` points at.
+pub async fn run_profile(
+    profile: &Profile,
+    region: &str,
+    options: &ChaosOptions,
+) -> anyhow::Result<ProfileRun> {
+    let started = Instant::now();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .context(
+            "AWS_ENDPOINT_URL is not set: chaos runs against a local emulator only; \
+             start it with `make chaos`",
+        )?;
+    let plan = Plan::large(options.orders, options.customers)?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let suffix = &run_id[..8];
+    let sender = EmailAddress::parse(format!("orders@chaos-{suffix}.example.com").as_str())
+        .map_err(|e| anyhow::anyhow!("sender: {e}"))?;
+
+    if options.reset_emulator {
+        setup::reset_emulator(&endpoint).await?;
+    }
+    // Set-up, the runner's reads and the checks: the SDK's defaults,
+    // straight to the emulator.
+    let direct = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .load()
+        .await;
+    // The functions: their own SDK settings (retries, timeouts), through
+    // the proxy.
+    let base = stream_core::aws::load_config().await;
+    let proxy = FaultProxy::start(
+        ProxyConfig::new(endpoint.clone())
+            .profile(profile.clone())
+            .seed(options.seed),
+    )
+    .await
+    .context("starting the fault proxy")?;
+    let mut functions = base.to_builder();
+    functions
+        .set_region(Some(Region::new(region.to_owned())))
+        .set_endpoint_url(Some(proxy.endpoint_url()))
+        .set_service_config(Some(NoServiceSettings));
+    let functions = functions.build();
+
+    let resources = setup::Resources::create(&direct, suffix, sender.clone()).await?;
+    resources.seed_stock(&direct, plan.stock().iter()).await?;
+    let before = inspect::inventory(&direct, &resources.inventory_table).await?;
+    let publisher = Arc::new(OrderEventPublisher::new(
+        aws_sdk_kinesis::Client::new(&direct),
+        StreamRef::Name(resources.events_stream.clone()),
+    ));
+    crate::publish_burst(&publisher, &plan).await?;
+
+    let progress = Arc::new(Progress::default());
+    let (on_failure, _given_up) = OnFailureDestination::memory();
+    let tune = move |config: &mut MappingConfig| as_deployed(config, &on_failure);
+    let wiring::Wiring { mut runner, .. } = wiring::wire_with(
+        &Clients {
+            functions: &functions,
+            runner: &direct,
+        },
+        &resources,
+        &plan,
+        &progress,
+        &publisher,
+        &tune,
+    )?;
+    let printer = Printer::start(
+        Arc::clone(&progress),
+        plan.orders.len(),
+        options.progress,
+        options.progress_every,
+    );
+    let run = runner
+        .run_until_idle(&RunOptions {
+            poll_interval: Duration::from_millis(100),
+            quiet_polls: 3,
+            max_duration: Some(options.budget),
+            ..RunOptions::default()
+        })
+        .await;
+    printer.finish().await;
+    let run = run.context("running the functions")?;
+    let faults = proxy.counts();
+    proxy.shutdown().await;
+
+    let (after, sagas, dead_letters, events, commands) = tokio::try_join!(
+        inspect::inventory(&direct, &resources.inventory_table),
+        inspect::sagas(&direct, &resources.saga_table),
+        inspect::dead_letters(&direct, &resources.dead_letter_queue_url),
+        inspect::stream_events(&direct, &resources.events_stream),
+        inspect::stream_events(&direct, &resources.commands_stream),
+    )?;
+    // Alone: the emulator holds its lock while it serialises its state.
+    let mail = inspect::sent_mail(&endpoint, sender.as_str()).await?;
+    let (invalid_order_readers, not_json_readers) = readers();
+    let verdict = checks::evaluate(&checks::Observed {
+        plan: &plan,
+        before: &before,
+        after: &after,
+        sagas: &sagas,
+        dead_letters: &dead_letters,
+        mail: &mail,
+        events: &events,
+        commands: &commands,
+        run: &run,
+        invalid_order_readers,
+        not_json_readers,
+    });
+    let mut notes = verdict.notes;
+    let off_plan = checks::off_plan(&plan, &sagas);
+    if !off_plan.is_empty() {
+        let shown: Vec<String> = off_plan
+            .iter()
+            .take(5)
+            .map(|(id, what)| format!("{id} {what}"))
+            .collect();
+        notes.push(format!(
+            "{} orders ended otherwise than planned, e.g. {}",
+            off_plan.len(),
+            shown.join("; ")
+        ));
+    }
+    let mut statuses = BTreeMap::new();
+    for saga in &sagas {
+        *statuses.entry(saga.status.clone()).or_insert(0) += 1;
+    }
+    let t = &run.totals;
+    Ok(ProfileRun {
+        profile: profile.clone(),
+        region: region.to_owned(),
+        orders: plan.orders.len(),
+        faults,
+        runner: RunnerRetries {
+            invocations: t.invocations,
+            redelivered: t.redelivered,
+            partial_failures: t.partial_failures,
+            whole_batch_failures: t.whole_batch_failures,
+            bisections: t.bisections,
+            outcome_idle: run.outcome == RunOutcome::Idle,
+        },
+        checks: verdict.checks,
+        notes,
+        statuses,
+        wall: started.elapsed(),
+    })
+}
+
+/// The details of one profile's run: broken invariants, notes, outcomes.
+pub fn details(run: &ProfileRun) -> String {
+    let mut text = String::new();
+    let statuses: Vec<String> = run
+        .statuses
+        .iter()
+        .map(|(status, n)| format!("{n} {status}"))
+        .collect();
+    let _ = writeln!(
+        text,
+        "[{}] {} orders in {:.1} s: sagas {}; {} requests through the proxy, {} faults injected",
+        run.profile.name,
+        run.orders,
+        run.wall.as_secs_f64(),
+        statuses.join(", "),
+        run.faults.total_requests(),
+        run.faults.total_injected()
+    );
+    let injected: Vec<String> = run
+        .faults
+        .injected
+        .iter()
+        .map(|(kind, by_service)| {
+            let services: Vec<String> = by_service
+                .iter()
+                .map(|(service, n)| format!("{service} {n}"))
+                .collect();
+            format!("{kind}: {}", services.join(", "))
+        })
+        .collect();
+    if !injected.is_empty() {
+        let _ = writeln!(text, "  faults: {}", injected.join("; "));
+    }
+    for check in &run.checks {
+        let _ = writeln!(
+            text,
+            "  [{}] {}",
+            if check.holds() { " ok " } else { "FAIL" },
+            check.name
+        );
+        for broken in &check.broken {
+            let _ = writeln!(text, "         - {broken}");
+        }
+    }
+    for note in &run.notes {
+        let _ = writeln!(text, "  note: {note}");
+    }
+    text
+}
+
+/// The summary table of every profile's run.
+pub fn table(runs: &[ProfileRun]) -> String {
+    let mut text = String::new();
+    let header = [
+        "profile",
+        "orders",
+        "throttle",
+        "5xx",
+        "reset",
+        "latency",
+        "lost",
+        "redelivered",
+        "failed batches",
+        "invariants",
+        "wall",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for run in runs {
+        let mut row = vec![run.profile.name.clone(), run.orders.to_string()];
+        for kind in FaultKind::ALL {
+            row.push(run.faults.of_kind(kind).to_string());
+        }
+        row.push(run.runner.redelivered.to_string());
+        row.push((run.runner.partial_failures + run.runner.whole_batch_failures).to_string());
+        row.push(format!(
+            "{}/{}{}",
+            run.holding(),
+            run.checks.len(),
+            if run.is_ok() { "" } else { " FAIL" }
+        ));
+        row.push(format!("{:.1} s", run.wall.as_secs_f64()));
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(text, "| {} |", cells.join(" | "));
+        if n == 0 {
+            // Markdown: the first column left-aligned, the numbers right.
+            let rule: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if i == 0 {
+                        "-".repeat(w + 2)
+                    } else {
+                        format!("{}:", "-".repeat(w + 1))
+                    }
+                })
+                .collect();
+            let _ = writeln!(text, "|{}|", rule.join("|"));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(name: &str, ok: bool) -> ProfileRun {
+        let mut check = Check::new("x");
+        if !ok {
+            check.broken.push("broken".into());
+        }
+        let mut faults = Counts::default();
+        faults
+            .injected
+            .entry(FaultKind::Throttle)
+            .or_default()
+            .insert(fault_proxy::Service::DynamoDb, 12);
+        ProfileRun {
+            profile: Profile::builtin(name).unwrap(),
+            region: "us-east-2".into(),
+            orders: 200,
+            faults,
+            runner: RunnerRetries {
+                redelivered: 30,
+                partial_failures: 4,
+                whole_batch_failures: 1,
+                ..RunnerRetries::default()
+            },
+            checks: vec![check, Check::new("y")],
+            notes: vec![],
+            statuses: BTreeMap::from([("COMPLETED".to_owned(), 200)]),
+            wall: Duration::from_millis(61_500),
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_profile_with_faults_retries_and_verdicts() {
+        let text = table(&[run("throttling", true), run("mixed", false)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].contains("profile") && lines[0].contains("invariants"));
+        assert!(
+            lines[1].starts_with("|---") && lines[1].ends_with(":|"),
+            "{text}"
+        );
+        assert!(lines[2].starts_with("| throttling "), "{text}");
+        assert!(lines[2].contains(" 12 |"), "{text}");
+        assert!(lines[2].contains("2/2 "), "{text}");
+        assert!(lines[2].contains("61.5 s"), "{text}");
+        assert!(lines[3].contains("1/2 FAIL"), "{text}");
+        let widths: BTreeSet<usize> = lines.iter().map(|l| l.chars().count()).collect();
+        assert_eq!(widths.len(), 1, "aligned:\n{text}");
+    }
+
+    #[test]
+    fn details_show_broken_invariants_and_notes() {
+        let mut failed = run("mixed", false);
+        failed.notes.push("something to know".into());
+        let text = details(&failed);
+        assert!(text.contains("[FAIL] x"), "{text}");
+        assert!(text.contains("- broken"), "{text}");
+        assert!(text.contains("note: something to know"), "{text}");
+        assert!(text.contains("200 COMPLETED"), "{text}");
+        assert!(text.contains("faults: throttle: dynamodb 12"), "{text}");
+    }
+
+    #[test]
+    fn mappings_are_set_up_as_deployed() {
+        let (destination, _) = OnFailureDestination::memory();
+        let mut config = MappingConfig::new("f", StreamRef::Name("s".into()));
+        as_deployed(&mut config, &destination);
+        assert_eq!(config.max_retry_attempts, -1);
+        assert!(config.bisect_on_error);
+        assert!(config.filter.is_none());
+        config.validate().unwrap();
+        assert_ne!(region_for(0), region_for(1));
+        assert_eq!(region_for(0), region_for(REGIONS.len()));
+    }
+
+    #[test]
+    fn every_function_reading_order_events_gets_the_non_json_record() {
+        let (invalid_order, not_json) = readers();
+        assert!(not_json.contains("order-saga-step"));
+        assert!(not_json.contains("email-notification"));
+        assert!(invalid_order.is_subset(&not_json));
+        assert!(invalid_order.contains("order-saga-step"));
+        assert!(!not_json.contains("participant-simulator"));
+    }
+}
