@@ -45,15 +45,6 @@ impl AddressBookError {
     }
 }
 
-/// True when a DynamoDB validation message blames the request's data (its
-/// size, an empty key) rather than the table or the request's shape.
-pub fn blames_the_data(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    (message.contains("size") && (message.contains("exceed") || message.contains("limit")))
-        || message.contains("must be under")
-        || message.contains("may not contain an empty string")
-}
-
 /// Splits a DynamoDB error of the address book into retry-or-reject; see the
 /// module documentation.
 pub fn classify<E>(err: &SdkError<E, HttpResponse>, doing: &str) -> AddressBookError
@@ -64,12 +55,7 @@ where
         "{doing}: {}",
         for_log(&DisplayErrorContext(err).to_string())
     );
-    let caused_by_the_data = !stream_core::aws::is_transient(err)
-        && stream_core::aws::error_code(err) == Some("ValidationException")
-        && err
-            .as_service_error()
-            .and_then(ProvideErrorMetadata::message)
-            .is_some_and(blames_the_data);
+    let caused_by_the_data = stream_core::aws::rejects_the_data(err);
     if caused_by_the_data {
         AddressBookError::Rejected(detail)
     } else {

@@ -124,7 +124,7 @@ impl Settings {
 /// Builds the pipeline from SDK clients made once from `sdk`; used by
 /// `main`, the local event-source runner and end-to-end tests.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipeline {
-    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let dynamodb = stream_core::aws::dynamodb_client(sdk);
     let handler = EmailHandler::new(
         SesMailSender::new(SesMailSender::client_from(sdk)),
         DynamoDbAddressBook::new(dynamodb.clone(), &config.customers_table),
@@ -132,7 +132,7 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipe
         Settings::from_config(config),
     );
     let dead_letters = SqsDeadLetters::new(
-        aws_sdk_sqs::Client::new(sdk),
+        stream_core::aws::sqs_client(sdk),
         &config.core.dead_letter_queue_url,
     );
     Pipeline::new(handler, dead_letters, PipelineConfig::from(&config.core))

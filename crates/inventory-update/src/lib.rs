@@ -54,16 +54,16 @@ pub type InventoryPipeline = Pipeline<
 /// Builds the deployed pipeline from one SDK configuration; clients are
 /// made here, once per process.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> InventoryPipeline {
-    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let dynamodb = stream_core::aws::dynamodb_client(sdk);
     let store = DynamoDbStockStore::new(dynamodb.clone(), &config.inventory_table);
     let replies = DynamoDbIdempotencyStore::new(dynamodb, &config.idempotency_table);
     let dead_letters = SqsDeadLetters::new(
-        aws_sdk_sqs::Client::new(sdk),
+        stream_core::aws::sqs_client(sdk),
         &config.core.dead_letter_queue_url,
     );
     let publisher = OrderedPublisher::new(
         KinesisPutRecords::new(
-            aws_sdk_kinesis::Client::new(sdk),
+            stream_core::aws::kinesis_client(sdk),
             config.order_events_stream.clone(),
         ),
         RetryPolicy::default(),

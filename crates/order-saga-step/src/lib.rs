@@ -91,16 +91,16 @@ pub fn saga_publisher(
 /// configuration.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipeline {
     let publisher = saga_publisher(
-        &aws_sdk_kinesis::Client::new(sdk),
+        &stream_core::aws::kinesis_client(sdk),
         &config.commands_stream,
         &config.events_stream,
     );
     let store = DynamoDbSagaStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
+        stream_core::aws::dynamodb_client(sdk),
         config.saga_table.clone(),
     );
     let dead_letters = SqsDeadLetters::new(
-        aws_sdk_sqs::Client::new(sdk),
+        stream_core::aws::sqs_client(sdk),
         config.core.dead_letter_queue_url.clone(),
     );
     Pipeline::new(

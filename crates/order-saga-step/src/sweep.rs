@@ -525,11 +525,11 @@ impl<S: SweepStore, P: RecordPublisher> Sweeper<S, P> {
 pub fn build_sweeper(sdk: &aws_config::SdkConfig, config: &SweepConfig) -> SagaSweeper {
     Sweeper::new(
         DynamoDbSagaStore::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            stream_core::aws::dynamodb_client(sdk),
             config.saga_table.clone(),
         ),
         saga_publisher(
-            &aws_sdk_kinesis::Client::new(sdk),
+            &stream_core::aws::kinesis_client(sdk),
             &config.commands_stream,
             &config.events_stream,
         ),

@@ -39,8 +39,8 @@ pub type SimulatorPipeline =
 /// Builds the pipeline: commands in, replies published to
 /// `ORDER_EVENTS_STREAM`, dead letters to `DEAD_LETTER_QUEUE_URL`.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SimulatorPipeline {
-    let kinesis = aws_sdk_kinesis::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let kinesis = stream_core::aws::kinesis_client(sdk);
+    let sqs = stream_core::aws::sqs_client(sdk);
     let publisher = OrderedPublisher::new(
         KinesisPutRecords::new(kinesis, config.events_stream.clone()),
         RetryPolicy::default(),

@@ -131,3 +131,23 @@ pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> O
         _ => None,
     }
 }
+
+/// True when a DynamoDB validation message blames the request's data (its
+/// size, an empty key) rather than the table or the request's shape.
+pub fn blames_the_data(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    (message.contains("size") && (message.contains("exceed") || message.contains("limit")))
+        || message.contains("must be under")
+        || message.contains("may not contain an empty string")
+}
+
+/// True when DynamoDB refused the request because of the data in it (an
+/// item or key beyond its limits): the same data can never succeed. A
+/// validation error that blames the table or the request's shape (a wrong
+/// key schema, a missing table) is a deployment fault, fixed by a deploy,
+/// and stays retryable so records wait for the fix instead of being
+/// dead-lettered.
+pub fn rejects_the_data<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
+    error_code(err) == Some("ValidationException")
+        && matches!(err, SdkError::ServiceError(ctx) if ctx.err().message().is_some_and(blames_the_data))
+}

@@ -20,13 +20,14 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::idempotency::{epoch_now, Claim, IdempotencyStore, Rejected, StoreError};
 
 /// A store error, marked [`Rejected`] when DynamoDB refused the request
-/// itself (`ValidationException`) rather than failed to serve it.
+/// for its data (a key or item beyond its limits) rather than failed to
+/// serve it.
 fn failure<E>(err: SdkError<E, HttpResponse>, doing: &'static str) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let text = DisplayErrorContext(&err).to_string();
-    if crate::aws::error_code(&err) == Some("ValidationException") {
+    if crate::aws::rejects_the_data(&err) {
         return StoreError(anyhow::Error::new(Rejected(text)).context(doing));
     }
     StoreError(anyhow::anyhow!(text).context(doing))

@@ -45,7 +45,12 @@ where
             // Each record's handling is already contained; this catches a
             // fault in the core itself, which fails the invocation (Lambda
             // retries the batch) instead of ending the process.
-            let outcome = AssertUnwindSafe(pipeline.process(&event.payload, deadline))
+            // Boxed so the served future's layout stays shallow whatever
+            // the handler's future nests.
+            let processing: std::pin::Pin<
+                Box<dyn std::future::Future<Output = crate::pipeline::BatchOutcome> + Send + '_>,
+            > = Box::pin(pipeline.process(&event.payload, deadline));
+            let outcome = AssertUnwindSafe(processing)
                 .catch_unwind()
                 .await
                 .map_err(|_| {

@@ -14,6 +14,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Serves `status` with a DynamoDB error of type `error_type` to every
 /// request on 127.0.0.1, counting requests.
 async fn answering(status: u16, error_type: &'static str) -> (String, Arc<AtomicU32>) {
+    answering_with(status, error_type, "injected").await
+}
+
+async fn answering_with(
+    status: u16,
+    error_type: &'static str,
+    message: &'static str,
+) -> (String, Arc<AtomicU32>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicU32::new(0));
@@ -48,7 +56,7 @@ async fn answering(status: u16, error_type: &'static str) -> (String, Arc<Atomic
                     buffer.drain(..end + 4 + length);
                     counter.fetch_add(1, Ordering::SeqCst);
                     let body = format!(
-                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"injected"}}"#
+                        r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{error_type}","message":"{message}"}}"#
                     );
                     let response = format!(
                         "HTTP/1.1 {status} Injected\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{body}",
@@ -120,8 +128,13 @@ async fn throttling_is_retried_without_a_quota_cutting_retries_short() {
 }
 
 #[tokio::test]
-async fn a_validation_error_is_tried_once_and_marked_rejected() {
-    let (url, count) = answering(400, "ValidationException").await;
+async fn a_validation_error_about_the_data_is_tried_once_and_marked_rejected() {
+    let (url, count) = answering_with(
+        400,
+        "ValidationException",
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+    )
+    .await;
     one_get(&url).await;
     assert_eq!(count.load(Ordering::SeqCst), 1);
     let store = DynamoDbIdempotencyStore::new(client(&url).await, "t");
@@ -130,4 +143,22 @@ async fn a_validation_error_is_tried_once_and_marked_rejected() {
         .await
         .unwrap_err();
     assert!(err.0.downcast_ref::<Rejected>().is_some(), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_validation_error_about_the_table_is_not_blamed_on_the_record() {
+    // A deployment fault (a table with another key schema) must not
+    // dead-letter every record: it stays retryable until a deploy fixes it.
+    let (url, _) = answering_with(
+        400,
+        "ValidationException",
+        "One of the required keys was not given a value",
+    )
+    .await;
+    let store = DynamoDbIdempotencyStore::new(client(&url).await, "t");
+    let err = store
+        .claim("k", "token", u64::MAX, u64::MAX)
+        .await
+        .unwrap_err();
+    assert!(err.0.downcast_ref::<Rejected>().is_none(), "{err:#}");
 }
