@@ -27,17 +27,20 @@ def envelope(event_id, event_type, payload):
     }
 
 
-def record(seq_offset, partition_key, data):
+def record(seq_offset, partition_key, data, arrival_offset=None):
+    """arrival_offset (milliseconds after ARRIVAL) defaults to seq_offset."""
     if not isinstance(data, bytes):
         data = json.dumps(data, separators=(",", ":")).encode("utf-8")
     sequence = str(SEQUENCE_BASE + seq_offset)
+    if arrival_offset is None:
+        arrival_offset = seq_offset
     return {
         "kinesis": {
             "kinesisSchemaVersion": "1.0",
             "partitionKey": partition_key,
             "sequenceNumber": sequence,
             "data": base64.b64encode(data).decode("ascii"),
-            "approximateArrivalTimestamp": ARRIVAL + seq_offset / 1000,
+            "approximateArrivalTimestamp": ARRIVAL + arrival_offset / 1000,
         },
         "eventSource": "aws:kinesis",
         "eventVersion": "1.0",
@@ -85,11 +88,21 @@ CASES = {
             "orderId": "order-2001", "sagaId": "order-2001", "userId": "user-1001", "email": "ada@example.com",
         })),
     ],
+    # The reason is a code: the email shows that code's fixed wording.
     "order_failed": [
         record(4, "order-2002", envelope("evt-of-2002", "ORDER_FAILED", {
             "orderId": "order-2002", "sagaId": "order-2002", "userId": "user-1001",
-            "email": "ada@example.com", "reason": "payment declined",
+            "email": "ada@example.com", "reason": "PAYMENT_DECLINED",
         })),
+    ],
+    # A reason that is not a code (an older producer's free text): the email
+    # shows the wording of OTHER and never the text itself.
+    "order_failed_free_text_reason": [
+        record(7, "order-2007", envelope("evt-of-2007", "ORDER_FAILED", {
+            "orderId": "order-2007", "sagaId": "order-2007", "userId": "user-1001",
+            "email": "ada@example.com",
+            "reason": "reserve for order order-2007: DispatchFailure: connection reset by peer at 10.0.0.1",
+        }), arrival_offset=4),
     ],
     # The order has no email: it goes to the address registered earlier in the batch.
     "order_placed_registered_user": [

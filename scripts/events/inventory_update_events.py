@@ -119,7 +119,8 @@ CASES = {
         record(1, "o-2002", {"commandType": "RESERVE_INVENTORY", "orderId": "o-2002", "userId": "u-1",
                              "items": [line("p-2", 3)]}, COMMANDS_ARN)
     ],
-    # A command the stock cannot satisfy: answers INVENTORY_RESERVATION_FAILED naming p-low.
+    # A command the stock cannot satisfy: answers INVENTORY_RESERVATION_FAILED
+    # with reason OUT_OF_STOCK and productId p-low.
     "reserve-command-insufficient": [
         record(1, "o-2003", reserve("c1a2b3c4-0000-4000-8000-000000002003", "s-2003", "o-2003",
                                     [line("p-1", 1), line("p-low", 5)]), COMMANDS_ARN)
@@ -173,6 +174,21 @@ CASES = {
     "too-many-lines": [
         record(1, "o-8001", order_created("ee000000-0000-4000-8000-000000008001", "o-8001",
                                           [line(f"p-{i}", 1) for i in range(1, 52)]))
+    ],
+    # A reservation has one owner. The saga s-9001 reserves p-1 x2; the
+    # ORDER_CANCELLED after it leaves the saga's reservation alone (skipped,
+    # logged): only the saga's RELEASE_INVENTORY gives it back.
+    "cancel-saga-reservation": [
+        record(1, "o-9001", reserve("ff000000-0000-4000-8000-000000009001", "s-9001", "o-9001",
+                                    [line("p-1", 2)]), COMMANDS_ARN),
+        record(2, "o-9001", cancelled("ff000000-0000-4000-8000-000000019001", "o-9001")),
+    ],
+    # ORDER_CREATED o-9002 reserves p-2 x3; a RELEASE_INVENTORY of saga s-9002
+    # gives nothing back (the reservation is ORDER_CREATED's) and answers
+    # INVENTORY_RELEASED with empty items.
+    "release-order-created-reservation": [
+        record(1, "o-9002", order_created("ff000000-0000-4000-8000-000000009002", "o-9002", [line("p-2", 3)])),
+        record(2, "o-9002", release("ff000000-0000-4000-8000-000000029002", "s-9002", "o-9002"), COMMANDS_ARN),
     ],
 }
 

@@ -96,6 +96,7 @@ def reply(event_type, order, **extra):
 
 
 ITEMS = [{"productId": "SKU-RED-MUG", "quantity": 2}, {"productId": "SKU-GREEN-TEA", "quantity": 1}]
+FREE_TEXT_REASON = "card declined\r\nissuer said: \x07DO NOT HONOUR\x00 ref=" + "9" * 600
 
 
 def step(name, order):
@@ -104,11 +105,14 @@ def step(name, order):
         "cancelled": lambda: ("ORDER_CANCELLED", {"orderId": order, "reason": "customer request"}),
         "reserved": lambda: reply("INVENTORY_RESERVED", order, items=ITEMS),
         "reservation_failed": lambda: reply(
-            "INVENTORY_RESERVATION_FAILED", order, reason="insufficient stock", productId="SKU-RED-MUG"
+            "INVENTORY_RESERVATION_FAILED", order, reason="OUT_OF_STOCK", productId="SKU-RED-MUG"
         ),
         "released": lambda: reply("INVENTORY_RELEASED", order, items=ITEMS),
         "paid": lambda: reply("PAYMENT_PROCESSED", order),
         "payment_failed": lambda: reply("PAYMENT_FAILED", order, reason="card declined"),
+        # A participant's text as it may come: line breaks, control characters
+        # and far longer than the saga keeps.
+        "payment_failed_free_text": lambda: reply("PAYMENT_FAILED", order, reason=FREE_TEXT_REASON),
         "refunded": lambda: reply("PAYMENT_REFUNDED", order),
         "shipped": lambda: reply("ORDER_SHIPPED", order),
         "shipping_failed": lambda: reply("SHIPPING_FAILED", order, reason="address unreachable"),
@@ -126,6 +130,12 @@ SAGA_CASES = {
     "payment-refunded": ["placed", "reserved", "paid", "shipping_failed", "refunded"],
     "order-shipped": ["placed", "reserved", "paid", "shipped"],
     "shipping-failed": ["placed", "reserved", "paid", "shipping_failed"],
+    # Cancelled while the inventory is being reserved: the saga asks for the
+    # release, and INVENTORY_RELEASED ends it in ORDER_FAILED (ORDER_CANCELLED).
+    "order-cancelled-compensated": ["placed", "cancelled", "released"],
+    # The participant's free text is kept in the saga, cleaned and cut;
+    # ORDER_FAILED carries only the code (PAYMENT_DECLINED).
+    "payment-failed-free-text": ["placed", "reserved", "payment_failed_free_text", "released"],
 }
 
 
