@@ -84,3 +84,33 @@ ARGS ?=
 redrive: ## List or re-publish dead letters: make redrive ARGS="list" | ARGS="redrive --all --dry-run"
 	@test -n "$(ARGS)" || { echo 'usage: make redrive ARGS="list" or ARGS="redrive --function <name> [--dry-run]" (queue: DEAD_LETTER_QUEUE_URL or --queue-url)' >&2; exit 2; }
 	$(CARGO) run -q -p dead-letters -- $(ARGS)
+
+# ---------------------------------------------------------------- fuzzing
+# tools/fuzz feeds every decoder generated and mutated input (Lambda events,
+# envelopes, timestamps, KPL aggregates, emails). `make fuzz` is
+# coverage-guided: it builds with SanitizerCoverage edge counters into
+# target/fuzz-cov (the first build compiles the dependencies there once) and
+# keeps the inputs that reached new code in target/fuzz-corpus for the next
+# run. `make fuzz-ci` runs the plain debug build briefly, from a fixed seed so
+# that CI is repeatable. Both print cases and failures per target, save
+# failing inputs in target/fuzz-artifacts and exit non-zero on a new property
+# violation.
+
+FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 24
+FUZZ_CI_SEED ?= 1
+FUZZ_ARGS ?=
+FUZZ_TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+
+.PHONY: fuzz fuzz-ci
+
+fuzz: ## Fuzz every decoder, coverage-guided, FUZZ_SECONDS (60) per target; FUZZ_ARGS="--target kpl" for one
+	RUSTC_WRAPPER=$(CURDIR)/tools/fuzz/sancov-rustc CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR)/fuzz-cov \
+		$(CARGO) run -p fuzz --bin fuzz --config 'profile.dev.opt-level=2' -- \
+		--seconds $(FUZZ_SECONDS) --corpus $(FUZZ_TARGET_DIR)/fuzz-corpus \
+		--corpus-out $(FUZZ_TARGET_DIR)/fuzz-corpus \
+		--artifacts $(FUZZ_TARGET_DIR)/fuzz-artifacts $(FUZZ_ARGS)
+
+fuzz-ci: ## Fuzz every decoder briefly (debug build, FUZZ_CI_SECONDS (24) in all); fails on a new violation
+	$(CARGO) run -p fuzz --bin fuzz -- --total-seconds $(FUZZ_CI_SECONDS) --seed $(FUZZ_CI_SEED) \
+		--artifacts $(FUZZ_TARGET_DIR)/fuzz-artifacts $(FUZZ_ARGS)
