@@ -16,6 +16,15 @@ help: ## List the targets
 demo: ## A burst of orders through every function on a fresh private emulator, with a report
 	$(LOCAL_AWS) run -- $(CARGO) run -q -p demo
 
+CHAOS_ARGS ?=
+
+.PHONY: chaos chaos-ci
+chaos: ## The demo's orders (200) under each fault profile, through a fault-injecting proxy; invariant table
+	scripts/chaos.sh full $(CHAOS_ARGS)
+
+chaos-ci: ## A short chaos run (60 orders, no faults then mixed faults), for CI
+	scripts/chaos.sh ci $(CHAOS_ARGS)
+
 test: ## Run every test (debug) against a fresh private AWS emulator
 	$(LOCAL_AWS) run -- $(CARGO) test --workspace
 

@@ -20,7 +20,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 mode="${1:-full}"
 [[ $# -gt 0 ]] && shift
 case "$mode" in
-full) args=(--orders 200 --budget-s 120) ;;
+full) args=(--orders 200 --budget-s 150) ;;
 ci) args=(--orders 60 --profiles none,mixed --budget-s 90) ;;
 -h | --help) usage ;;
 *)

@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::SdkConfig;
@@ -194,15 +195,18 @@ pub fn wire(
     publisher: &Arc<OrderEventPublisher>,
 ) -> anyhow::Result<Wiring> {
     wire_with(
-        &Clients {
-            functions: sdk,
-            runner: sdk,
+        &WireOptions {
+            clients: Clients {
+                functions: sdk,
+                runner: sdk,
+            },
+            tune: &|_| {},
+            step_timeout: None,
         },
         resources,
         plan,
         progress,
         publisher,
-        &|_| {},
     )
 }
 
@@ -216,19 +220,33 @@ pub struct Clients<'a> {
     pub runner: &'a SdkConfig,
 }
 
-/// [`wire`] with separate clients, and `tune` applied to every mapping's
-/// configuration after the template's filter is set.
+/// How [`wire_with`] departs from [`wire`].
+pub struct WireOptions<'a> {
+    pub clients: Clients<'a>,
+    /// Applied to every mapping's configuration after the template's
+    /// filter is set.
+    pub tune: &'a dyn Fn(&mut MappingConfig),
+    /// The saga's step timeout (`SAGA_STEP_TIMEOUT_SECONDS`); `None` keeps
+    /// the function's default.
+    pub step_timeout: Option<Duration>,
+}
+
+/// [`wire`] with separate clients, tuned mappings and a step timeout.
 pub fn wire_with(
-    clients: &Clients<'_>,
+    options: &WireOptions<'_>,
     resources: &Resources,
     plan: &Plan,
     progress: &Arc<Progress>,
     publisher: &Arc<OrderEventPublisher>,
-    tune: &dyn Fn(&mut MappingConfig),
 ) -> anyhow::Result<Wiring> {
+    let clients = &options.clients;
+    let tune = options.tune;
     let sdk = clients.functions;
     let vars = |name: &str| resources.vars(name);
-    let saga = order_saga_step::Config::from_vars(&vars("order-saga-step"))?;
+    let mut saga = order_saga_step::Config::from_vars(&vars("order-saga-step"))?;
+    if let Some(timeout) = options.step_timeout {
+        saga.step_timeout = timeout;
+    }
     let inventory = inventory_update::Config::from_vars(&vars("inventory-update"))?;
     let email = email_notification::Config::from_vars(&vars("email-notification"))?;
     let mut simulator = participant_simulator::Config::from_vars(&vars("participant-simulator"))?;

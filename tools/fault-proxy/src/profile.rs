@@ -174,8 +174,12 @@ impl Profile {
                 reset: 0.08,
                 ..base
             },
+            // Spikes up to 7 s: some outlast an SDK attempt timeout of a
+            // few seconds, so the client gives up on a request the service
+            // still applies.
             "latency" => Self {
-                latency: 0.10,
+                latency: 0.05,
+                latency_max_ms: 7000,
                 ..base
             },
             "lost-responses" => Self {
@@ -188,6 +192,7 @@ impl Profile {
                 reset: 0.02,
                 latency: 0.03,
                 lost_response: 0.02,
+                latency_max_ms: 7000,
                 ..base
             },
             _ => return None,

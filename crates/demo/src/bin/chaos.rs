@@ -3,7 +3,7 @@
 //! short set); it starts a private emulator first.
 //!
 //! ```text
-//! chaos [--orders N] [--customers N] [--profiles P,P,...] [--budget-s S] [--seed N] [--reset-emulator]
+//! chaos [--orders N] [--customers N] [--profiles P,P,...] [--budget-s S] [--seed N] [--reset-emulator] [--step-timeout-s S]
 //! ```
 //!
 //! A profile is a built-in name (none, throttling, 5xx, resets, latency,
@@ -17,7 +17,7 @@ use demo::chaos::{self, ChaosOptions};
 use demo::ProgressOutput;
 use fault_proxy::Profile;
 
-const USAGE: &str = "usage: chaos [--orders N] [--customers N] [--profiles P,P,...] [--budget-s S] [--seed N] [--reset-emulator]
+const USAGE: &str = "usage: chaos [--orders N] [--customers N] [--profiles P,P,...] [--budget-s S] [--seed N] [--reset-emulator] [--step-timeout-s S]
 
   --orders N        orders per profile (default 200)
   --customers N     customers placing them, 2 to 10 (default 10)
@@ -27,7 +27,9 @@ const USAGE: &str = "usage: chaos [--orders N] [--customers N] [--profiles P,P,.
   --budget-s S      longest the functions may run under one profile (default 120)
   --seed N          seed of the fault draws (default 1)
   --reset-emulator  empty the emulator before each profile (only for an emulator
-                    of this run's own: scripts/chaos.sh starts one)";
+                    of this run's own: scripts/chaos.sh starts one)
+  --step-timeout-s S  the saga's step timeout; the saga sweep runs every 2 s
+                    (default 20; 0: no deadlines, no sweep)";
 
 struct Args {
     options: ChaosOptions,
@@ -61,6 +63,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--seed" => options.seed = number("--seed", value("--seed")?)?,
             "--reset-emulator" => options.reset_emulator = true,
+            "--step-timeout-s" => {
+                let seconds = number("--step-timeout-s", value("--step-timeout-s")?)?;
+                options.step_timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
+            }
             "--profiles" => {
                 profiles = value("--profiles")?
                     .split(',')
@@ -127,12 +133,14 @@ async fn main() -> ExitCode {
     for (index, profile) in args.profiles.iter().enumerate() {
         let region = chaos::region_for(index);
         println!(
-            "\n== {} (throttle {}, 5xx {}, reset {}, latency {}, lost {}; region {region})",
+            "\n== {} (per request: throttle {}, 5xx {}, reset {}, latency {} ({}-{} ms), lost {}; region {region})",
             profile.name,
             profile.throttle,
             profile.server_error,
             profile.reset,
             profile.latency,
+            profile.latency_min_ms,
+            profile.latency_max_ms,
             profile.lost_response
         );
         match chaos::run_profile(profile, region, &args.options).await {
@@ -195,12 +203,19 @@ mod tests {
             "--seed",
             "3",
             "--reset-emulator",
+            "--step-timeout-s",
+            "0",
         ])
         .unwrap();
         assert_eq!(parsed.options.orders, 60);
         assert_eq!(parsed.options.budget, Duration::from_secs(90));
         assert_eq!(parsed.options.seed, 3);
         assert!(parsed.options.reset_emulator);
+        assert_eq!(parsed.options.step_timeout, None);
+        assert_eq!(
+            args(&[]).unwrap().options.step_timeout,
+            Some(Duration::from_secs(20))
+        );
         assert!(!args(&[]).unwrap().options.reset_emulator);
         assert_eq!(parsed.profiles.len(), 2);
         assert_eq!(parsed.profiles[1].throttle, 0.2);

@@ -29,16 +29,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use aws_config::Region;
 use event_source_runner::{
-    catalog, MappingConfig, OnFailureDestination, RunOptions, RunOutcome, StreamRef,
+    catalog, Deadline, MappingConfig, OnFailureDestination, RunOptions, RunOutcome, RunReport,
+    StreamRef,
 };
 use fault_proxy::{Counts, FaultKind, FaultProxy, Profile, ProxyConfig};
 use order_events::{EmailAddress, EventKind};
+use tokio::sync::watch;
 
 use crate::progress::{Printer, Progress, ProgressOutput};
 use crate::publisher::OrderEventPublisher;
 use crate::report::Check;
 use crate::shop::Plan;
-use crate::wiring::{self, Clients};
+use crate::wiring::{self, Clients, WireOptions};
 use crate::{inspect, setup};
 
 /// The profiles of `make chaos`, in order.
@@ -94,6 +96,11 @@ pub struct ChaosOptions {
     /// slower; only for an emulator of the run's own (`make chaos` starts
     /// one).
     pub reset_emulator: bool,
+    /// The saga's step timeout; with one, the saga sweep
+    /// (`order_saga_step::sweep`) runs every `sweep_every` while the
+    /// functions run, as its schedule would. `None`: no deadlines swept.
+    pub step_timeout: Option<Duration>,
+    pub sweep_every: Duration,
 }
 
 impl Default for ChaosOptions {
@@ -106,6 +113,8 @@ impl Default for ChaosOptions {
             progress: ProgressOutput::Off,
             progress_every: Duration::from_secs(10),
             reset_emulator: false,
+            step_timeout: Some(Duration::from_secs(20)),
+            sweep_every: Duration::from_secs(2),
         }
     }
 }
@@ -125,6 +134,91 @@ pub struct RunnerRetries {
     pub outcome_idle: bool,
 }
 
+/// What the saga sweep did over a profile's run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepTotals {
+    pub runs: u64,
+    /// Sagas whose awaited reply was overdue: compensation started.
+    pub timed_out: u64,
+    pub compensations_resent: u64,
+    pub compensations_given_up: u64,
+    /// Sagas the sweep ended FAILED.
+    pub failed: u64,
+    /// Ended sagas whose unconfirmed outbox was published again.
+    pub republished: u64,
+    /// Sagas a reply moved first (nothing written).
+    pub superseded: u64,
+    pub store_errors: u64,
+    pub unpublished: u64,
+}
+
+impl SweepTotals {
+    fn add(&mut self, report: &order_saga_step::SweepReport) {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        self.runs += 1;
+        self.timed_out += n(report.timed_out);
+        self.compensations_resent += n(report.compensations_resent);
+        self.compensations_given_up += n(report.compensations_given_up);
+        self.failed += n(report.failed);
+        self.republished += n(report.republished);
+        self.superseded += n(report.superseded);
+        self.store_errors += n(report.store_errors);
+        self.unpublished += n(report.unpublished);
+    }
+}
+
+/// The sweep on its schedule, in the background.
+struct SweepLoop {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<SweepTotals>,
+}
+
+impl SweepLoop {
+    fn start(sweeper: order_saga_step::sweep::SagaSweeper, every: Duration) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut totals = SweepTotals::default();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stopped.changed() => break,
+                }
+                // A run is never cut short: stopping waits for it.
+                let report = sweeper
+                    .run(order_saga_step::now_millis(), Deadline::in_(SWEEP_TIMEOUT))
+                    .await;
+                totals.add(&report);
+            }
+            totals
+        });
+        Self { stop, task }
+    }
+
+    async fn finish(self) -> SweepTotals {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// The sweep function's timeout per run.
+const SWEEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Adds `next` to `sum`: counters summed, the outcome and checkpoints of
+/// the later run.
+fn merge(sum: Option<RunReport>, next: RunReport) -> RunReport {
+    match sum {
+        None => next,
+        Some(mut sum) => {
+            sum.totals.add(&next.totals);
+            sum.rounds += next.rounds;
+            sum.elapsed += next.elapsed;
+            sum.outcome = next.outcome;
+            sum.mappings = next.mappings;
+            sum
+        }
+    }
+}
+
 /// One profile's run.
 #[derive(Debug, Clone)]
 pub struct ProfileRun {
@@ -137,6 +231,8 @@ pub struct ProfileRun {
     pub notes: Vec<String>,
     /// Sagas per final status.
     pub statuses: BTreeMap<String, usize>,
+    /// What the saga sweep did, when it ran.
+    pub sweep: Option<SweepTotals>,
     pub wall: Duration,
 }
 
@@ -255,32 +351,96 @@ pub async fn run_profile(
     let (on_failure, _given_up) = OnFailureDestination::memory();
     let tune = move |config: &mut MappingConfig| as_deployed(config, &on_failure);
     let wiring::Wiring { mut runner, .. } = wiring::wire_with(
-        &Clients {
-            functions: &functions,
-            runner: &direct,
+        &WireOptions {
+            clients: Clients {
+                functions: &functions,
+                runner: &direct,
+            },
+            tune: &tune,
+            step_timeout: options.step_timeout,
         },
         &resources,
         &plan,
         &progress,
         &publisher,
-        &tune,
     )?;
+    let sweep = match options.step_timeout {
+        Some(timeout) => {
+            let mut vars = resources.vars("order-saga-sweep");
+            vars.insert(
+                order_saga_step::config::STEP_TIMEOUT_VAR.to_owned(),
+                timeout.as_secs().max(1).to_string(),
+            );
+            let config = order_saga_step::SweepConfig::from_vars(&vars)?;
+            Some(SweepLoop::start(
+                order_saga_step::sweep::build_sweeper(&functions, &config),
+                options.sweep_every,
+            ))
+        }
+        None => None,
+    };
     let printer = Printer::start(
         Arc::clone(&progress),
         plan.orders.len(),
         options.progress,
         options.progress_every,
     );
-    let run = runner
-        .run_until_idle(&RunOptions {
-            poll_interval: Duration::from_millis(100),
-            quiet_polls: 3,
-            max_duration: Some(options.budget),
-            ..RunOptions::default()
-        })
-        .await;
+    let ends = Instant::now() + options.budget;
+    let drain = |until: Instant| RunOptions {
+        poll_interval: Duration::from_millis(100),
+        quiet_polls: 3,
+        max_duration: Some(until.saturating_duration_since(Instant::now())),
+        ..RunOptions::default()
+    };
+    let mut run = None;
+    let mut failure = None;
+    // Drained is not done while a saga waits for a reply that may never
+    // come: its deadline is the sweep's to act on, which then publishes
+    // more to drain.
+    loop {
+        match runner.run_until_idle(&drain(ends)).await {
+            Ok(next) => run = Some(merge(run, next)),
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+        let idle = run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle);
+        if !idle || sweep.is_none() || Instant::now() >= ends {
+            break;
+        }
+        let open = inspect::sagas(&direct, &resources.saga_table)
+            .await?
+            .iter()
+            .filter(|s| s.status != "COMPLETED" && s.status != "FAILED")
+            .count();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(options.sweep_every).await;
+    }
+    let sweep = match sweep {
+        Some(sweep) => {
+            let totals = sweep.finish().await;
+            // What the last sweep run published, drained too.
+            if failure.is_none() && run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle) {
+                match runner
+                    .run_until_idle(&drain(Instant::now() + Duration::from_secs(30)))
+                    .await
+                {
+                    Ok(next) => run = Some(merge(run, next)),
+                    Err(err) => failure = Some(err),
+                }
+            }
+            Some(totals)
+        }
+        None => None,
+    };
     printer.finish().await;
-    let run = run.context("running the functions")?;
+    if let Some(err) = failure {
+        return Err(err).context("running the functions");
+    }
+    let run = run.context("the functions never ran")?;
     let faults = proxy.counts();
     proxy.shutdown().await;
 
@@ -342,6 +502,7 @@ pub async fn run_profile(
         checks: verdict.checks,
         notes,
         statuses,
+        sweep,
         wall: started.elapsed(),
     })
 }
@@ -379,6 +540,25 @@ pub fn details(run: &ProfileRun) -> String {
     if !injected.is_empty() {
         let _ = writeln!(text, "  faults: {}", injected.join("; "));
     }
+    let r = &run.runner;
+    let _ = writeln!(
+        text,
+        "  runner: {} invocations, {} records redelivered, {} partial and {} whole-batch failures, {} bisections",
+        r.invocations, r.redelivered, r.partial_failures, r.whole_batch_failures, r.bisections
+    );
+    if let Some(sw) = &run.sweep {
+        let _ = writeln!(
+            text,
+            "  sweep: {} runs, {} steps timed out, {} compensations re-sent ({} given up), {} sagas failed by deadline, {} outboxes republished, {} races lost to a reply",
+            sw.runs,
+            sw.timed_out,
+            sw.compensations_resent,
+            sw.compensations_given_up,
+            sw.failed,
+            sw.republished,
+            sw.superseded
+        );
+    }
     for check in &run.checks {
         let _ = writeln!(
             text,
@@ -409,6 +589,7 @@ pub fn table(runs: &[ProfileRun]) -> String {
         "lost",
         "redelivered",
         "failed batches",
+        "timed out",
         "invariants",
         "wall",
     ];
@@ -420,6 +601,10 @@ pub fn table(runs: &[ProfileRun]) -> String {
         }
         row.push(run.runner.redelivered.to_string());
         row.push((run.runner.partial_failures + run.runner.whole_batch_failures).to_string());
+        row.push(
+            run.sweep
+                .map_or_else(|| "-".to_owned(), |s| s.timed_out.to_string()),
+        );
         row.push(format!(
             "{}/{}{}",
             run.holding(),
@@ -494,6 +679,11 @@ mod tests {
             checks: vec![check, Check::new("y")],
             notes: vec![],
             statuses: BTreeMap::from([("COMPLETED".to_owned(), 200)]),
+            sweep: Some(SweepTotals {
+                runs: 9,
+                timed_out: 3,
+                ..SweepTotals::default()
+            }),
             wall: Duration::from_millis(61_500),
         }
     }
@@ -527,6 +717,9 @@ mod tests {
         assert!(text.contains("note: something to know"), "{text}");
         assert!(text.contains("200 COMPLETED"), "{text}");
         assert!(text.contains("faults: throttle: dynamodb 12"), "{text}");
+        assert!(text.contains("sweep: 9 runs, 3 steps timed out"), "{text}");
+        failed.sweep = None;
+        assert!(!details(&failed).contains("sweep:"));
     }
 
     #[test]
