@@ -460,3 +460,308 @@ pub fn off_plan(plan: &Plan, sagas: &[SagaRow]) -> Vec<(OrderId, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// What a run without faults leaves behind: every order completed.
+    struct Fixture {
+        plan: Plan,
+        before: InventoryState,
+        after: InventoryState,
+        sagas: Vec<SagaRow>,
+        dead_letters: Vec<DeadLetterRow>,
+        mail: Vec<SentMail>,
+        events: Vec<StreamEvent>,
+        commands: Vec<StreamEvent>,
+        run: RunReport,
+    }
+
+    fn event(kind: EventKind, order: &str, id: &str) -> StreamEvent {
+        StreamEvent {
+            sequence_number: id.to_owned(),
+            kind: Some(kind.as_str().to_owned()),
+            event_id: Some(id.to_owned()),
+            order_id: Some(order.to_owned()),
+            user_id: None,
+        }
+    }
+
+    fn mail(subject: String) -> SentMail {
+        SentMail {
+            to: vec!["someone@example.com".to_owned()],
+            subject,
+        }
+    }
+
+    fn letter(function: &str, data: &[u8]) -> DeadLetterRow {
+        DeadLetterRow {
+            function: function.to_owned(),
+            reason: "invalid".to_owned(),
+            data: Some(data.to_vec()),
+        }
+    }
+
+    fn readers() -> (BTreeSet<String>, BTreeSet<String>) {
+        let set = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        (
+            set(&["order-saga-step", "email-notification"]),
+            set(&["order-saga-step", "email-notification", "inventory-update"]),
+        )
+    }
+
+    fn clean() -> Fixture {
+        let plan = Plan::large(10, 2).unwrap();
+        let mut before = InventoryState::default();
+        for product in plan.stock() {
+            before
+                .available
+                .insert(product.id.to_owned(), product.stock);
+        }
+        let mut after = before.clone();
+        let mut sagas = Vec::new();
+        let mut mail_sent = Vec::new();
+        let mut events = Vec::new();
+        let mut commands = Vec::new();
+        for order in &plan.orders {
+            let id = order.id().as_str();
+            // Of the two orders for the scarce product, the second loses.
+            if id == "ord-1003" {
+                sagas.push(SagaRow {
+                    order_id: id.to_owned(),
+                    status: "FAILED".to_owned(),
+                    reason: Some(FailureReason::OutOfStock.code().to_owned()),
+                });
+                mail_sent.push(mail(compose::order_placed(&order.placed).unwrap().subject));
+                mail_sent.push(mail(compose::order_failed(order.id(), "").unwrap().subject));
+                commands.push(event(EventKind::ReserveInventory, id, "reserve-3"));
+                events.push(event(EventKind::InventoryReservationFailed, id, "no-3"));
+                events.push(event(EventKind::OrderFailed, id, "failed-3"));
+                continue;
+            }
+            for (product, units) in order.units() {
+                *after.available.entry(product.to_owned()).or_insert(0) -= units;
+            }
+            after
+                .reservations
+                .insert(id.to_owned(), "RESERVED".to_owned());
+            sagas.push(SagaRow {
+                order_id: id.to_owned(),
+                status: "COMPLETED".to_owned(),
+                reason: None,
+            });
+            mail_sent.push(mail(compose::order_placed(&order.placed).unwrap().subject));
+            mail_sent.push(mail(compose::order_completed(order.id()).unwrap().subject));
+            for kind in [
+                EventKind::ReserveInventory,
+                EventKind::ProcessPayment,
+                EventKind::ShipOrder,
+            ] {
+                commands.push(event(kind, id, &format!("{kind}-{id}")));
+            }
+            for kind in [
+                EventKind::InventoryReserved,
+                EventKind::PaymentProcessed,
+                EventKind::OrderShipped,
+                EventKind::OrderCompleted,
+            ] {
+                events.push(event(kind, id, &format!("{kind}-{id}")));
+            }
+        }
+        for customer in &plan.customers {
+            let welcome = compose::welcome(&customer.registered().unwrap()).unwrap();
+            mail_sent.push(mail(welcome.subject));
+        }
+        let (invalid_order_readers, not_json_readers) = readers();
+        let mut dead_letters = Vec::new();
+        for reader in &invalid_order_readers {
+            dead_letters.push(letter(reader, &plan.invalid_order_data()));
+        }
+        for reader in &not_json_readers {
+            dead_letters.push(letter(reader, &plan.not_json));
+        }
+        Fixture {
+            plan,
+            before,
+            after,
+            sagas,
+            dead_letters,
+            mail: mail_sent,
+            events,
+            commands,
+            run: RunReport {
+                outcome: RunOutcome::Idle,
+                totals: Default::default(),
+                mappings: Vec::new(),
+                rounds: 10,
+                elapsed: Duration::from_secs(20),
+            },
+        }
+    }
+
+    fn verdict(f: &Fixture) -> Verdict {
+        let (invalid_order_readers, not_json_readers) = readers();
+        evaluate(&Observed {
+            plan: &f.plan,
+            before: &f.before,
+            after: &f.after,
+            sagas: &f.sagas,
+            dead_letters: &f.dead_letters,
+            mail: &f.mail,
+            events: &f.events,
+            commands: &f.commands,
+            run: &f.run,
+            invalid_order_readers,
+            not_json_readers,
+        })
+    }
+
+    /// The names of the invariants that do not hold.
+    fn broken(f: &Fixture) -> Vec<&'static str> {
+        verdict(f)
+            .checks
+            .iter()
+            .filter(|c| !c.holds())
+            .map(|c| c.name)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_run_keeps_every_invariant() {
+        let f = clean();
+        let v = verdict(&f);
+        assert_eq!(v.checks.len(), 6);
+        assert!(broken(&f).is_empty(), "{:#?}", v.checks);
+        assert!(v.notes.is_empty(), "{:?}", v.notes);
+    }
+
+    #[test]
+    fn a_run_that_did_not_drain_or_gave_records_up_is_caught() {
+        let mut f = clean();
+        f.run.outcome = RunOutcome::TimedOut;
+        assert_eq!(broken(&f), ["streams drained, no record given up"]);
+        let mut f = clean();
+        f.run.totals.on_failure_records = 3;
+        assert_eq!(broken(&f), ["streams drained, no record given up"]);
+    }
+
+    #[test]
+    fn an_unfinished_saga_is_caught_and_its_stock_counts_as_held() {
+        let mut f = clean();
+        f.sagas[3].status = "RUNNING".to_owned();
+        // Its reservation is still RESERVED: held by a running saga, so the
+        // stock adds up.
+        assert_eq!(broken(&f), ["every saga ended (COMPLETED or FAILED)"]);
+        let mut f = clean();
+        f.sagas.remove(0);
+        assert_eq!(broken(&f), ["every saga ended (COMPLETED or FAILED)"]);
+    }
+
+    #[test]
+    fn stock_leaked_or_taken_twice_is_caught() {
+        let stock = "stock conserved (initial = available + shipped + held by running sagas)";
+        // A failed saga still holding its reservation.
+        let mut f = clean();
+        f.sagas[5].status = "FAILED".to_owned();
+        assert_eq!(broken(&f), [stock]);
+        let details = &verdict(&f).checks[2].broken;
+        assert!(
+            details.iter().any(|d| d.contains("still reserved")),
+            "{details:?}"
+        );
+        // A reservation applied twice: one unit too few available.
+        let mut f = clean();
+        let product = f.plan.orders[0].units().next().unwrap().0.to_owned();
+        *f.after.available.get_mut(&product).unwrap() -= 1;
+        assert_eq!(broken(&f), [stock]);
+        // Stock below zero.
+        let mut f = clean();
+        f.after.available.insert("SKU-X".to_owned(), -1);
+        assert_eq!(broken(&f), [stock]);
+    }
+
+    #[test]
+    fn a_second_email_of_a_kind_is_caught_and_a_missing_one_noted() {
+        let mut f = clean();
+        let again = f.mail[0].clone();
+        f.mail.push(again);
+        assert_eq!(broken(&f), ["at most one email per (kind, order or user)"]);
+        let mut f = clean();
+        f.mail.push(mail("Free money".to_owned()));
+        assert_eq!(broken(&f), ["at most one email per (kind, order or user)"]);
+        let mut f = clean();
+        f.mail.remove(0);
+        assert!(broken(&f).is_empty());
+        assert!(verdict(&f).notes[0].contains("Confirmation: 1"));
+    }
+
+    #[test]
+    fn a_command_or_reply_applied_twice_is_caught() {
+        let twice = "no command applied twice";
+        let mut f = clean();
+        f.commands
+            .push(event(EventKind::ProcessPayment, "ord-1004", "another-id"));
+        assert_eq!(broken(&f), [twice]);
+        let mut f = clean();
+        f.events
+            .push(event(EventKind::InventoryReserved, "ord-1004", "second"));
+        assert_eq!(broken(&f), [twice]);
+        // Both outcomes of one step.
+        let mut f = clean();
+        f.events
+            .push(event(EventKind::OrderFailed, "ord-1005", "failed-too"));
+        assert_eq!(broken(&f), [twice]);
+        // A redelivered command (same eventId) is fine.
+        let mut f = clean();
+        let again = f.commands[0].clone();
+        f.commands.push(again);
+        assert!(broken(&f).is_empty());
+    }
+
+    #[test]
+    fn a_valid_record_in_the_dead_letter_queue_or_a_lost_invalid_one_is_caught() {
+        let dead = "dead letters only for invalid records, none lost";
+        let mut f = clean();
+        f.dead_letters.push(letter(
+            "email-notification",
+            br#"{"eventType":"ORDER_PLACED","payload":{"orderId":"ord-1002"}}"#,
+        ));
+        assert_eq!(broken(&f), [dead]);
+        assert!(verdict(&f).checks[5].broken[0].contains("ORDER_PLACED ord-1002"));
+        let mut f = clean();
+        f.dead_letters.remove(0);
+        assert_eq!(broken(&f), [dead]);
+        // A duplicate of an invalid one is only noted.
+        let mut f = clean();
+        let again = f.dead_letters[0].clone();
+        f.dead_letters.push(again);
+        assert!(broken(&f).is_empty());
+        assert!(verdict(&f).notes[0].contains("duplicate dead letters"));
+    }
+
+    #[test]
+    fn off_plan_outcomes_are_listed_not_judged() {
+        // The fixture completes the orders planned to fail: those are off
+        // plan; the scarce ones may go either way.
+        let f = clean();
+        let base: Vec<String> = off_plan(&f.plan, &f.sagas)
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        assert_eq!(base, ["ord-1005", "ord-1008", "ord-1010"]);
+        let mut f = clean();
+        f.sagas[0].status = "FAILED".to_owned();
+        f.sagas[0].reason = Some("TIMED_OUT".to_owned());
+        let off = off_plan(&f.plan, &f.sagas);
+        assert_eq!(off.len(), base.len() + 1);
+        assert!(
+            off[0].1.contains("Normal ended FAILED (TIMED_OUT)"),
+            "{off:?}"
+        );
+        // A running saga is not judged here.
+        f.sagas[0].status = "RUNNING".to_owned();
+        assert_eq!(off_plan(&f.plan, &f.sagas).len(), base.len());
+    }
+}
