@@ -445,12 +445,20 @@ impl Target for InventoryTarget {
             let outcome = batch::process(&self.runtime, &pipeline, &event, &case);
             let letters = sink.letters();
             batch::check_outcome(&event, &units, &outcome, &letters[before..], &case)?;
-            check_stock(&stock, &initial, &orders).map_err(|v| {
+            let in_delivery = |v: Violation| {
                 Violation::new(
                     v.property,
                     format!("delivery {}: {}", delivery + 1, v.detail),
                 )
-            })?;
+            };
+            check_stock(&stock, &initial, &orders).map_err(in_delivery)?;
+            check_replies(
+                &units,
+                &outcome.failed_sequence_numbers(),
+                &letters,
+                &put.landed(),
+            )
+            .map_err(in_delivery)?;
             signature = batch::outcome_signature(&outcome, signature);
         }
         let landed = put.landed();
@@ -469,6 +477,68 @@ impl Target for InventoryTarget {
         }
         Ok(signature)
     }
+}
+
+/// Every command that was acknowledged (neither reported for retry nor
+/// dead-lettered) was answered, and a reply id always carries the same reply.
+fn check_replies(
+    units: &[Unit],
+    reported: &[&str],
+    letters: &[stream_core::DeadLetter],
+    landed: &[OutgoingRecord],
+) -> Result<(), Violation> {
+    let mut replies: HashMap<&str, &OutgoingRecord> = HashMap::new();
+    for record in landed {
+        if let Some(first) = replies.insert(record.event_id.as_str(), record) {
+            check(
+                first.data == record.data,
+                "a redelivered command gets the very same reply",
+                || {
+                    format!(
+                        "{}: {} then {}",
+                        record.event_id,
+                        String::from_utf8_lossy(&first.data),
+                        String::from_utf8_lossy(&record.data)
+                    )
+                },
+            )?;
+        }
+    }
+    for unit in units {
+        let is_command = matches!(
+            batch::read(&unit.data),
+            Read::Kind {
+                kind: EventKind::ReserveInventory | EventKind::ReleaseInventory,
+                valid: true,
+            }
+        );
+        if !is_command || reported.contains(&unit.seq.as_str()) {
+            continue;
+        }
+        let dead = letters
+            .iter()
+            .any(|l| l.sequence_number == unit.seq && l.sub_sequence_number == unit.sub);
+        if dead {
+            continue;
+        }
+        let Ok(env) = order_events::Envelope::parse(&unit.data) else {
+            continue;
+        };
+        let id = inventory_update::reply::StoredReply::event_id(&env.dedup_key());
+        check(
+            replies.contains_key(id.as_str()),
+            "every acknowledged command is answered",
+            || {
+                format!(
+                    "{:?}/{:?} ({}) acknowledged without reply {id}",
+                    unit.seq,
+                    unit.sub,
+                    env.event_type()
+                )
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn check_stock(
@@ -643,6 +713,33 @@ impl Target for EmailTarget {
 
 // ------------------------------------------------------------------ order-saga-step
 
+/// Records are derived with the same eventId every time they are sent, so
+/// one eventId must always carry the same type and payload (consumers drop
+/// the second as a duplicate).
+fn check_same_id_same_record(records: &[OutgoingRecord]) -> Result<(), Violation> {
+    let mut seen: HashMap<&str, (EventKind, String)> = HashMap::new();
+    for record in records {
+        let payload = order_events::Envelope::parse(&record.data)
+            .map(|env| env.payload_text().to_owned())
+            .unwrap_or_default();
+        if let Some((kind, first)) = seen.get(record.event_id.as_str()) {
+            check(
+                *kind == record.kind && *first == payload,
+                "one eventId always carries the same record",
+                || {
+                    format!(
+                        "{}: {kind} {first} then {} {payload}",
+                        record.event_id, record.kind
+                    )
+                },
+            )?;
+        } else {
+            seen.insert(record.event_id.as_str(), (record.kind, payload));
+        }
+    }
+    Ok(())
+}
+
 type Publisher =
     SplitPublisher<OrderedPublisher<Arc<FakePutRecords>>, OrderedPublisher<Arc<FakePutRecords>>>;
 
@@ -723,6 +820,8 @@ impl Target for SagaTarget {
         let (commands, events) = (commands.landed(), events.landed());
         batch::check_written(&commands)?;
         batch::check_written(&events)?;
+        check_same_id_same_record(&commands)?;
+        check_same_id_same_record(&events)?;
         check(
             commands.iter().all(|r| r.kind.is_command())
                 && events.iter().all(|r| !r.kind.is_command()),
