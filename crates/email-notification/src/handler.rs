@@ -52,6 +52,11 @@ pub struct Settings {
     /// How long "already sent" is remembered. Longer than the stream's
     /// retention, so every redelivery finds it.
     pub idempotency_ttl: Duration,
+    /// How long after it reached the stream an order without a known
+    /// address is retried before it is dead-lettered: the user's
+    /// `USER_REGISTERED` travels under another partition key, possibly on
+    /// another shard that is behind.
+    pub address_wait: Duration,
 }
 
 impl Settings {
@@ -72,6 +77,7 @@ impl Settings {
                 deadline_margin: Duration::from_secs(1),
             },
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
+            address_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -185,6 +191,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
     async fn resolve(
         &self,
         plan: &Plan<'_>,
+        arrived_at_s: Option<f64>,
         deadline: Deadline,
     ) -> Result<EmailAddress, HandlerError> {
         let user = match plan.recipient {
@@ -216,7 +223,18 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
         let user = redact_addresses(user.as_str());
         match found {
             Ok(email) => Ok(email),
-            // Looked as long as the policy allows: nobody registered this user.
+            // The registration may still be on its way on another shard:
+            // retried (reported) while the record is young.
+            Err(RetryError::Exhausted { attempts, .. })
+                if attempts >= policy.max_attempts
+                    && younger_than(arrived_at_s, self.settings.address_wait) =>
+            {
+                Err(HandlerError::transient(anyhow::anyhow!(
+                    "no address for user {user} yet after {attempts} lookup(s); waiting for its USER_REGISTERED"
+                )))
+            }
+            // Looked as long as the policy allows, and long after the
+            // record arrived: nobody registered this user.
             Err(RetryError::Exhausted { attempts, .. }) if attempts >= policy.max_attempts => {
                 Err(HandlerError::permanent(format!(
                     "no known address: {} for order {} has no `email` and no USER_REGISTERED was seen for user {user}",
@@ -293,6 +311,17 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
         .await;
         match result {
             Ok(message_id) => Ok(message_id),
+            Err(RetryError::Permanent(SendError::OutcomeUnknown(detail))) => {
+                // At most one email: an unanswered send counts as sent.
+                tracing::warn!(
+                    eventType = kind.as_str(),
+                    recipient = %masked,
+                    outcome = "send_outcome_unknown",
+                    error = %for_log(&detail),
+                    "SES may have sent the email but did not answer; not sending again"
+                );
+                Ok(OUTCOME_UNKNOWN.to_owned())
+            }
             Err(RetryError::Permanent(err)) => Err(HandlerError::permanent(format!(
                 "SES refused the {kind} email to {masked}: {}",
                 for_log(&err.to_string())
@@ -309,9 +338,10 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
     async fn resolve_and_send(
         &self,
         plan: &Plan<'_>,
+        arrived_at_s: Option<f64>,
         deadline: Deadline,
     ) -> Result<(String, String), HandlerError> {
-        let to = self.resolve(plan, deadline).await?;
+        let to = self.resolve(plan, arrived_at_s, deadline).await?;
         let email = Email {
             from: self.settings.from.clone(),
             to,
@@ -322,6 +352,22 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
         let message_id = self.deliver(plan.kind, &email, deadline).await?;
         Ok((message_id, email.to.masked()))
     }
+}
+
+/// The message id stored for a send whose outcome is unknown.
+pub const OUTCOME_UNKNOWN: &str = "outcome-unknown";
+
+/// True when a record that reached the stream at `arrived_at_s` (epoch
+/// seconds) is younger than `age`; unknown arrival counts as old.
+fn younger_than(arrived_at_s: Option<f64>, age: Duration) -> bool {
+    let Some(arrived) = arrived_at_s.filter(|a| a.is_finite() && *a > 0.0) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    now - arrived < age.as_secs_f64()
 }
 
 fn recipient<'a>(email: Option<&'a EmailAddress>, user: Option<&'a UserId>) -> Recipient<'a> {
@@ -345,6 +391,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
 
     async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {
         let deadline = incoming.deadline;
+        let arrived_at_s = incoming.origin.approximate_arrival_timestamp;
         if let Event::UserRegistered(user) = &incoming.event {
             // Outside the once-only guard: remembering is itself
             // idempotent, and a redelivery must still leave the address
@@ -362,7 +409,9 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
         let key = idempotency_key(plan.kind, plan.about);
         let outcome = self
             .idempotency
-            .run(&key, deadline, || self.resolve_and_send(&plan, deadline))
+            .run(&key, deadline, || {
+                self.resolve_and_send(&plan, arrived_at_s, deadline)
+            })
             .await?;
         match outcome {
             IdempotentOutcome::Executed((message_id, recipient)) => {

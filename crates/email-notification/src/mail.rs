@@ -23,11 +23,19 @@ pub enum SendError {
     /// unverified sender): dead-letter it.
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The request may have reached the provider but no answer came back
+    /// (the connection dropped after the request was written, or the answer
+    /// timed out). SES has no idempotency token, so sending again could
+    /// send twice: the email is taken as sent and never retried.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
 
 impl SendError {
+    /// Worth sending again: the provider said no for now, or the request
+    /// never left.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, SendError::Rejected(_))
+        matches!(self, SendError::Throttled(_) | SendError::Unavailable(_))
     }
 }
 

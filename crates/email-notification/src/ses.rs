@@ -109,10 +109,16 @@ fn mentions_rate_limit(message: &str) -> bool {
 pub fn classify(err: &SdkError<SendEmailError, HttpResponse>) -> SendError {
     let Some(service) = err.as_service_error() else {
         let detail = for_log(&DisplayErrorContext(err).to_string());
-        return if stream_core::aws::is_transient(err) {
-            SendError::Unavailable(detail)
-        } else {
-            SendError::Rejected(detail)
+        return match err {
+            // The request was written and then the answer was lost or
+            // never parsed: SES may have accepted it.
+            SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+                SendError::OutcomeUnknown(detail)
+            }
+            SdkError::DispatchFailure(_) if never_left(err) => SendError::Unavailable(detail),
+            SdkError::DispatchFailure(_) => SendError::OutcomeUnknown(detail),
+            _ if stream_core::aws::is_transient(err) => SendError::Unavailable(detail),
+            _ => SendError::Rejected(detail),
         };
     };
     let code = service.code().unwrap_or_else(|| variant_name(service));
@@ -143,6 +149,41 @@ pub fn classify(err: &SdkError<SendEmailError, HttpResponse>) -> SendError {
     } else {
         SendError::Rejected(detail)
     }
+}
+
+/// True when the request provably never reached SES: the connection could
+/// not be made (refused, no route, connect timeout), so sending again is
+/// safe. Any other transport failure may have come after SES read the
+/// request.
+fn never_left(err: &SdkError<SendEmailError, HttpResponse>) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(connector) =
+            cause.downcast_ref::<aws_smithy_runtime_api::client::result::ConnectorError>()
+        {
+            if connector.is_timeout()
+                && DisplayErrorContext(connector)
+                    .to_string()
+                    .contains("connect")
+            {
+                return true;
+            }
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable
+            ) {
+                return true;
+            }
+        }
+        if cause.to_string().contains("error trying to connect") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The modeled error's message, else the one in the error metadata.
@@ -276,5 +317,57 @@ mod tests {
             detail.contains("j***@example.com") && !detail.contains("jane@"),
             "{detail}"
         );
+    }
+
+    async fn send_to(endpoint: &str) -> Result<String, SendError> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .load()
+            .await;
+        let sender = SesMailSender::new(SesMailSender::client_from(&sdk));
+        let email = Email {
+            from: order_events::EmailAddress::parse("shop@example.com").unwrap(),
+            to: order_events::EmailAddress::parse("ada@example.com").unwrap(),
+            subject: "s".into(),
+            html: "h".into(),
+            text: "t".into(),
+        };
+        sender.send(&email).await
+    }
+
+    #[tokio::test]
+    async fn a_connection_never_made_is_safe_to_retry() {
+        // A port nobody listens on: the request never left.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = send_to(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SendError::Unavailable(_)), "{err}");
+        assert!(err.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_connection_dropped_after_the_request_is_an_unknown_outcome() {
+        // A server that reads the request, as SES would before sending,
+        // then drops the connection without answering.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = vec![0u8; 65536];
+                let _ = socket.read(&mut buffer).await;
+                drop(socket);
+            }
+        });
+        let err = send_to(&url).await.unwrap_err();
+        assert!(matches!(err, SendError::OutcomeUnknown(_)), "{err}");
+        assert!(!err.is_transient());
     }
 }

@@ -525,3 +525,65 @@ async fn a_huge_ses_error_is_bounded_in_the_dead_letter() {
         letters[0].reason
     );
 }
+
+#[tokio::test]
+async fn a_send_whose_answer_was_lost_counts_as_sent_and_is_never_repeated() {
+    let f = fakes();
+    f.mail.fail_next([SendError::OutcomeUnknown(
+        "connection closed before message completed".into(),
+    )]);
+    let event = batch(1, &[order_placed("o-lost", "u-1", Some("ada@example.com"))]);
+    let outcome = f.pipeline.process(&event, deadline()).await;
+    assert!(failures(&outcome).is_empty(), "{:?}", outcome.response);
+    assert_eq!(outcome.report.processed, 1);
+    // One attempt, no retry: SES may already have sent it.
+    assert_eq!(f.mail.attempts(), 1);
+    assert!(f
+        .store
+        .is_completed(&full_key(EventKind::OrderPlaced, "o-lost")));
+    let again = f.pipeline.process(&event, deadline()).await;
+    assert_eq!(again.report.duplicates, 1);
+    assert_eq!(f.mail.attempts(), 1);
+    assert!(f.dead_letters.letters().is_empty());
+}
+
+/// `event` with every record's arrival time set to now.
+fn arrived_now(event: stream_core::KinesisEvent) -> stream_core::KinesisEvent {
+    let mut json = serde_json::to_value(&event).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    for record in json["Records"].as_array_mut().unwrap() {
+        record["kinesis"]["approximateArrivalTimestamp"] = json!(now.floor());
+    }
+    serde_json::from_value(json).unwrap()
+}
+
+#[tokio::test]
+async fn a_young_order_without_a_known_address_waits_for_its_registration() {
+    let f = fakes();
+    let event = arrived_now(batch(1, &[order_placed("o-early", "u-later", None)]));
+    // The registration is still on its way (another shard): reported, not
+    // dead-lettered.
+    let outcome = f.pipeline.process(&event, deadline()).await;
+    assert_eq!(failures(&outcome).len(), 1, "{:?}", outcome.response);
+    assert!(f.dead_letters.letters().is_empty());
+    assert!(f.mail.sent().is_empty());
+    // It arrives; the redelivery sends to the registered address.
+    let registration = batch(10, &[user_registered("u-later", "late@example.com", None)]);
+    f.pipeline.process(&registration, deadline()).await;
+    let redelivery = f.pipeline.process(&event, deadline()).await;
+    assert!(
+        failures(&redelivery).is_empty(),
+        "{:?}",
+        redelivery.response
+    );
+    let to: Vec<String> = f
+        .mail
+        .sent()
+        .iter()
+        .map(|m| m.to.as_str().to_owned())
+        .collect();
+    assert_eq!(to, vec!["late@example.com", "late@example.com"]);
+}
