@@ -82,6 +82,10 @@
 //! masked (`u***@example.com`), including addresses quoted inside SES error
 //! messages, and outside error text cut to 256 characters.
 
+// Data from outside the process never meets an unwrap or expect: a bad
+// record is a dead letter, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod address_book;
 pub mod compose;
 pub mod config;

@@ -23,6 +23,10 @@
 //! dead letters, batched publishing of replies, `batchItemFailures`) are
 //! the core's (`stream-core`).
 
+// Data from outside the process never meets an unwrap or expect: a bad
+// record is a dead letter, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod dynamodb;
 pub mod handler;
