@@ -285,8 +285,52 @@ pub fn check_outcome(
             "a dead letter names the function and the reason",
             || format!("{letter:?}"),
         )?;
+        check_deliverable(letter)?;
     }
     Ok(())
+}
+
+/// A dead letter's message is one SQS accepts: within the size limit, only
+/// characters SQS allows, and JSON that reads back as the same letter.
+fn check_deliverable(letter: &DeadLetter) -> Result<(), Violation> {
+    let json = letter.to_json();
+    check(
+        json.len() <= stream_core::dead_letter::MAX_MESSAGE_BYTES,
+        "a dead letter fits an SQS message",
+        || format!("{} bytes for {:?}", json.len(), letter.sequence_number),
+    )?;
+    let allowed = |c: char| {
+        matches!(c, '\u{9}' | '\u{a}' | '\u{d}' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
+    check(
+        json.chars().all(allowed),
+        "a dead letter holds only characters SQS accepts",
+        || {
+            let bad = json.chars().find(|c| !allowed(*c)).unwrap_or_default();
+            format!(
+                "U+{:04X} in the letter for {:?}",
+                bad as u32, letter.sequence_number
+            )
+        },
+    )?;
+    let back: Result<DeadLetter, _> = serde_json::from_str(&json).map(|mut back: DeadLetter| {
+        // The arrival time is a float: read back within a rounding.
+        if let (Some(a), Some(b)) = (
+            back.approximate_arrival_timestamp,
+            letter.approximate_arrival_timestamp,
+        ) {
+            if (a - b).abs() <= b.abs() * 1e-12 {
+                back.approximate_arrival_timestamp = Some(b);
+            }
+        }
+        back
+    });
+    check(
+        back.as_ref().is_ok_and(|b| b == letter),
+        "a dead letter's message reads back as the letter",
+        || format!("{:?}: {back:?}", letter.sequence_number),
+    )
 }
 
 /// A dead letter keeps the partition key, or its beginning when the key is
