@@ -9,7 +9,7 @@
 #   scripts/bench-functions.sh --function echo-function  the harness alone, no AWS
 #   scripts/bench-functions.sh --help                   every option
 #
-# Options go to function-bench (crates/function-bench): --function NAME[,NAME],
+# Options go to function-bench (tools/function-bench): --function NAME[,NAME],
 # --batch N[,N], --init-runs N, --info-batch N (0 = none), --log-level LEVEL,
 # --out FILE. A 10,000-record batch against the emulator takes minutes.
 #

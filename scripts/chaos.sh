@@ -7,7 +7,7 @@
 #         lost-responses, mixed), 200 orders each
 #   ci    60 orders, the none and mixed profiles
 #
-# Builds the chaos driver (crates/demo, binary `chaos`), starts a private
+# Builds the chaos driver (tools/demo, binary `chaos`), starts a private
 # emulator, runs every profile against it (emptying it before each) and
 # prints the table. Exits 1 when an invariant failed, 2 on an error.
 # Further options go to the driver: see `cargo run -p demo --bin chaos -- --help`.
