@@ -172,6 +172,7 @@ impl AddressBook for DynamoDbAddressBook {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// An in-memory address book for tests. Can be told to fail, to test that
 /// a store outage is retried rather than dead-lettered, and to refuse
 /// requests as DynamoDB refuses data it cannot store.
@@ -182,6 +183,7 @@ pub struct InMemoryAddressBook {
     refusing: Mutex<Option<String>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl InMemoryAddressBook {
     pub fn get(&self, user: &UserId) -> Option<EmailAddress> {
         self.entries.lock().ok().and_then(|e| e.get(user).cloned())
@@ -213,6 +215,7 @@ impl InMemoryAddressBook {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl AddressBook for InMemoryAddressBook {
     async fn remember(&self, user: &UserId, email: &EmailAddress) -> Result<(), AddressBookError> {
         self.check()?;

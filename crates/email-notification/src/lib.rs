@@ -94,11 +94,15 @@ pub mod handler;
 pub mod mail;
 pub mod ses;
 
-pub use address_book::{AddressBook, DynamoDbAddressBook, InMemoryAddressBook, Lookup};
+#[cfg(any(test, feature = "test-util"))]
+pub use address_book::InMemoryAddressBook;
+pub use address_book::{AddressBook, DynamoDbAddressBook, Lookup};
 pub use config::Config;
 pub use email::Email;
 pub use handler::{idempotency_key, EmailHandler, Settings, IDEMPOTENCY_SCOPE};
-pub use mail::{FakeMailSender, MailSender, SendError};
+#[cfg(any(test, feature = "test-util"))]
+pub use mail::FakeMailSender;
+pub use mail::{MailSender, SendError};
 pub use ses::SesMailSender;
 
 use stream_core::config::ProcessEnv;

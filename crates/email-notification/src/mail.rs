@@ -50,6 +50,7 @@ impl<T: MailSender> MailSender for std::sync::Arc<T> {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Records every email it accepts. Failures can be queued (returned by the
 /// next calls, in order) or made permanent (returned by every call until
 /// cleared); queued failures come first.
@@ -61,6 +62,7 @@ pub struct FakeMailSender {
     attempts: AtomicU32,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl FakeMailSender {
     /// Every email accepted so far, in order.
     pub fn sent(&self) -> Vec<Email> {
@@ -87,6 +89,7 @@ impl FakeMailSender {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl MailSender for FakeMailSender {
     async fn send(&self, email: &Email) -> Result<String, SendError> {
         let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;

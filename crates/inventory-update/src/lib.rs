@@ -30,6 +30,7 @@
 pub mod config;
 pub mod dynamodb;
 pub mod handler;
+#[cfg(any(test, feature = "test-util"))]
 pub mod memory;
 pub mod reply;
 pub mod store;
@@ -38,6 +39,7 @@ pub mod text;
 pub use config::Config;
 pub use dynamodb::DynamoDbStockStore;
 pub use handler::InventoryHandler;
+#[cfg(any(test, feature = "test-util"))]
 pub use memory::{Fault, InMemoryStockStore};
 pub use store::{Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 

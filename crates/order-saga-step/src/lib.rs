@@ -46,10 +46,9 @@ pub use machine::{
     on_deadline, transition, DeadlineDecision, Decision, Emit, TimeoutAction, Timing, HANDLED_KINDS,
 };
 pub use saga::{Compensation, OrderInfo, Phase, Saga, SagaStatus, Step};
-pub use store::{
-    DuePage, InMemorySagaStore, SagaRecord, SagaStore, ScanCursor, StoreError, SweepStore,
-    Unreadable,
-};
+#[cfg(any(test, feature = "test-util"))]
+pub use store::InMemorySagaStore;
+pub use store::{DuePage, SagaRecord, SagaStore, ScanCursor, StoreError, SweepStore, Unreadable};
 pub use store_dynamodb::DynamoDbSagaStore;
 pub use sweep::{sweep, SweepOptions, SweepReport, Sweeper};
 

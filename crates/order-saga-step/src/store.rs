@@ -155,12 +155,14 @@ impl<T: SagaStore> SagaStore for std::sync::Arc<T> {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Sagas in memory, with the same conditional-write semantics.
 #[derive(Debug, Default)]
 pub struct InMemorySagaStore {
     sagas: Mutex<HashMap<OrderId, SagaRecord>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl InMemorySagaStore {
     pub fn new() -> Self {
         Self::default()
@@ -181,6 +183,7 @@ impl InMemorySagaStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl SagaStore for InMemorySagaStore {
     async fn load(&self, order_id: &OrderId) -> Result<Option<SagaRecord>, StoreError> {
         let sagas = self
@@ -204,6 +207,7 @@ impl SagaStore for InMemorySagaStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl SweepStore for InMemorySagaStore {
     /// Scans in order-id order, so a cursor means the same on every call.
     async fn scan_due(

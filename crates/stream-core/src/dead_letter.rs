@@ -4,6 +4,7 @@
 //! keeps the data itself.
 
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Mutex;
 
 use base64::Engine as _;
@@ -170,6 +171,7 @@ impl DeadLetterSink for SqsDeadLetters {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// Keeps dead letters in memory, for tests.
 #[derive(Debug, Default)]
 pub struct InMemoryDeadLetters {
@@ -178,6 +180,7 @@ pub struct InMemoryDeadLetters {
     fail_next: std::sync::atomic::AtomicU32,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl InMemoryDeadLetters {
     pub fn letters(&self) -> Vec<DeadLetter> {
         self.letters.lock().map(|l| l.clone()).unwrap_or_default()
@@ -195,6 +198,7 @@ impl InMemoryDeadLetters {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl DeadLetterSink for InMemoryDeadLetters {
     async fn send(&self, letter: &DeadLetter) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering;

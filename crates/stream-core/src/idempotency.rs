@@ -377,6 +377,7 @@ fn decode<T: DeserializeOwned>(key: &str, stored: Option<String>) -> Result<T, H
     })
 }
 
+#[cfg(any(test, feature = "test-util"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MemoryRecord {
     token: String,
@@ -386,12 +387,14 @@ struct MemoryRecord {
     expires_at_s: u64,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// An in-memory store for unit tests, with the same expiry rules.
 #[derive(Debug, Default)]
 pub struct InMemoryIdempotencyStore {
     records: Mutex<HashMap<String, MemoryRecord>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl InMemoryIdempotencyStore {
     pub fn len(&self) -> usize {
         self.records.lock().map(|r| r.len()).unwrap_or(0)
@@ -409,10 +412,12 @@ impl InMemoryIdempotencyStore {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 fn poisoned() -> StoreError {
     StoreError(anyhow::anyhow!("in-memory store lock poisoned"))
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl IdempotencyStore for InMemoryIdempotencyStore {
     async fn claim(
         &self,

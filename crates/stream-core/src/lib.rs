@@ -15,6 +15,11 @@
 //! - [`retry`]: backoff with jitter bounded by attempts and the deadline.
 //! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
 //!   the plumbing around them.
+//!
+//! Test doubles (in-memory dead letters, idempotency store and
+//! `PutRecords`, captured logs, Kinesis event builders in `testing`) exist
+//! only with the `test-util` feature, which tests and local tools enable
+//! and a Lambda build never does.
 
 // Data from outside the process never meets an unwrap or expect: a bad
 // record is a dead letter, not a panic (tests may unwrap what they build).
@@ -34,19 +39,25 @@ pub mod pipeline;
 pub mod publisher;
 pub mod record;
 pub mod retry;
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use config::{ConfigError, CoreConfig, StreamRef};
-pub use dead_letter::{DeadLetter, DeadLetterSink, InMemoryDeadLetters, SqsDeadLetters};
+#[cfg(any(test, feature = "test-util"))]
+pub use dead_letter::InMemoryDeadLetters;
+pub use dead_letter::{DeadLetter, DeadLetterSink, SqsDeadLetters};
 pub use deadline::Deadline;
 pub use handler::{Handled, Handler, HandlerError, IncomingEvent};
-pub use idempotency::{Idempotency, IdempotencyStore, IdempotentOutcome, InMemoryIdempotencyStore};
+#[cfg(any(test, feature = "test-util"))]
+pub use idempotency::InMemoryIdempotencyStore;
+pub use idempotency::{Idempotency, IdempotencyStore, IdempotentOutcome};
 pub use idempotency_dynamodb::DynamoDbIdempotencyStore;
 pub use metrics::BatchReport;
 pub use pipeline::{BatchOutcome, Pipeline, PipelineConfig};
+#[cfg(any(test, feature = "test-util"))]
+pub use publisher::FakePutRecords;
 pub use publisher::{
-    FakePutRecords, KinesisPutRecords, NoPublisher, OrderedPublisher, RecordPublisher,
-    SplitPublisher,
+    KinesisPutRecords, NoPublisher, OrderedPublisher, RecordPublisher, SplitPublisher,
 };
 pub use record::RecordOrigin;
 pub use retry::{retry, RetryError, RetryPolicy};

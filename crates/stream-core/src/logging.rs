@@ -48,10 +48,12 @@ where
         .finish()
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// A writer that keeps everything written to it, for tests.
 #[derive(Clone, Default)]
 pub struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
+#[cfg(any(test, feature = "test-util"))]
 impl CapturedLogs {
     pub fn text(&self) -> String {
         self.0
@@ -72,6 +74,7 @@ impl CapturedLogs {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl std::io::Write for CapturedLogs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
@@ -86,6 +89,7 @@ impl std::io::Write for CapturedLogs {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl<'a> MakeWriter<'a> for CapturedLogs {
     type Writer = CapturedLogs;
     fn make_writer(&'a self) -> Self::Writer {

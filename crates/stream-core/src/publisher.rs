@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Mutex;
 
 use order_events::OutgoingRecord;
@@ -284,6 +285,7 @@ impl PutRecordsApi for KinesisPutRecords {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 /// A scripted `PutRecords` for tests: records every call and fails the
 /// entries a script picks.
 #[derive(Default)]
@@ -294,6 +296,7 @@ pub struct FakePutRecords {
     fail_entry: Option<Box<dyn Fn(usize, &OutgoingRecord) -> bool + Send + Sync>>,
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl FakePutRecords {
     /// `fail_entry(call_number, record)` decides whether that entry fails.
     pub fn failing(
@@ -316,6 +319,7 @@ impl FakePutRecords {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl PutRecordsApi for FakePutRecords {
     async fn put_records(&self, entries: &[&OutgoingRecord]) -> anyhow::Result<Vec<EntryResult>> {
         let mut calls = self.calls.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
