@@ -316,7 +316,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
                 tracing::warn!(
                     eventType = kind.as_str(),
                     recipient = %masked,
-                    outcome = "send_outcome_unknown",
+                    effect = "send_outcome_unknown",
                     error = %for_log(&detail),
                     "SES may have sent the email but did not answer; not sending again"
                 );
@@ -420,7 +420,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
                     idempotencyKey = %redact_addresses(&key),
                     recipient = %recipient,
                     messageId = %message_id,
-                    outcome = "sent",
+                    effect = "sent",
                     "email sent"
                 );
                 Ok(Handled::done())
@@ -431,7 +431,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
                     idempotencyKey = %redact_addresses(&key),
                     recipient = %recipient,
                     messageId = %message_id,
-                    outcome = "already_sent",
+                    effect = "already_sent",
                     "email already sent for this key; not sending again"
                 );
                 Ok(Handled::duplicate())

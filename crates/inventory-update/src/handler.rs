@@ -122,7 +122,7 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
             .map_err(HandlerError::Permanent)?;
         match outcome {
             ReserveOutcome::Reserved => {
-                tracing::info!(orderId = %order.order_id, lines = order.items.len(), outcome = "reserved", "stock reserved");
+                tracing::info!(orderId = %order.order_id, lines = order.items.len(), effect = "reserved", "stock reserved");
                 Ok(Handled::done())
             }
             // The order's stock is held already (by this event before, or
@@ -141,7 +141,7 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
                     productId = %product,
                     requested = requested.get(),
                     available,
-                    outcome = "insufficient_stock",
+                    effect = "insufficient_stock",
                     "not enough stock of product {product} for order {}; nothing reserved (ORDER_CREATED has no reply, so the record is acknowledged)",
                     order.order_id
                 );
@@ -165,7 +165,7 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
             .map_err(HandlerError::Permanent)?;
         Ok(match outcome {
             ReleaseOutcome::Released { lines } => {
-                tracing::info!(orderId = %cancelled.order_id, lines = lines.len(), outcome = "released", "stock released");
+                tracing::info!(orderId = %cancelled.order_id, lines = lines.len(), effect = "released", "stock released");
                 Handled::done()
             }
             ReleaseOutcome::AlreadyReleased => Handled::duplicate(),

@@ -283,7 +283,7 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                     if fates[source] != Fate::Failed {
                         tracing::warn!(
                             sequenceNumber = %units[source].record.kinesis.sequence_number,
-                            outcome = "unpublished",
+                            effect = "unpublished",
                             "emitted record could not be published; the source record will be retried"
                         );
                     }
