@@ -346,7 +346,7 @@ async fn short_stock_on_order_created_is_logged_and_acknowledged_all_or_none() {
     let line = logs
         .lines()
         .into_iter()
-        .find(|l| l["outcome"] == "insufficient_stock")
+        .find(|l| l["effect"] == "insufficient_stock")
         .expect("an insufficient_stock log line");
     assert_eq!(line["productId"], "p-3");
     assert_eq!(line["orderId"], "o-1");

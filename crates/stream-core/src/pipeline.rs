@@ -23,7 +23,7 @@
 //! everything after it in the shard. Everything redelivered that had
 //! succeeded is idempotent downstream, so redelivery changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -145,6 +145,20 @@ struct Verdict<'a> {
     event_type: Option<&'a str>,
 }
 
+/// Who a decoded record is about, for its log line.
+struct About {
+    event_id: String,
+    event_type: &'static str,
+    order_id: String,
+}
+
+/// Why a record's bytes are not a valid event.
+struct Rejected {
+    reason: String,
+    event_id: Option<String>,
+    event_type: Option<String>,
+}
+
 /// Longest reason a dead letter or a log line carries: reasons can quote
 /// input (a parser naming the value it rejected).
 const MAX_REASON_CHARS: usize = 1024;
@@ -206,125 +220,94 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         &self.config
     }
 
-    /// Processes one batch.
+    /// Processes one batch: decode and handle every record, in order per
+    /// key and keys concurrently; publish what the handlers emitted; then
+    /// settle each record's fate into the answer and the report.
     pub async fn process(&self, event: &KinesisEvent, deadline: Deadline) -> BatchOutcome {
         let started = Instant::now();
         let units = expand(event);
+        let (mut fates, emitted) = self.run_keys(&units, deadline).await;
+        let mut report = BatchReport {
+            received: units.len(),
+            ..BatchReport::default()
+        };
+        self.publish(&units, emitted, &mut fates, &mut report, deadline)
+            .await;
+        let response = settle(&units, &fates, &mut report);
+        self.back_off_after_failures(report.transient_failures + report.unpublished, deadline)
+            .await;
+        report.duration = started.elapsed();
+        BatchOutcome { response, report }
+    }
 
-        // Group by partition key, keys in first-seen order, records in
-        // stream order within a key. Groups are linked lists over the unit
-        // indexes, so grouping allocates nothing per key.
-        let mut group_of: HashMap<&str, usize> = HashMap::with_capacity(units.len());
-        let mut group_heads: Vec<usize> = Vec::new();
-        let mut group_tails: Vec<usize> = Vec::new();
-        let mut next_in_group: Vec<usize> = vec![NONE; units.len()];
-        for (index, unit) in units.iter().enumerate() {
-            match group_of.entry(unit.partition_key) {
-                std::collections::hash_map::Entry::Occupied(group) => {
-                    let tail = &mut group_tails[*group.get()];
-                    next_in_group[*tail] = index;
-                    *tail = index;
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(group_heads.len());
-                    group_heads.push(index);
-                    group_tails.push(index);
-                }
-            }
-        }
-        drop(group_of);
-
-        // A fixed pool of workers takes whole keys from a shared cursor: at
-        // most `max_concurrency` keys in flight, and one future per worker
-        // rather than one per key.
+    /// Runs every key's records: a fixed pool of workers takes whole keys
+    /// from a shared cursor, so at most `max_concurrency` keys are in
+    /// flight with one future per worker rather than one per key. Returns
+    /// each unit's fate and the records emitted, tagged with their source.
+    async fn run_keys(
+        &self,
+        units: &[Unit<'_>],
+        deadline: Deadline,
+    ) -> (Vec<Fate>, Vec<(usize, OutgoingRecord)>) {
+        let (heads, next_in_group) = group_by_key(units);
         let cursor = std::sync::atomic::AtomicUsize::new(0);
-        let workers = self
-            .config
-            .max_concurrency
-            .max(1)
-            .min(group_heads.len().max(1));
-        let (units_ref, heads_ref, next_ref, cursor_ref) =
-            (&units, &group_heads, &next_in_group, &cursor);
+        let workers = self.config.max_concurrency.max(1).min(heads.len().max(1));
+        let (heads_ref, next_ref, cursor_ref) = (&heads, &next_in_group, &cursor);
         let results: Vec<Vec<(usize, Fate, Vec<OutgoingRecord>)>> =
             futures::future::join_all((0..workers).map(|_| async move {
                 let mut out = Vec::new();
                 loop {
-                    let group = cursor_ref.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let group = cursor_ref.fetch_add(1, Ordering::Relaxed);
                     let Some(&head) = heads_ref.get(group) else {
                         break;
                     };
-                    self.run_group(units_ref, head, next_ref, deadline, &mut out)
+                    self.run_group(units, head, next_ref, deadline, &mut out)
                         .await;
                 }
                 out
             }))
             .await;
-
         let mut fates = vec![Fate::NotAttempted; units.len()];
         let mut emitted: Vec<(usize, OutgoingRecord)> = Vec::new();
         for (index, fate, emit) in results.into_iter().flatten() {
             fates[index] = fate;
             emitted.extend(emit.into_iter().map(|r| (index, r)));
         }
+        (fates, emitted)
+    }
 
-        let mut report = BatchReport {
-            received: units.len(),
-            ..BatchReport::default()
-        };
-        if !emitted.is_empty() {
-            // Stream order of the sources keeps each key's emits in order.
-            emitted.sort_by_key(|(source, _)| *source);
-            let (sources, records): (Vec<usize>, Vec<OutgoingRecord>) = emitted.into_iter().unzip();
-            let published = self.publisher.publish(&records, deadline).await;
-            report.publish_calls = published.calls;
-            report.unpublished = published.failed.len();
-            for failed in published.failed {
-                if let Some(&source) = sources.get(failed) {
-                    if fates[source] != Fate::Failed {
-                        tracing::warn!(
-                            sequenceNumber = %units[source].record.kinesis.sequence_number,
-                            effect = "unpublished",
-                            "emitted record could not be published; the source record will be retried"
-                        );
-                    }
-                    fates[source] = Fate::Failed;
-                }
-            }
+    /// Publishes the emitted records, in stream order of their sources so
+    /// each key's emits keep their order; a source whose emits did not all
+    /// land fails, so Lambda redelivers it and it emits them again.
+    async fn publish(
+        &self,
+        units: &[Unit<'_>],
+        mut emitted: Vec<(usize, OutgoingRecord)>,
+        fates: &mut [Fate],
+        report: &mut BatchReport,
+        deadline: Deadline,
+    ) {
+        if emitted.is_empty() {
+            return;
         }
-
-        let mut response = KinesisEventResponse::default();
-        let mut last_reported: Option<&str> = None;
-        for (unit, fate) in units.iter().zip(&fates) {
-            match fate {
-                Fate::Processed => report.processed += 1,
-                Fate::Duplicate => report.duplicates += 1,
-                Fate::Skipped => report.skipped += 1,
-                Fate::DeadLettered { invalid } => {
-                    report.permanent_failures += 1;
-                    report.invalid_records += usize::from(*invalid);
-                }
-                Fate::Failed => report.transient_failures += 1,
-                Fate::NotAttempted => report.not_attempted += 1,
+        emitted.sort_by_key(|(source, _)| *source);
+        let (sources, records): (Vec<usize>, Vec<OutgoingRecord>) = emitted.into_iter().unzip();
+        let published = self.publisher.publish(&records, deadline).await;
+        report.publish_calls = published.calls;
+        report.unpublished = published.failed.len();
+        for failed in published.failed {
+            let Some(&source) = sources.get(failed) else {
+                continue;
+            };
+            if fates[source] != Fate::Failed {
+                tracing::warn!(
+                    sequenceNumber = %units[source].record.kinesis.sequence_number,
+                    effect = "unpublished",
+                    "emitted record could not be published; the source record will be retried"
+                );
             }
-            if fate.must_retry() {
-                let sequence = unit.record.kinesis.sequence_number.as_str();
-                // Sub-records of one aggregate share their sequence number;
-                // report it once.
-                if last_reported != Some(sequence)
-                    && !response
-                        .batch_item_failures
-                        .iter()
-                        .any(|f| f.item_identifier.as_deref() == Some(sequence))
-                {
-                    response.add_failure(sequence);
-                    last_reported = Some(sequence);
-                }
-            }
+            fates[source] = Fate::Failed;
         }
-        self.back_off_after_failures(report.transient_failures + report.unpublished, deadline)
-            .await;
-        report.duration = started.elapsed();
-        BatchOutcome { response, report }
     }
 
     /// Holds the answer for a while when records failed transiently, so the
@@ -434,74 +417,70 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         }
     }
 
+    /// One record: decode it, then hand it to the handler.
     async fn run_unit(&self, unit: &Unit<'_>, deadline: Deadline) -> (Fate, Vec<OutgoingRecord>) {
         let started = Instant::now();
-        let sequence = unit.record.kinesis.sequence_number.as_str();
-        let envelope = match Envelope::parse(unit.data) {
-            Ok(envelope) => envelope,
-            Err(err) => {
-                let reason = format!("undecodable record: {err}");
+        match self.decode(unit, deadline, started) {
+            Ok(Some((incoming, about))) => self.handle(unit, incoming, about, started).await,
+            Ok(None) => (Fate::Skipped, Vec::new()),
+            Err(rejected) => {
                 let verdict = Verdict {
-                    reason: &reason,
+                    reason: &rejected.reason,
                     invalid: true,
-                    event_id: None,
-                    event_type: None,
+                    event_id: rejected.event_id.as_deref(),
+                    event_type: rejected.event_type.as_deref(),
                 };
-                return (
+                (
                     self.dead_letter(unit, &verdict, deadline, started).await,
                     Vec::new(),
-                );
+                )
             }
-        };
-        let event_type = envelope.event_type();
+        }
+    }
+
+    /// Reads the record into an event for this function: `Ok(None)` for a
+    /// type it does not handle (skipped, logged here), `Err` for bytes that
+    /// are not a valid event.
+    fn decode(
+        &self,
+        unit: &Unit<'_>,
+        deadline: Deadline,
+        started: Instant,
+    ) -> Result<Option<(IncomingEvent, About)>, Rejected> {
+        let envelope = Envelope::parse(unit.data).map_err(|err| Rejected {
+            reason: format!("undecodable record: {err}"),
+            event_id: None,
+            event_type: None,
+        })?;
         let Some(kind) = envelope.kind().filter(|k| self.handler.handles(*k)) else {
             tracing::info!(
                 eventId = envelope.event_id().unwrap_or_default(),
-                eventType = event_type,
-                sequenceNumber = sequence,
+                eventType = envelope.event_type(),
+                sequenceNumber = %unit.record.kinesis.sequence_number,
                 outcome = "skipped",
                 processingTime = started.elapsed().as_secs_f64() * 1000.0,
                 "event type not handled by this function"
             );
-            return (Fate::Skipped, Vec::new());
+            return Ok(None);
         };
-        let event = match envelope.event(kind) {
-            Ok(event) => event,
-            Err(err) => {
-                let reason = err.to_string();
-                let verdict = Verdict {
-                    reason: &reason,
-                    invalid: true,
-                    event_id: envelope.event_id(),
-                    event_type: Some(event_type),
-                };
-                return (
-                    self.dead_letter(unit, &verdict, deadline, started).await,
-                    Vec::new(),
-                );
-            }
+        let invalid = |err: order_events::InvalidEvent| Rejected {
+            reason: err.to_string(),
+            event_id: envelope.event_id().map(str::to_owned),
+            event_type: Some(kind.as_str().to_owned()),
         };
-        let timestamp = match envelope.timestamp() {
-            Ok(timestamp) => timestamp,
-            Err(err) => {
-                let reason = err.to_string();
-                let verdict = Verdict {
-                    reason: &reason,
-                    invalid: true,
-                    event_id: envelope.event_id(),
-                    event_type: Some(event_type),
-                };
-                return (
-                    self.dead_letter(unit, &verdict, deadline, started).await,
-                    Vec::new(),
-                );
-            }
-        };
+        let event = envelope.event(kind).map_err(invalid)?;
+        let timestamp = envelope.timestamp().map_err(invalid)?;
         let dedup_key = envelope.dedup_key();
-        let order_id = event
-            .order_id()
-            .map(|o| o.as_str().to_owned())
-            .unwrap_or_default();
+        let about = About {
+            event_id: envelope
+                .event_id()
+                .map_or_else(|| dedup_key.to_string(), str::to_owned),
+            event_type: kind.as_str(),
+            order_id: event
+                .order_id()
+                .map(|o| o.as_str().to_owned())
+                .unwrap_or_default(),
+        };
         let incoming = IncomingEvent {
             event,
             dedup_key,
@@ -509,10 +488,25 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             origin: origin_of(unit),
             deadline,
         };
-        let event_id = envelope
-            .event_id()
-            .map(str::to_owned)
-            .unwrap_or_else(|| incoming.dedup_key.to_string());
+        Ok(Some((incoming, about)))
+    }
+
+    /// Hands a decoded event to the handler and turns its answer into the
+    /// record's fate, with the record's one log line.
+    async fn handle(
+        &self,
+        unit: &Unit<'_>,
+        incoming: IncomingEvent,
+        about: About,
+        started: Instant,
+    ) -> (Fate, Vec<OutgoingRecord>) {
+        let deadline = incoming.deadline;
+        let sequence = unit.record.kinesis.sequence_number.as_str();
+        let About {
+            event_id,
+            event_type,
+            order_id,
+        } = about;
         match self.handler.handle(incoming).await {
             Ok(handled) => {
                 let (fate, outcome, emit) = match handled {
@@ -631,6 +625,56 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             }
         }
     }
+}
+
+/// Groups units by partition key: keys in first-seen order, records in
+/// stream order within a key, as linked lists over the unit indexes (the
+/// heads, and each unit's successor), so grouping allocates nothing per key.
+fn group_by_key(units: &[Unit<'_>]) -> (Vec<usize>, Vec<usize>) {
+    let mut group_of: HashMap<&str, usize> = HashMap::with_capacity(units.len());
+    let mut heads: Vec<usize> = Vec::new();
+    let mut tails: Vec<usize> = Vec::new();
+    let mut next_in_group: Vec<usize> = vec![NONE; units.len()];
+    for (index, unit) in units.iter().enumerate() {
+        match group_of.entry(unit.partition_key) {
+            std::collections::hash_map::Entry::Occupied(group) => {
+                let tail = &mut tails[*group.get()];
+                next_in_group[*tail] = index;
+                *tail = index;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(heads.len());
+                heads.push(index);
+                tails.push(index);
+            }
+        }
+    }
+    (heads, next_in_group)
+}
+
+/// Counts every unit's fate and names the ones to retry: batch sequence
+/// numbers only, each once (sub-records of one aggregate share theirs).
+fn settle(units: &[Unit<'_>], fates: &[Fate], report: &mut BatchReport) -> KinesisEventResponse {
+    let mut response = KinesisEventResponse::default();
+    let mut reported: HashSet<&str> = HashSet::new();
+    for (unit, fate) in units.iter().zip(fates) {
+        match fate {
+            Fate::Processed => report.processed += 1,
+            Fate::Duplicate => report.duplicates += 1,
+            Fate::Skipped => report.skipped += 1,
+            Fate::DeadLettered { invalid } => {
+                report.permanent_failures += 1;
+                report.invalid_records += usize::from(*invalid);
+            }
+            Fate::Failed => report.transient_failures += 1,
+            Fate::NotAttempted => report.not_attempted += 1,
+        }
+        let sequence = unit.record.kinesis.sequence_number.as_str();
+        if fate.must_retry() && reported.insert(sequence) {
+            response.add_failure(sequence);
+        }
+    }
+    response
 }
 
 fn expand(event: &KinesisEvent) -> Vec<Unit<'_>> {
