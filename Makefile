@@ -44,6 +44,10 @@ validate-template: ## Lint and test template.yaml offline (cfn-lint 1.53.3 + SAM
 bench-functions: ## Measure each function's init, peak memory and CPU per record (real binaries)
 	scripts/bench-functions.sh
 
+.PHONY: manifest
+manifest: ## Rewrite functions.json from the functions' descriptors (the template tests and scripts read it)
+	UPDATE_MANIFEST=1 $(CARGO) test -q -p event-source-runner --lib manifest
+
 bench: ## Run the stream-core pipeline benchmark
 	$(CARGO) bench -p stream-core --bench pipeline
 

@@ -33,7 +33,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 CARGO_LAMBDA_VERSION="1.9.2"
 ZIGLANG_VERSION="0.17.1"
 AARCH64_TARGET="aarch64-unknown-linux-gnu"
-FUNCTIONS=(email-notification inventory-update order-saga-step)
+# The deployed functions, from their descriptors (functions.json, kept
+# current by a Rust test).
+mapfile -t FUNCTIONS < <(python3 -c 'import json, sys; [print(f["name"]) for f in json.load(open(sys.argv[1]))["functions"]]' "$ROOT/functions.json")
 
 is_function() {
     local fn

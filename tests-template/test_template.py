@@ -129,6 +129,20 @@ MODES = [
 ]  # fmt: skip
 
 
+# What each function reads, from its descriptor in Rust (`DESCRIPTOR` in
+# its crate), through the manifest a Rust test keeps current.
+MANIFEST = json.loads((ROOT / "functions.json").read_text())
+STREAM_KEYS = {"ORDER_EVENTS_STREAM": "events", "ORDER_COMMANDS_STREAM": "commands"}
+
+
+def handles_of(crate: str) -> dict:
+    """stream ("events" | "commands") -> the types the function handles there."""
+    for fn in MANIFEST["functions"]:
+        if fn["name"] == crate:
+            return {STREAM_KEYS[s["streamVar"]]: set(s["eventTypes"]) for s in fn["sources"]}
+    raise KeyError(f"{crate} is not in functions.json")
+
+
 @dataclass(frozen=True)
 class Function:
     logical_id: str
@@ -163,7 +177,7 @@ FUNCTIONS = [
         "email-notification",
         "EmailNotificationRole",
         "EmailNotificationLogGroup",
-        {"events": {"USER_REGISTERED", "ORDER_PLACED", "ORDER_COMPLETED", "ORDER_FAILED"}},
+        handles_of("email-notification"),
         frozenset({"SENDER_EMAIL", "CUSTOMERS_TABLE", "IDEMPOTENCY_TABLE", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "METRICS_NAMESPACE"}),
         {"events": "EmailNotificationEventsConsumer"},
     ),
@@ -172,7 +186,7 @@ FUNCTIONS = [
         "inventory-update",
         "InventoryUpdateRole",
         "InventoryUpdateLogGroup",
-        {"events": {"ORDER_CREATED", "ORDER_CANCELLED"}, "commands": {"RESERVE_INVENTORY", "RELEASE_INVENTORY"}},
+        handles_of("inventory-update"),
         frozenset({"INVENTORY_TABLE", "ORDER_EVENTS_STREAM", "IDEMPOTENCY_TABLE", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "METRICS_NAMESPACE"}),
         {"events": "InventoryUpdateEventsConsumer", "commands": "InventoryUpdateCommandsConsumer"},
     ),
@@ -181,13 +195,7 @@ FUNCTIONS = [
         "order-saga-step",
         "OrderSagaStepRole",
         "OrderSagaStepLogGroup",
-        {
-            "events": {
-                "ORDER_PLACED", "ORDER_CANCELLED", "INVENTORY_RESERVED", "INVENTORY_RESERVATION_FAILED",
-                "INVENTORY_RELEASED", "PAYMENT_PROCESSED", "PAYMENT_FAILED", "PAYMENT_REFUNDED",
-                "ORDER_SHIPPED", "SHIPPING_FAILED",
-            }
-        },
+        handles_of("order-saga-step"),
         frozenset({"SAGA_TABLE", "ORDER_COMMANDS_STREAM", "ORDER_EVENTS_STREAM", "SAGA_STEP_TIMEOUT_SECONDS", "DEAD_LETTER_QUEUE_URL", "MAX_CONCURRENCY", "METRICS_NAMESPACE"}),
         {"events": "OrderSagaStepEventsConsumer"},
     ),
@@ -1001,8 +1009,10 @@ def test_the_sweep_schedule_accepts_eventbridge_expressions_only(source_template
 
 
 def test_filters_match_exactly_the_types_of_the_conventions():
-    """The handled sets above are the conventions file's lists, and every one
-    of them is a contract type."""
+    """The handled sets above are the descriptors' lists, every function in
+    the manifest has a template resource, and every type is a contract type
+    on its own stream."""
+    assert {f["name"] for f in MANIFEST["functions"]} == {fn.crate for fn in STREAM_FUNCTIONS}
     for fn in FUNCTIONS:
         for stream, types in fn.handles.items():
             assert types <= (EVENT_TYPES if stream == "events" else COMMAND_TYPES), fn.logical_id

@@ -14,8 +14,10 @@
 //! empty key) is permanent: no retry of that record can succeed, so it is
 //! dead-lettered.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Mutex;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};

@@ -380,13 +380,7 @@ fn recipient<'a>(email: Option<&'a EmailAddress>, user: Option<&'a UserId>) -> R
 
 impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandler<M, A, S> {
     fn handles(&self, kind: EventKind) -> bool {
-        matches!(
-            kind,
-            EventKind::UserRegistered
-                | EventKind::OrderPlaced
-                | EventKind::OrderCompleted
-                | EventKind::OrderFailed
-        )
+        crate::DESCRIPTOR.handles(kind)
     }
 
     async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {

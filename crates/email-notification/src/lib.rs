@@ -105,8 +105,13 @@ pub use mail::FakeMailSender;
 pub use mail::{MailSender, SendError};
 pub use ses::SesMailSender;
 
-use stream_core::config::ProcessEnv;
-use stream_core::{DynamoDbIdempotencyStore, Pipeline, PipelineConfig, SqsDeadLetters};
+use order_events::EventKind;
+use stream_core::config::{ConfigError, Vars};
+use stream_core::function::ORDER_EVENTS_STREAM;
+use stream_core::lambda::Function;
+use stream_core::{
+    DynamoDbIdempotencyStore, FunctionDescriptor, Pipeline, PipelineConfig, Source, SqsDeadLetters,
+};
 
 /// The handler wired to AWS.
 pub type EmailHandlerAws =
@@ -146,12 +151,45 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipe
     Pipeline::new(handler, dead_letters, PipelineConfig::from(&config.core))
 }
 
+/// What email-notification reads: the events it sends an email for.
+pub const DESCRIPTOR: FunctionDescriptor = FunctionDescriptor {
+    name: "email-notification",
+    summary: "emails on registration, order placed, completed and failed",
+    sources: &[Source {
+        stream_var: ORDER_EVENTS_STREAM,
+        kinds: &[
+            EventKind::UserRegistered,
+            EventKind::OrderPlaced,
+            EventKind::OrderCompleted,
+            EventKind::OrderFailed,
+        ],
+    }],
+};
+
+/// The deployed function.
+pub struct EmailNotification;
+
+impl Function for EmailNotification {
+    const DESCRIPTOR: FunctionDescriptor = DESCRIPTOR;
+    type Config = Config;
+    type Handler = EmailHandlerAws;
+    type DeadLetters = SqsDeadLetters;
+    type Publisher = stream_core::NoPublisher;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    fn metrics_namespace(config: &Config) -> String {
+        config.core.metrics_namespace.clone()
+    }
+
+    fn pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipeline {
+        build_pipeline(sdk, config)
+    }
+}
+
 /// The Lambda entry point.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::logging::init();
-    let config = Config::from_vars(&ProcessEnv)
-        .unwrap_or_else(|err| stream_core::lambda::exit_on_config_error(&err));
-    let sdk = stream_core::aws::load_config().await;
-    let pipeline = build_pipeline(&sdk, &config);
-    stream_core::lambda::serve(pipeline, config.core.metrics_namespace.clone()).await
+    stream_core::lambda::run::<EmailNotification>().await
 }

@@ -1,9 +1,12 @@
 //! The mail-sending port: one narrow trait, so the domain never sees the
 //! SES SDK, and an in-memory fake that records mail and fails on demand.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::collections::VecDeque;
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::atomic::{AtomicU32, Ordering};
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Mutex;
 
 use crate::email::Email;

@@ -378,13 +378,7 @@ fn settle<T>(
 
 impl<S: StockStore, I: IdempotencyStore> Handler for InventoryHandler<S, I> {
     fn handles(&self, kind: EventKind) -> bool {
-        matches!(
-            kind,
-            EventKind::OrderCreated
-                | EventKind::OrderCancelled
-                | EventKind::ReserveInventory
-                | EventKind::ReleaseInventory
-        )
+        crate::DESCRIPTOR.handles(kind)
     }
 
     async fn handle(&self, event: IncomingEvent) -> Result<Handled, HandlerError> {

@@ -43,12 +43,15 @@ pub use handler::InventoryHandler;
 pub use memory::{Fault, InMemoryStockStore};
 pub use store::{Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 
-use stream_core::config::ProcessEnv;
-use stream_core::lambda::exit_on_config_error;
+use order_events::EventKind;
+use stream_core::config::{ConfigError, Vars};
+use stream_core::function::{ORDER_COMMANDS_STREAM, ORDER_EVENTS_STREAM};
+use stream_core::lambda::Function;
 use stream_core::{
     DeadLetterSink, DynamoDbIdempotencyStore, IdempotencyStore, KinesisPutRecords,
     OrderedPublisher, Pipeline, PipelineConfig, RecordPublisher, RetryPolicy, SqsDeadLetters,
 };
+use stream_core::{FunctionDescriptor, Source};
 
 /// The function as deployed.
 pub type InventoryPipeline = Pipeline<
@@ -99,13 +102,48 @@ where
     Pipeline::new(handler, dead_letters, config).with_publisher(publisher)
 }
 
+/// What inventory-update reads: order events and inventory commands.
+pub const DESCRIPTOR: FunctionDescriptor = FunctionDescriptor {
+    name: "inventory-update",
+    summary: "reserves and releases stock; replies to inventory commands",
+    sources: &[
+        Source {
+            stream_var: ORDER_EVENTS_STREAM,
+            kinds: &[EventKind::OrderCreated, EventKind::OrderCancelled],
+        },
+        Source {
+            stream_var: ORDER_COMMANDS_STREAM,
+            kinds: &[EventKind::ReserveInventory, EventKind::ReleaseInventory],
+        },
+    ],
+};
+
+/// The deployed function.
+pub struct InventoryUpdate;
+
+impl Function for InventoryUpdate {
+    const DESCRIPTOR: FunctionDescriptor = DESCRIPTOR;
+    type Config = Config;
+    type Handler = InventoryHandler<DynamoDbStockStore, DynamoDbIdempotencyStore>;
+    type DeadLetters = SqsDeadLetters;
+    type Publisher = OrderedPublisher<KinesisPutRecords>;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    fn metrics_namespace(config: &Config) -> String {
+        config.core.metrics_namespace.clone()
+    }
+
+    fn pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> InventoryPipeline {
+        build_pipeline(sdk, config)
+    }
+}
+
 /// The Lambda entry point.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::logging::init();
-    let config = Config::from_vars(&ProcessEnv).unwrap_or_else(|err| exit_on_config_error(&err));
-    let sdk = stream_core::aws::load_config().await;
-    let pipeline = build_pipeline(&sdk, &config);
-    stream_core::lambda::serve(pipeline, config.core.metrics_namespace.clone()).await
+    stream_core::lambda::run::<InventoryUpdate>().await
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use stream_core::{
 };
 
 use crate::config::DEFAULT_STEP_TIMEOUT;
-use crate::machine::{transition, Decision, Timing, HANDLED_KINDS, SHIPPED_AFTER_TIMEOUT};
+use crate::machine::{transition, Decision, Timing, SHIPPED_AFTER_TIMEOUT};
 use crate::store::{SagaRecord, SagaStore, StoreError};
 use crate::text;
 
@@ -199,7 +199,7 @@ pub fn position(origin: &RecordOrigin) -> String {
 
 impl<S: SagaStore> Handler for SagaHandler<S> {
     fn handles(&self, kind: order_events::EventKind) -> bool {
-        HANDLED_KINDS.contains(&kind)
+        crate::DESCRIPTOR.handles(kind)
     }
 
     async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {

@@ -52,10 +52,12 @@ pub use store::{DuePage, SagaRecord, SagaStore, ScanCursor, StoreError, SweepSto
 pub use store_dynamodb::DynamoDbSagaStore;
 pub use sweep::{sweep, SweepOptions, SweepReport, Sweeper};
 
-use stream_core::config::ProcessEnv;
+use stream_core::config::{ConfigError, Vars};
+use stream_core::function::ORDER_EVENTS_STREAM;
+use stream_core::lambda::Function;
 use stream_core::{
-    KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy, SplitPublisher,
-    SqsDeadLetters, StreamRef,
+    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
+    Source, SplitPublisher, SqsDeadLetters, StreamRef,
 };
 
 /// Commands to `ORDER_COMMANDS_STREAM`, outcome events to
@@ -119,14 +121,40 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
+/// What order-saga-step reads: the events that move a saga.
+pub const DESCRIPTOR: FunctionDescriptor = FunctionDescriptor {
+    name: "order-saga-step",
+    summary: "the order saga's orchestrator",
+    sources: &[Source {
+        stream_var: ORDER_EVENTS_STREAM,
+        kinds: HANDLED_KINDS,
+    }],
+};
+
+/// The deployed function.
+pub struct OrderSagaStep;
+
+impl Function for OrderSagaStep {
+    const DESCRIPTOR: FunctionDescriptor = DESCRIPTOR;
+    type Config = Config;
+    type Handler = SagaHandler<DynamoDbSagaStore>;
+    type DeadLetters = SqsDeadLetters;
+    type Publisher = SagaPublisher;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        Config::from_vars(vars)
+    }
+
+    fn metrics_namespace(config: &Config) -> String {
+        config.core.metrics_namespace.clone()
+    }
+
+    fn pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipeline {
+        build_pipeline(sdk, config)
+    }
+}
+
 /// The Lambda entry point.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::logging::init();
-    let config = match Config::from_vars(&ProcessEnv) {
-        Ok(config) => config,
-        Err(err) => stream_core::lambda::exit_on_config_error(&err),
-    };
-    let sdk = stream_core::aws::load_config().await;
-    let namespace = config.core.metrics_namespace.clone();
-    stream_core::lambda::serve(build_pipeline(&sdk, &config), namespace).await
+    stream_core::lambda::run::<OrderSagaStep>().await
 }

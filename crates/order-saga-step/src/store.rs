@@ -2,8 +2,10 @@
 //! read; for the sweep, scan for sagas whose step deadline has passed.
 //! Plus an in-memory store for tests and local runs.
 
+#[cfg(any(test, feature = "test-util"))]
 use std::collections::HashMap;
 use std::future::Future;
+#[cfg(any(test, feature = "test-util"))]
 use std::sync::Mutex;
 
 use order_events::{OrderId, OutgoingRecord};

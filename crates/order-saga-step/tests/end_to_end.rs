@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
+use event_source_runner::catalog::SourceFilter as _;
 use event_source_runner::{
     catalog, EventSourceMapping, Invoke, InvokeError, MappingConfig, RunOptions, RunOutcome, Runner,
 };

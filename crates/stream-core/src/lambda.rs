@@ -15,6 +15,42 @@ use crate::handler::Handler;
 use crate::pipeline::Pipeline;
 use crate::publisher::RecordPublisher;
 
+/// A function's parts, so one entry point serves every `main`: its
+/// descriptor, how it reads its configuration, and how it builds its
+/// pipeline (AWS clients made once per process).
+pub trait Function {
+    const DESCRIPTOR: crate::function::FunctionDescriptor;
+    type Config;
+    type Handler: Handler + 'static;
+    type DeadLetters: DeadLetterSink + 'static;
+    type Publisher: RecordPublisher + 'static;
+
+    /// Reads the configuration; an error names the variable.
+    fn config(vars: &impl crate::config::Vars) -> Result<Self::Config, crate::config::ConfigError>;
+
+    /// The CloudWatch namespace of the function's metrics.
+    fn metrics_namespace(config: &Self::Config) -> String;
+
+    /// The deployed pipeline.
+    fn pipeline(
+        sdk: &aws_config::SdkConfig,
+        config: &Self::Config,
+    ) -> Pipeline<Self::Handler, Self::DeadLetters, Self::Publisher>;
+}
+
+/// The Lambda entry point of every function: logs, configuration (a bad
+/// variable stops the process at start with one line), the SDK
+/// configuration, the pipeline, then the runtime loop.
+pub async fn run<F: Function>() -> Result<(), lambda_runtime::Error> {
+    crate::logging::init();
+    let config =
+        F::config(&crate::config::ProcessEnv).unwrap_or_else(|err| exit_on_config_error(&err));
+    tracing::debug!(function = F::DESCRIPTOR.name, "starting");
+    let sdk = crate::aws::load_config().await;
+    let namespace = F::metrics_namespace(&config);
+    serve(F::pipeline(&sdk, &config), namespace).await
+}
+
 /// Runs the Lambda runtime loop with `pipeline` answering every batch, and
 /// writes one metrics line per invocation.
 pub async fn serve<H, D, P>(

@@ -4,6 +4,7 @@
 //! dead letters, idempotency, logs and metrics.
 //!
 //! Layout:
+//! - [`function`]: a function's descriptor (name, streams, kinds), said once.
 //! - [`pipeline`]: one batch in, `batchItemFailures` out (the heart).
 //! - [`handler`]: the trait a function implements and what it returns.
 //! - [`record`]: where a record came from.
@@ -29,6 +30,7 @@ pub mod aws;
 pub mod config;
 pub mod dead_letter;
 pub mod deadline;
+pub mod function;
 pub mod handler;
 pub mod idempotency;
 pub mod idempotency_dynamodb;
@@ -47,6 +49,7 @@ pub use config::{ConfigError, CoreConfig, StreamRef};
 pub use dead_letter::InMemoryDeadLetters;
 pub use dead_letter::{DeadLetter, DeadLetterSink, SqsDeadLetters};
 pub use deadline::Deadline;
+pub use function::{FunctionDescriptor, Source};
 pub use handler::{Handled, Handler, HandlerError, IncomingEvent};
 #[cfg(any(test, feature = "test-util"))]
 pub use idempotency::InMemoryIdempotencyStore;

@@ -256,7 +256,7 @@ fn order_placed_readers() -> BTreeSet<&'static str> {
         .filter(|f| {
             f.sources.iter().any(|s| {
                 s.stream_var == catalog::ORDER_EVENTS_STREAM
-                    && s.types.contains(&EventKind::OrderPlaced.as_str())
+                    && s.kinds.contains(&EventKind::OrderPlaced)
             })
         })
         .map(|f| f.name)

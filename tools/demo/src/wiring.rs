@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_config::SdkConfig;
+use event_source_runner::catalog::SourceFilter as _;
 use event_source_runner::{
     catalog, Deadline, EventSourceMapping, Invoke, InvokeError, KinesisEvent, KinesisEventResponse,
     MappingConfig, Runner, StreamRef,

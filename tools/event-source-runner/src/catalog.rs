@@ -1,116 +1,71 @@
 //! Which function reads which stream, and which types its filter lets
-//! through: the same table as the template's event source mappings and
-//! their `FilterCriteria`. Names only; linking a function in process is the
-//! binary's registry's job, so this library depends on no function crate.
+//! through: each function's own descriptor (`DESCRIPTOR` in its crate), the
+//! same the deployed handler decides with and the template tests compare
+//! with the event source mappings' `FilterCriteria`. Nothing here lists a
+//! stream or a type itself.
+
+use order_events::EventKind;
+pub use stream_core::function::{ORDER_COMMANDS_STREAM, ORDER_EVENTS_STREAM};
+use stream_core::{FunctionDescriptor, Source};
 
 use crate::filter::EventTypeFilter;
 
 /// One stream a function reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceSpec {
-    /// The environment variable naming the stream.
-    pub stream_var: &'static str,
-    /// The types the filter allows; empty for no filter.
-    pub types: &'static [&'static str],
-}
-
-impl SourceSpec {
-    pub fn filter(&self) -> Option<EventTypeFilter> {
-        (!self.types.is_empty()).then(|| EventTypeFilter::new(self.types.iter().copied()))
-    }
-}
+pub type SourceSpec = Source;
 
 /// A function and the streams it reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FunctionSpec {
-    pub name: &'static str,
-    pub sources: &'static [SourceSpec],
-    pub summary: &'static str,
+pub type FunctionSpec = FunctionDescriptor;
+
+/// The filter of a source: the types it lets through, or none for a source
+/// that takes everything.
+pub trait SourceFilter {
+    fn filter(&self) -> Option<EventTypeFilter>;
 }
 
-impl FunctionSpec {
-    /// The union of the types of every source, for a function pointed at
-    /// one stream chosen on the command line.
-    pub fn all_types(&self) -> Vec<&'static str> {
-        let mut types: Vec<&'static str> = self
-            .sources
-            .iter()
-            .flat_map(|s| s.types.iter().copied())
-            .collect();
-        types.sort_unstable();
-        types.dedup();
-        types
+impl SourceFilter for Source {
+    fn filter(&self) -> Option<EventTypeFilter> {
+        (!self.kinds.is_empty())
+            .then(|| EventTypeFilter::new(self.kinds.iter().map(|k| k.as_str())))
     }
 }
 
-pub const ORDER_EVENTS_STREAM: &str = "ORDER_EVENTS_STREAM";
-pub const ORDER_COMMANDS_STREAM: &str = "ORDER_COMMANDS_STREAM";
+/// The wire names of `kinds`.
+pub fn type_names(kinds: &[EventKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.as_str()).collect()
+}
 
-/// Every function the project runs on the order streams.
-pub const FUNCTIONS: &[FunctionSpec] = &[
-    FunctionSpec {
-        name: "email-notification",
-        summary: "emails on registration, order placed, completed and failed",
-        sources: &[SourceSpec {
-            stream_var: ORDER_EVENTS_STREAM,
-            types: &[
-                "USER_REGISTERED",
-                "ORDER_PLACED",
-                "ORDER_COMPLETED",
-                "ORDER_FAILED",
-            ],
-        }],
-    },
-    FunctionSpec {
-        name: "inventory-update",
-        summary: "reserves and releases stock; replies to inventory commands",
-        sources: &[
-            SourceSpec {
-                stream_var: ORDER_EVENTS_STREAM,
-                types: &["ORDER_CREATED", "ORDER_CANCELLED"],
-            },
-            SourceSpec {
-                stream_var: ORDER_COMMANDS_STREAM,
-                types: &["RESERVE_INVENTORY", "RELEASE_INVENTORY"],
-            },
-        ],
-    },
-    FunctionSpec {
-        name: "order-saga-step",
-        summary: "the order saga's orchestrator",
-        sources: &[SourceSpec {
-            stream_var: ORDER_EVENTS_STREAM,
-            types: &[
-                "ORDER_PLACED",
-                "ORDER_CANCELLED",
-                "INVENTORY_RESERVED",
-                "INVENTORY_RESERVATION_FAILED",
-                "INVENTORY_RELEASED",
-                "PAYMENT_PROCESSED",
-                "PAYMENT_FAILED",
-                "PAYMENT_REFUNDED",
-                "ORDER_SHIPPED",
-                "SHIPPING_FAILED",
-            ],
-        }],
-    },
-    FunctionSpec {
-        name: "participant-simulator",
-        summary: "local stand-in for the payment and shipping services",
-        sources: &[SourceSpec {
-            stream_var: ORDER_COMMANDS_STREAM,
-            types: &["PROCESS_PAYMENT", "REFUND_PAYMENT", "SHIP_ORDER"],
-        }],
-    },
-    FunctionSpec {
-        name: "print",
-        summary: "logs every record it is given (no filter); to watch a stream",
-        sources: &[SourceSpec {
-            stream_var: ORDER_EVENTS_STREAM,
-            types: &[],
-        }],
-    },
+/// A pseudo function of the runner's own: logs every record (no filter).
+pub const PRINT: FunctionDescriptor = FunctionDescriptor {
+    name: "print",
+    summary: "logs every record it is given (no filter); to watch a stream",
+    sources: &[Source {
+        stream_var: ORDER_EVENTS_STREAM,
+        kinds: &[],
+    }],
+};
+
+/// The functions that ship: the ones `functions.json` describes.
+pub const DEPLOYED: &[FunctionDescriptor] = &[
+    email_notification::DESCRIPTOR,
+    inventory_update::DESCRIPTOR,
+    order_saga_step::DESCRIPTOR,
 ];
+
+/// Every function the runner can run on the order streams: the deployed
+/// ones, the participant simulator and `print`.
+pub const FUNCTIONS: &[FunctionDescriptor] = &[
+    DEPLOYED[0],
+    DEPLOYED[1],
+    DEPLOYED[2],
+    participant_simulator::DESCRIPTOR,
+    PRINT,
+];
+
+/// The manifest of the deployed functions, as `functions.json` holds it.
+pub fn manifest() -> String {
+    let deployed: Vec<&FunctionDescriptor> = DEPLOYED.iter().collect();
+    stream_core::function::manifest(&deployed)
+}
 
 pub fn find(name: &str) -> Option<&'static FunctionSpec> {
     FUNCTIONS.iter().find(|f| f.name == name)
@@ -121,29 +76,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_type_is_a_contract_type() {
+    fn commands_come_from_the_commands_stream_and_events_from_the_events_stream() {
         for function in FUNCTIONS {
             for source in function.sources {
-                for name in source.types {
-                    let kind = name.parse::<order_events::EventKind>().ok();
-                    assert!(
-                        kind.is_some(),
-                        "{}: {name} is not a contract type",
-                        function.name
-                    );
-                    let is_command = kind.is_some_and(|k| k.is_command());
+                for kind in source.kinds {
                     assert_eq!(
-                        is_command,
+                        kind.is_command(),
                         source.stream_var == ORDER_COMMANDS_STREAM,
-                        "{}: {name} on {}",
+                        "{}: {kind} on {}",
                         function.name,
                         source.stream_var
                     );
                 }
             }
         }
-        assert_eq!(find("inventory-update").unwrap().all_types().len(), 4);
+        assert_eq!(find("inventory-update").unwrap().kinds().len(), 4);
         assert!(find("print").unwrap().sources[0].filter().is_none());
         assert!(find("nope").is_none());
+        assert_eq!(
+            FUNCTIONS.len(),
+            DEPLOYED.len() + 2,
+            "every deployed function is runnable"
+        );
+    }
+
+    /// `functions.json` is the descriptors' manifest for the template tests
+    /// and the scripts; `UPDATE_MANIFEST=1` rewrites it after a change.
+    #[test]
+    fn the_manifest_file_is_the_descriptors() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions.json");
+        let expected = manifest();
+        if std::env::var_os("UPDATE_MANIFEST").is_some() {
+            std::fs::write(&path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            actual == expected,
+            "functions.json is stale: run `make manifest` (UPDATE_MANIFEST=1 cargo test -p event-source-runner manifest)"
+        );
     }
 }

@@ -27,9 +27,12 @@ pub mod simulator;
 pub use config::Config;
 pub use simulator::{Simulator, HANDLED_KINDS};
 
-use stream_core::config::ProcessEnv;
+use stream_core::config::{ConfigError, Vars};
+use stream_core::function::ORDER_COMMANDS_STREAM;
+use stream_core::lambda::Function;
 use stream_core::{
-    KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy, SqsDeadLetters,
+    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
+    Source, SqsDeadLetters,
 };
 
 /// The simulator as the local event-source runner and tests run it.
@@ -53,19 +56,46 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> Simulator
     .with_publisher(publisher)
 }
 
+/// What the simulator reads: the payment and shipping commands.
+pub const DESCRIPTOR: FunctionDescriptor = FunctionDescriptor {
+    name: "participant-simulator",
+    summary: "local stand-in for the payment and shipping services",
+    sources: &[Source {
+        stream_var: ORDER_COMMANDS_STREAM,
+        kinds: HANDLED_KINDS,
+    }],
+};
+
+/// The simulator as a function.
+pub struct ParticipantSimulator;
+
+impl Function for ParticipantSimulator {
+    const DESCRIPTOR: FunctionDescriptor = DESCRIPTOR;
+    type Config = Config;
+    type Handler = Simulator;
+    type DeadLetters = SqsDeadLetters;
+    type Publisher = OrderedPublisher<KinesisPutRecords>;
+
+    fn config(vars: &impl Vars) -> Result<Config, ConfigError> {
+        let config = Config::from_vars(vars)?;
+        tracing::info!(
+            paymentFailures = config.payment_failures.len(),
+            shippingFailures = config.shipping_failures.len(),
+            "participant simulator starting"
+        );
+        Ok(config)
+    }
+
+    fn metrics_namespace(config: &Config) -> String {
+        config.core.metrics_namespace.clone()
+    }
+
+    fn pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SimulatorPipeline {
+        build_pipeline(sdk, config)
+    }
+}
+
 /// The Lambda entry point.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::logging::init();
-    let config = match Config::from_vars(&ProcessEnv) {
-        Ok(config) => config,
-        Err(err) => stream_core::lambda::exit_on_config_error(&err),
-    };
-    tracing::info!(
-        paymentFailures = config.payment_failures.len(),
-        shippingFailures = config.shipping_failures.len(),
-        "participant simulator starting"
-    );
-    let sdk = stream_core::aws::load_config().await;
-    let namespace = config.core.metrics_namespace.clone();
-    stream_core::lambda::serve(build_pipeline(&sdk, &config), namespace).await
+    stream_core::lambda::run::<ParticipantSimulator>().await
 }

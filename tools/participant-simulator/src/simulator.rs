@@ -99,7 +99,7 @@ impl Simulator {
 
 impl Handler for Simulator {
     fn handles(&self, kind: EventKind) -> bool {
-        HANDLED_KINDS.contains(&kind)
+        crate::DESCRIPTOR.handles(kind)
     }
 
     async fn handle(&self, incoming: IncomingEvent) -> Result<Handled, HandlerError> {

@@ -261,7 +261,7 @@ fn readers() -> (BTreeSet<String>, BTreeSet<String>) {
                 continue;
             }
             not_json.insert(function.name.to_owned());
-            if source.types.contains(&EventKind::OrderPlaced.as_str()) {
+            if source.kinds.contains(&EventKind::OrderPlaced) {
                 invalid_order.insert(function.name.to_owned());
             }
         }

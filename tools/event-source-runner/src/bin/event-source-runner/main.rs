@@ -6,7 +6,7 @@ mod registry;
 
 use std::process::ExitCode;
 
-use event_source_runner::catalog::FUNCTIONS;
+use event_source_runner::catalog::{self, FUNCTIONS};
 use event_source_runner::cli::{self, Cli, Command, FunctionArg, InvokeMode, USAGE};
 use event_source_runner::{MappingConfig, OnFailureDestination, RunOutcome, Runner};
 use stream_core::config::ProcessEnv;
@@ -71,13 +71,17 @@ fn wire(
 ) -> Result<(), registry::WiringError> {
     let spec = function.spec;
     let mut configs: Vec<MappingConfig> = match &function.stream {
-        Some(stream) => vec![cli.mapping_config(spec.name, stream.clone(), &spec.all_types())],
+        Some(stream) => vec![cli.mapping_config(
+            spec.name,
+            stream.clone(),
+            &catalog::type_names(&spec.kinds()),
+        )],
         None => spec
             .sources
             .iter()
             .map(|source| {
                 let stream = StreamRef::from_env(&ProcessEnv, source.stream_var)?;
-                Ok(cli.mapping_config(spec.name, stream, source.types))
+                Ok(cli.mapping_config(spec.name, stream, &catalog::type_names(source.kinds)))
             })
             .collect::<Result<_, stream_core::ConfigError>>()?,
     };

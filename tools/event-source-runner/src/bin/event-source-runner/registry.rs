@@ -189,7 +189,7 @@ fn print_pipeline() -> Pipeline<Print, InMemoryDeadLetters> {
 mod tests {
     use std::collections::HashMap;
 
-    use event_source_runner::catalog::{self, FUNCTIONS};
+    use event_source_runner::catalog::{self, SourceFilter as _, FUNCTIONS};
     use stream_core::StreamRef;
 
     use super::*;
