@@ -213,7 +213,7 @@ struct WireOut<'a> {
     event_id: &'a EventId,
     event_type: &'static str,
     timestamp: Timestamp,
-    payload: serde_json::Value,
+    payload: crate::event::Payload<'a>,
 }
 
 impl OutgoingRecord {
@@ -226,7 +226,7 @@ impl OutgoingRecord {
             event_id: &event_id,
             event_type: event.kind().as_str(),
             timestamp,
-            payload: event.payload_json()?,
+            payload: event.payload(),
         })?;
         Ok(Self {
             event_id,
@@ -344,6 +344,49 @@ mod tests {
         let err = env.event(EventKind::OrderCreated).unwrap_err();
         assert_eq!(err.event_type, "ORDER_CREATED");
         assert!(err.reason.contains("quantity 0 is out of range"), "{err}");
+    }
+
+    #[test]
+    fn amounts_are_written_from_their_digits_whatever_their_size() {
+        for total in [
+            "18446744073709551616",
+            "0.0000000000000000000000000001",
+            "79228162514264337593543950335",
+            "0.000000000000000000000008",
+        ] {
+            let data = format!(
+                r#"{{"eventId":"e-1","eventType":"PROCESS_PAYMENT","payload":{{"orderId":"o-1","sagaId":"o-1","userId":"u-1","total":"{total}"}}}}"#
+            );
+            let env = Envelope::parse(data.as_bytes()).unwrap();
+            let event = env.event(EventKind::ProcessPayment).unwrap();
+            let out =
+                OutgoingRecord::new(EventId::derived(&["x"]), Timestamp::now(), &event).unwrap();
+            let text = std::str::from_utf8(&out.data).unwrap();
+            assert!(
+                text.contains(&format!("\"total\":{total}")),
+                "{total}: {text}"
+            );
+            let again = Envelope::parse(&out.data).unwrap();
+            assert_eq!(
+                again.event(EventKind::ProcessPayment).unwrap(),
+                event,
+                "{text}"
+            );
+            let twice =
+                OutgoingRecord::new(EventId::derived(&["x"]), out_timestamp(&out), &event).unwrap();
+            assert_eq!(
+                twice.data, out.data,
+                "the same event is written to the same bytes"
+            );
+        }
+    }
+
+    fn out_timestamp(out: &OutgoingRecord) -> Timestamp {
+        Envelope::parse(&out.data)
+            .unwrap()
+            .timestamp()
+            .unwrap()
+            .unwrap()
     }
 
     #[test]

@@ -390,9 +390,18 @@ impl Event {
         }
     }
 
-    /// The payload as a JSON value, for writing.
+    /// The payload as a JSON value. Amounts go through `serde_json::Value`,
+    /// whose numbers are binary floats: for writing records use the
+    /// payload's own serialisation ([`Event::payload`]), which keeps every
+    /// digit.
     pub fn payload_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         dispatch!(self, p => serde_json::to_value(p))
+    }
+
+    /// The payload, serialisable as it is: money written from its own
+    /// digits, never through a float.
+    pub fn payload(&self) -> Payload<'_> {
+        Payload(self)
     }
 
     /// The order this event is about, when it is about one.
@@ -427,5 +436,14 @@ impl Event {
             Event::UserRegistered(p) => p.user_id.as_str(),
             other => other.order_id().map(OrderId::as_str).unwrap_or_default(),
         }
+    }
+}
+
+/// An event's payload for a serializer (see [`Event::payload`]).
+pub struct Payload<'a>(&'a Event);
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        dispatch!(self.0, p => p.serialize(serializer))
     }
 }

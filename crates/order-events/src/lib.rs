@@ -31,8 +31,9 @@ pub use envelope::{DedupKey, Envelope, OutgoingRecord};
 pub use error::{DecodeError, InvalidEvent};
 pub use event::{
     Event, EventKind, InventoryReleased, InventoryReservationFailed, InventoryReserved,
-    OrderCancelled, OrderCompleted, OrderCreated, OrderFailed, OrderPlaced, ProcessPayment,
-    RefundPayment, ReleaseInventory, ReserveInventory, ShipOrder, StepReply, UserRegistered,
+    OrderCancelled, OrderCompleted, OrderCreated, OrderFailed, OrderPlaced, Payload,
+    ProcessPayment, RefundPayment, ReleaseInventory, ReserveInventory, ShipOrder, StepReply,
+    UserRegistered,
 };
 pub use lines::{OrderLine, OrderLines, MAX_LINES, MAX_QUANTITY};
 pub use reason::FailureReason;

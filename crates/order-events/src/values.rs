@@ -462,12 +462,17 @@ impl Timestamp {
             // a reason to stop the process.
             return at
                 .checked_to_offset(time::UtcOffset::UTC)
+                .filter(|utc| (0..=9999).contains(&utc.year()))
                 .map(Self)
-                .ok_or_else(|| format!("`{text}` is outside the supported years in UTC"));
+                .ok_or_else(|| format!("`{text}` is outside the years 0000 to 9999 in UTC"));
         }
-        PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
-            .map(|naive| Self(naive.assume_utc()))
-            .map_err(|_| format!("`{text}` is not an RFC 3339 or ISO-8601 timestamp"))
+        let naive = PrimitiveDateTime::parse(text, &Iso8601::DEFAULT)
+            .map_err(|_| format!("`{text}` is not an RFC 3339 or ISO-8601 timestamp"))?;
+        // Written back as four-digit RFC 3339, which has no other years.
+        if !(0..=9999).contains(&naive.year()) {
+            return Err(format!("`{text}` is outside the years 0000 to 9999"));
+        }
+        Ok(Self(naive.assume_utc()))
     }
 
     /// RFC 3339 with milliseconds and `Z`, the form this project writes.
@@ -598,12 +603,22 @@ mod tests {
             "9999-12-31T23:59:59.999999999-23:59",
         ] {
             let err = Timestamp::parse(text).unwrap_err();
-            assert!(err.contains("outside the supported years"), "{text}: {err}");
+            assert!(
+                err.contains("outside the years 0000 to 9999"),
+                "{text}: {err}"
+            );
         }
         assert!(Timestamp::parse("9999-12-31T22:30:00-01:00").is_ok());
-        // The earliest supported years are fine, and written back without a panic.
-        let early = Timestamp::parse("0000-01-01T00:30:00+01:00").unwrap();
-        assert!(!early.to_rfc3339().is_empty());
+        // Before year 0 in UTC is outside too: RFC 3339 could not write it.
+        for text in [
+            "0000-01-01T00:30:00+01:00",
+            "0000-01-01T00:00:00+00:01",
+            "-000001-01-01T00:00:00",
+        ] {
+            assert!(Timestamp::parse(text).is_err(), "{text}");
+        }
+        let earliest = Timestamp::parse("0000-01-01T00:00:00Z").unwrap();
+        assert_eq!(Timestamp::parse(&earliest.to_rfc3339()).unwrap(), earliest);
         assert!(Timestamp::parse(&"2025-10-30T12:00:00".repeat(10)).is_err());
     }
 
