@@ -124,6 +124,11 @@ fuzz: ## Fuzz every decoder, coverage-guided, FUZZ_SECONDS (60) per target; FUZZ
 		--corpus-out $(FUZZ_TARGET_DIR)/fuzz-corpus \
 		--artifacts $(FUZZ_TARGET_DIR)/fuzz-artifacts $(FUZZ_ARGS)
 
+# The binary the workspace's test build makes (`cargo test` builds a
+# package's binaries for its integration tests), so after `make test` this
+# compiles nothing: building the fuzz package alone would resolve features
+# differently and rebuild the AWS SDKs.
 fuzz-ci: ## Fuzz every decoder briefly (debug build, FUZZ_CI_SECONDS (24) in all); fails on a new violation
-	$(CARGO) run -p fuzz --bin fuzz -- --total-seconds $(FUZZ_CI_SECONDS) --seed $(FUZZ_CI_SEED) \
+	$(CARGO) test -q --workspace --no-run
+	$(FUZZ_TARGET_DIR)/debug/fuzz --total-seconds $(FUZZ_CI_SECONDS) --seed $(FUZZ_CI_SEED) \
 		--artifacts $(FUZZ_TARGET_DIR)/fuzz-artifacts $(FUZZ_ARGS)
