@@ -1,16 +1,9 @@
 //! Which functions this binary can run in process, and how each is built.
 //!
-//! The library knows functions by name only (`catalog`); this module links
-//! them. A function crate exposes `Config::from_vars(&impl Vars)` and
-//! `build_pipeline(&SdkConfig, &Config)`; linking one is a dependency in
-//! this crate's Cargo.toml and one arm in [`add_in_process`]:
-//!
-//! ```text
-//! "inventory-update" => {
-//!     let config = inventory_update::Config::from_vars(&env)?;
-//!     add_all(runner, sdk, inventory_update::build_pipeline(sdk, &config), configs)
-//! }
-//! ```
+//! The library's catalogue is the functions' descriptors; this module links
+//! their code. A function crate implements `stream_core::lambda::Function`
+//! (descriptor, configuration, pipeline); linking one is a dependency in
+//! this crate's Cargo.toml and its type in the `linked!` list.
 //!
 //! A function reads its configuration from the same environment variables
 //! as in Lambda. `AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets, defaults to
@@ -25,6 +18,7 @@ use event_source_runner::{
     EventSourceMapping, HttpInvoker, Invoke, MappingConfig, MappingConfigError, Runner,
 };
 use stream_core::config::{ConfigError, Vars};
+use stream_core::lambda::Function;
 use stream_core::order_events::EventKind;
 use stream_core::{
     Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent, Pipeline, PipelineConfig,
@@ -43,14 +37,41 @@ pub enum WiringError {
     Http(String),
 }
 
-/// The functions linked into this binary.
-pub const LINKED: &[&str] = &[
-    "email-notification",
-    "inventory-update",
-    "order-saga-step",
-    "participant-simulator",
-    "print",
-];
+/// The functions linked into this binary, named by their type: their
+/// descriptors give the names, their `Function` implementations the
+/// configuration and the pipeline. `print` is the runner's own.
+macro_rules! linked {
+    ($($function:ty),+ $(,)?) => {
+        /// The names of the functions that run in process in this build.
+        pub const LINKED: &[&str] = &[$(<$function as Function>::DESCRIPTOR.name,)+ "print"];
+
+        fn add_linked(
+            runner: &mut Runner,
+            sdk: &SdkConfig,
+            env: &impl Vars,
+            function: &str,
+            configs: Vec<MappingConfig>,
+        ) -> Result<(), WiringError> {
+            $(
+                if function == <$function as Function>::DESCRIPTOR.name {
+                    let config = <$function as Function>::config(env)?;
+                    return add_all(runner, sdk, <$function as Function>::pipeline(sdk, &config), configs);
+                }
+            )+
+            if function == "print" {
+                return add_all(runner, sdk, print_pipeline(), configs);
+            }
+            Err(WiringError::NotLinked(function.to_owned()))
+        }
+    };
+}
+
+linked!(
+    email_notification::EmailNotification,
+    inventory_update::InventoryUpdate,
+    order_saga_step::OrderSagaStep,
+    participant_simulator::ParticipantSimulator,
+);
 
 /// Whether `function` runs in process in this build.
 pub fn is_linked(function: &str) -> bool {
@@ -82,46 +103,7 @@ pub fn add_in_process(
     configs: Vec<MappingConfig>,
 ) -> Result<(), WiringError> {
     let env = FunctionEnv { vars, function };
-    match function {
-        "email-notification" => {
-            let config = email_notification::Config::from_vars(&env)?;
-            add_all(
-                runner,
-                sdk,
-                email_notification::build_pipeline(sdk, &config),
-                configs,
-            )
-        }
-        "inventory-update" => {
-            let config = inventory_update::Config::from_vars(&env)?;
-            add_all(
-                runner,
-                sdk,
-                inventory_update::build_pipeline(sdk, &config),
-                configs,
-            )
-        }
-        "order-saga-step" => {
-            let config = order_saga_step::Config::from_vars(&env)?;
-            add_all(
-                runner,
-                sdk,
-                order_saga_step::build_pipeline(sdk, &config),
-                configs,
-            )
-        }
-        "participant-simulator" => {
-            let config = participant_simulator::Config::from_vars(&env)?;
-            add_all(
-                runner,
-                sdk,
-                participant_simulator::build_pipeline(sdk, &config),
-                configs,
-            )
-        }
-        "print" => add_all(runner, sdk, print_pipeline(), configs),
-        other => Err(WiringError::NotLinked(other.to_owned())),
-    }
+    add_linked(runner, sdk, &env, function, configs)
 }
 
 /// Adds `function` invoked through a Lambda-compatible endpoint.
