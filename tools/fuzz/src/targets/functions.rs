@@ -22,6 +22,62 @@ use crate::rng::{fnv1a, Rng};
 use crate::targets::batch::{self, Case, Read, Unit};
 use crate::targets::decoders::check_message;
 
+/// A target over a whole batch: generated, mutated and reduced as Lambda
+/// `KinesisEvent`s and run on a runtime made anew after a reset; its own
+/// `check_batch` checks the properties.
+macro_rules! batch_target {
+    ($(#[$doc:meta])* $target:ident, $name:literal) => {
+        $(#[$doc])*
+        pub struct $target {
+            runtime: tokio::runtime::Runtime,
+        }
+
+        impl $target {
+            pub fn new() -> Self {
+                Self {
+                    runtime: batch::runtime(),
+                }
+            }
+        }
+
+        impl Default for $target {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl Target for $target {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
+                batch::generate(rng)
+            }
+
+            fn mutate(&mut self, input: &mut Vec<u8>, rng: &mut Rng, other: Option<&[u8]>) {
+                batch::mutate(input, rng, other);
+            }
+
+            fn reset(&mut self) {
+                self.runtime = batch::runtime();
+            }
+
+            fn reductions(&self, input: &[u8]) -> Vec<Vec<u8>> {
+                batch::reductions(input)
+            }
+
+            fn max_len(&self) -> usize {
+                4 << 20
+            }
+
+            fn run(&mut self, input: &[u8]) -> Outcome {
+                self.check_batch(input)
+            }
+        }
+    };
+}
+
 fn dead_letters(case: &Case) -> Arc<InMemoryDeadLetters> {
     let sink = Arc::new(InMemoryDeadLetters::default());
     sink.fail_sends(case.dead_letters_down);
@@ -124,54 +180,17 @@ impl Handler for Scripted {
     }
 }
 
-/// The pipeline with a scripted handler: checks, record by record, that
-/// nothing is lost (every record not reported was settled: handled,
-/// skipped or dead-lettered), nothing runs twice, per-key order holds and
-/// nothing runs after its key failed.
-pub struct PipelineTarget {
-    runtime: tokio::runtime::Runtime,
-}
+batch_target!(
+    /// The pipeline with a scripted handler: checks, record by record, that
+    /// nothing is lost (every record not reported was settled: handled,
+    /// skipped or dead-lettered), nothing runs twice, per-key order holds and
+    /// nothing runs after its key failed.
+    PipelineTarget,
+    "kinesis-event"
+);
 
 impl PipelineTarget {
-    pub fn new() -> Self {
-        Self {
-            runtime: batch::runtime(),
-        }
-    }
-}
-
-impl Default for PipelineTarget {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Target for PipelineTarget {
-    fn name(&self) -> &'static str {
-        "kinesis-event"
-    }
-
-    fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
-        batch::generate(rng)
-    }
-
-    fn mutate(&mut self, input: &mut Vec<u8>, rng: &mut Rng, other: Option<&[u8]>) {
-        batch::mutate(input, rng, other);
-    }
-
-    fn reset(&mut self) {
-        self.runtime = batch::runtime();
-    }
-
-    fn reductions(&self, input: &[u8]) -> Vec<Vec<u8>> {
-        batch::reductions(input)
-    }
-
-    fn max_len(&self) -> usize {
-        4 << 20
-    }
-
-    fn run(&mut self, input: &[u8]) -> Outcome {
+    fn check_batch(&mut self, input: &[u8]) -> Outcome {
         let Some(event) = batch::deserialise(input) else {
             return Ok(0);
         };
@@ -368,52 +387,15 @@ fn check_calls(
 
 // ------------------------------------------------------------------ inventory-update
 
-/// inventory-update's handler over its in-memory stock store: stock is
-/// conserved and never negative, whatever the batch.
-pub struct InventoryTarget {
-    runtime: tokio::runtime::Runtime,
-}
+batch_target!(
+    /// inventory-update's handler over its in-memory stock store: stock is
+    /// conserved and never negative, whatever the batch.
+    InventoryTarget,
+    "inventory-update"
+);
 
 impl InventoryTarget {
-    pub fn new() -> Self {
-        Self {
-            runtime: batch::runtime(),
-        }
-    }
-}
-
-impl Default for InventoryTarget {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Target for InventoryTarget {
-    fn name(&self) -> &'static str {
-        "inventory-update"
-    }
-
-    fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
-        batch::generate(rng)
-    }
-
-    fn mutate(&mut self, input: &mut Vec<u8>, rng: &mut Rng, other: Option<&[u8]>) {
-        batch::mutate(input, rng, other);
-    }
-
-    fn reset(&mut self) {
-        self.runtime = batch::runtime();
-    }
-
-    fn reductions(&self, input: &[u8]) -> Vec<Vec<u8>> {
-        batch::reductions(input)
-    }
-
-    fn max_len(&self) -> usize {
-        4 << 20
-    }
-
-    fn run(&mut self, input: &[u8]) -> Outcome {
+    fn check_batch(&mut self, input: &[u8]) -> Outcome {
         let Some(event) = batch::deserialise(input) else {
             return Ok(0);
         };
@@ -575,55 +557,18 @@ type EmailPipeline = Pipeline<
     Arc<InMemoryDeadLetters>,
 >;
 
-/// email-notification's handler over its fakes: every email sent is safe
-/// to send, and no (kind, order or user) gets two, even when the batch is
-/// delivered twice.
-pub struct EmailTarget {
-    runtime: tokio::runtime::Runtime,
-}
-
-impl EmailTarget {
-    pub fn new() -> Self {
-        Self {
-            runtime: batch::runtime(),
-        }
-    }
-}
-
-impl Default for EmailTarget {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+batch_target!(
+    /// email-notification's handler over its fakes: every email sent is safe
+    /// to send, and no (kind, order or user) gets two, even when the batch is
+    /// delivered twice.
+    EmailTarget,
+    "email-notification"
+);
 
 const SENDER: &str = "orders@shop.example.com";
 
-impl Target for EmailTarget {
-    fn name(&self) -> &'static str {
-        "email-notification"
-    }
-
-    fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
-        batch::generate(rng)
-    }
-
-    fn mutate(&mut self, input: &mut Vec<u8>, rng: &mut Rng, other: Option<&[u8]>) {
-        batch::mutate(input, rng, other);
-    }
-
-    fn reset(&mut self) {
-        self.runtime = batch::runtime();
-    }
-
-    fn reductions(&self, input: &[u8]) -> Vec<Vec<u8>> {
-        batch::reductions(input)
-    }
-
-    fn max_len(&self) -> usize {
-        4 << 20
-    }
-
-    fn run(&mut self, input: &[u8]) -> Outcome {
+impl EmailTarget {
+    fn check_batch(&mut self, input: &[u8]) -> Outcome {
         let Some(event) = batch::deserialise(input) else {
             return Ok(0);
         };
@@ -743,52 +688,15 @@ fn check_same_id_same_record(records: &[OutgoingRecord]) -> Result<(), Violation
 type Publisher =
     SplitPublisher<OrderedPublisher<Arc<FakePutRecords>>, OrderedPublisher<Arc<FakePutRecords>>>;
 
-/// order-saga-step's handler over its in-memory saga store: commands go to
-/// the commands stream, outcomes to the events stream, all valid.
-pub struct SagaTarget {
-    runtime: tokio::runtime::Runtime,
-}
+batch_target!(
+    /// order-saga-step's handler over its in-memory saga store: commands go to
+    /// the commands stream, outcomes to the events stream, all valid.
+    SagaTarget,
+    "order-saga-step"
+);
 
 impl SagaTarget {
-    pub fn new() -> Self {
-        Self {
-            runtime: batch::runtime(),
-        }
-    }
-}
-
-impl Default for SagaTarget {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Target for SagaTarget {
-    fn name(&self) -> &'static str {
-        "order-saga-step"
-    }
-
-    fn generate(&mut self, rng: &mut Rng) -> Vec<u8> {
-        batch::generate(rng)
-    }
-
-    fn mutate(&mut self, input: &mut Vec<u8>, rng: &mut Rng, other: Option<&[u8]>) {
-        batch::mutate(input, rng, other);
-    }
-
-    fn reset(&mut self) {
-        self.runtime = batch::runtime();
-    }
-
-    fn reductions(&self, input: &[u8]) -> Vec<Vec<u8>> {
-        batch::reductions(input)
-    }
-
-    fn max_len(&self) -> usize {
-        4 << 20
-    }
-
-    fn run(&mut self, input: &[u8]) -> Outcome {
+    fn check_batch(&mut self, input: &[u8]) -> Outcome {
         let Some(event) = batch::deserialise(input) else {
             return Ok(0);
         };
