@@ -29,28 +29,10 @@ const REASONS: &[&str] = &[
     "card declined",
 ];
 
-/// Every kind the contract names.
-pub const KINDS: &[&str] = &[
-    "USER_REGISTERED",
-    "ORDER_CREATED",
-    "ORDER_PLACED",
-    "ORDER_CANCELLED",
-    "INVENTORY_RESERVED",
-    "INVENTORY_RESERVATION_FAILED",
-    "INVENTORY_RELEASED",
-    "PAYMENT_PROCESSED",
-    "PAYMENT_FAILED",
-    "PAYMENT_REFUNDED",
-    "ORDER_SHIPPED",
-    "SHIPPING_FAILED",
-    "ORDER_COMPLETED",
-    "ORDER_FAILED",
-    "RESERVE_INVENTORY",
-    "RELEASE_INVENTORY",
-    "PROCESS_PAYMENT",
-    "REFUND_PAYMENT",
-    "SHIP_ORDER",
-];
+/// A kind the contract names, by its wire name.
+fn any_kind(rng: &mut Rng) -> &'static str {
+    rng.pick(order_events::EventKind::ALL).as_str()
+}
 
 fn id(rng: &mut Rng, pool: &[&str]) -> Value {
     if rng.chance(1, 24) {
@@ -304,7 +286,7 @@ pub fn envelope(rng: &mut Rng) -> Vec<u8> {
     let kind = if rng.chance(1, 20) {
         mutate::kind_name(rng)
     } else {
-        rng.pick(KINDS)
+        any_kind(rng)
     };
     let order = *rng.pick(ORDERS);
     envelope_of(kind, order, rng)
@@ -442,7 +424,7 @@ pub fn user_records(rng: &mut Rng, count: usize) -> Vec<UserRecord> {
     (0..count)
         .map(|_| {
             let order = *rng.pick(ORDERS);
-            let kind = *rng.pick(KINDS);
+            let kind = any_kind(rng);
             UserRecord {
                 partition_key: if rng.chance(1, 16) {
                     mutate::hostile_string(rng)
@@ -593,7 +575,7 @@ pub fn kinesis_event(rng: &mut Rng) -> Vec<u8> {
                 }
                 2 => junk(rng),
                 _ => {
-                    let kind = *rng.pick(KINDS);
+                    let kind = any_kind(rng);
                     envelope_of(kind, &order, rng)
                 }
             };
