@@ -13,7 +13,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
 use common::{inventory_reply, lambda_event, new_records};
-use order_events::{Envelope, Event, EventId, EventKind, OutgoingRecord, Timestamp};
+use order_events::{Event, EventId, EventKind, OutgoingRecord, Timestamp};
 use stream_core::Deadline;
 
 struct World {
@@ -155,21 +155,7 @@ impl World {
     /// The distinct records of `order` on `stream`, in stream order:
     /// (type, payload).
     async fn written(&self, stream: &str, order: &str) -> Vec<(EventKind, serde_json::Value)> {
-        let mut seen = Vec::new();
-        let mut out = Vec::new();
-        for record in testkit::read_stream(&self.cfg, stream).await {
-            let data = record.data().as_ref();
-            let envelope = Envelope::parse(data).unwrap();
-            if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
-                continue;
-            }
-            seen.push(envelope.dedup_key());
-            out.push((
-                envelope.kind().unwrap(),
-                serde_json::from_str(envelope.payload_text()).unwrap(),
-            ));
-        }
-        out
+        common::written(&self.cfg, stream, order).await
     }
 
     async fn dead_letters(&self) -> Vec<String> {

@@ -174,22 +174,10 @@ impl World {
             .clone()
     }
 
-    /// Types of the distinct records of `order` on `stream`, in order.
+    /// The distinct records of `order` on `stream`, in stream order:
+    /// (type, payload).
     async fn written(&self, stream: &str, order: &str) -> Vec<(EventKind, serde_json::Value)> {
-        let mut seen = Vec::new();
-        let mut out = Vec::new();
-        for record in testkit::read_stream(&self.cfg, stream).await {
-            let envelope = Envelope::parse(record.data().as_ref()).unwrap();
-            if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
-                continue;
-            }
-            seen.push(envelope.dedup_key());
-            out.push((
-                envelope.kind().unwrap(),
-                serde_json::from_str(envelope.payload_text()).unwrap(),
-            ));
-        }
-        out
+        common::written(&self.cfg, stream, order).await
     }
 }
 

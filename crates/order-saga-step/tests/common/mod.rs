@@ -179,3 +179,26 @@ pub fn inventory_reply(command: &Record) -> Option<OutgoingRecord> {
     let id = EventId::derived(&["inventory-stand-in", &envelope.dedup_key().to_string()]);
     Some(OutgoingRecord::new(id, Timestamp::now(), &reply).unwrap())
 }
+
+/// The distinct records of `order` on `stream` (one per deduplication
+/// key), in stream order: (type, payload).
+pub async fn written(
+    cfg: &aws_config::SdkConfig,
+    stream: &str,
+    order: &str,
+) -> Vec<(order_events::EventKind, Value)> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for record in testkit::read_stream(cfg, stream).await {
+        let envelope = order_events::Envelope::parse(record.data().as_ref()).unwrap();
+        if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
+            continue;
+        }
+        seen.push(envelope.dedup_key());
+        out.push((
+            envelope.kind().unwrap(),
+            serde_json::from_str(envelope.payload_text()).unwrap(),
+        ));
+    }
+    out
+}
