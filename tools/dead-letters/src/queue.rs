@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
 };
 
 /// One message received, hidden from other readers until deleted, released
@@ -150,17 +150,7 @@ impl Queue for SqsQueue {
             };
             results.extend(per_entry(
                 chunk.len(),
-                answer.map(|out| {
-                    out.failed()
-                        .iter()
-                        .map(|f| {
-                            (
-                                f.id().to_owned(),
-                                format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-                            )
-                        })
-                        .collect()
-                }),
+                answer.map(|out| failed_entries(out.failed())),
             ));
         }
         results
@@ -192,21 +182,24 @@ impl Queue for SqsQueue {
             };
             results.extend(per_entry(
                 chunk.len(),
-                answer.map(|out| {
-                    out.failed()
-                        .iter()
-                        .map(|f| {
-                            (
-                                f.id().to_owned(),
-                                format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-                            )
-                        })
-                        .collect()
-                }),
+                answer.map(|out| failed_entries(out.failed())),
             ));
         }
         results
     }
+}
+
+/// The entries a batch call reports failed: (entry id, code and message).
+fn failed_entries(failed: &[BatchResultErrorEntry]) -> HashMap<String, String> {
+    failed
+        .iter()
+        .map(|f| {
+            (
+                f.id().to_owned(),
+                format!("{}: {}", f.code(), f.message().unwrap_or_default()),
+            )
+        })
+        .collect()
 }
 
 /// One result per entry of a batch call whose entries were numbered from 0:
