@@ -234,3 +234,16 @@ pub(crate) async fn publish_burst(
         duplicate_confirmations: 0,
     })
 }
+
+/// The functions' logs for a local run: warnings and errors (or what
+/// `RUST_LOG` asks for), one JSON line each, in the file `path`, so the
+/// terminal keeps the progress line and the report.
+pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let subscriber = stream_core::logging::json_subscriber(std::sync::Mutex::new(file), filter);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    Ok(())
+}

@@ -10,22 +10,10 @@ fn log_path() -> std::path::PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("order-saga-demo.log"))
 }
 
-/// The functions log one JSON line per record; the demo keeps warnings and
-/// errors (or what `RUST_LOG` asks for), in a file.
-fn init_logs(path: &std::path::Path) -> std::io::Result<()> {
-    let file = std::fs::File::create(path)?;
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let subscriber = stream_core::logging::json_subscriber(std::sync::Mutex::new(file), filter);
-    let _ = tracing::subscriber::set_global_default(subscriber);
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let path = log_path();
-    if let Err(err) = init_logs(&path) {
+    if let Err(err) = demo::log_to_file(&path) {
         eprintln!("demo: cannot write logs to {}: {err}", path.display());
         return ExitCode::from(2);
     }
