@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    email_notification::run().await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stream_core::lambda::main::<email_notification::EmailNotification>()
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    inventory_update::run().await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stream_core::lambda::main::<inventory_update::InventoryUpdate>()
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    order_saga_step::run().await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stream_core::lambda::main::<order_saga_step::OrderSagaStep>()
 }

@@ -9,6 +9,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
 
@@ -23,6 +24,12 @@ pub const SDK_MAX_ATTEMPTS: u32 = 4;
 /// with the retry and timeout settings every client uses.
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        // Stalled-stream protection guards large downloads and uploads; the
+        // calls here send and receive a few kilobytes of JSON, which the
+        // attempt timeout already bounds, and its throughput check wakes
+        // every call in flight while it waits (CPU that grows with the
+        // endpoint's latency).
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .retry_config(retry_config())
         .timeout_config(timeout_config())
         .load()

@@ -1,16 +1,65 @@
 //! Structured logs. With `AWS_LAMBDA_LOG_FORMAT=JSON` every line is one
 //! JSON object whose fields sit at the top level (`eventId`, `outcome`,
-//! `processingTime`...), which is what Logs Insights queries expect.
+//! `processingTime`...), which is what Logs Insights queries expect, and
+//! every line written while an invocation runs also carries that
+//! invocation's `requestId` and `xrayTraceId`, so a line leads to its
+//! invocation and its trace.
 
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, MakeWriter};
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// The span every invocation runs in; its fields are copied onto each line.
+pub const INVOCATION_SPAN: &str = "invocation";
+
+/// The span of one invocation, with the fields Lambda gives it.
+pub fn invocation_span(request_id: &str, xray_trace_id: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        INVOCATION_SPAN,
+        requestId = request_id,
+        xrayTraceId = xray_trace_id
+    )
+}
+
+/// The level names Lambda's log-level filter knows, from the configured
+/// level: a line that must never be filtered out (the metrics line) is
+/// written at the lowest level the function is configured to keep.
+pub fn configured_level() -> &'static str {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_default();
+    lambda_level_name(&level)
+}
+
+fn lambda_level_name(level: &str) -> &'static str {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "TRACE",
+        "DEBUG" => "DEBUG",
+        "WARN" | "WARNING" => "WARN",
+        "ERROR" => "ERROR",
+        "FATAL" | "OFF" => "FATAL",
+        _ => "INFO",
+    }
+}
 
 fn filter() -> EnvFilter {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
-    EnvFilter::try_new(level.to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"))
+    let level = match level.trim().to_ascii_lowercase().as_str() {
+        // Lambda's names that tracing does not know.
+        "fatal" => "error".to_owned(),
+        "warning" => "warn".to_owned(),
+        other => other.to_owned(),
+    };
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 fn json_wanted() -> bool {
@@ -22,6 +71,7 @@ pub fn init() {
     if json_wanted() {
         let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout, filter()));
     } else {
+        // The text format already prints the span's fields before each line.
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(filter())
             .with_target(false)
@@ -37,15 +87,101 @@ pub fn json_subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscri
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    tracing_subscriber::fmt()
+    let json = tracing_subscriber::fmt()
         .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
         .with_env_filter(filter)
         .with_writer(writer)
-        .finish()
+        .event_format(WithInvocation(
+            format::format()
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_target(false),
+        ))
+        .finish();
+    json.with(InvocationFields)
+}
+
+/// The invocation's identifiers, kept on its span.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Invocation {
+    request_id: Option<String>,
+    xray_trace_id: Option<String>,
+}
+
+impl Visit for Invocation {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "requestId" => self.request_id = Some(value.to_owned()),
+            "xrayTraceId" => self.xray_trace_id = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
+}
+
+/// Keeps the invocation span's identifiers where the formatter finds them.
+struct InvocationFields;
+
+impl<S> Layer<S> for InvocationFields
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != INVOCATION_SPAN {
+            return;
+        }
+        let mut invocation = Invocation::default();
+        attrs.record(&mut invocation);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(invocation);
+        }
+    }
+}
+
+/// The JSON line of `F`, with the enclosing invocation's identifiers as its
+/// first fields.
+struct WithInvocation<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithInvocation<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let invocation = ctx.event_scope().and_then(|scope| {
+            scope
+                .from_root()
+                .find_map(|span| span.extensions().get::<Invocation>().cloned())
+        });
+        let Some(invocation) = invocation else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        let Some(rest) = line.strip_prefix('{') else {
+            return writer.write_str(&line);
+        };
+        writer.write_char('{')?;
+        for (name, value) in [
+            ("requestId", &invocation.request_id),
+            ("xrayTraceId", &invocation.xray_trace_id),
+        ] {
+            if let Some(value) = value {
+                let value = serde_json::to_string(value).map_err(|_| std::fmt::Error)?;
+                write!(writer, "\"{name}\":{value},")?;
+            }
+        }
+        writer.write_str(rest)
+    }
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -94,5 +230,70 @@ impl<'a> MakeWriter<'a> for CapturedLogs {
     type Writer = CapturedLogs;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(run: impl FnOnce()) -> Vec<serde_json::Value> {
+        let logs = CapturedLogs::default();
+        let subscriber = json_subscriber(logs.clone(), EnvFilter::new("info"));
+        tracing::subscriber::with_default(subscriber, run);
+        logs.lines()
+    }
+
+    #[test]
+    fn lines_inside_an_invocation_carry_its_ids_at_the_top_level() {
+        let lines = lines_of(|| {
+            let span = invocation_span("req-1\"quoted\"", Some("Root=1-abc;Sampled=1"));
+            let _entered = span.enter();
+            tracing::info!(outcome = "processed", eventId = "e-1", "done");
+            tracing::debug!("below the level");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(line["requestId"], "req-1\"quoted\"");
+        assert_eq!(line["xrayTraceId"], "Root=1-abc;Sampled=1");
+        assert_eq!(line["outcome"], "processed");
+        assert_eq!(line["eventId"], "e-1");
+        assert_eq!(line["level"], "INFO");
+    }
+
+    #[test]
+    fn an_invocation_without_a_trace_id_has_only_its_request_id() {
+        let lines = lines_of(|| {
+            let span = invocation_span("req-2", None);
+            let _entered = span.enter();
+            let inner = tracing::info_span!("record", eventId = "e-2");
+            let _inner = inner.enter();
+            tracing::warn!("nested");
+        });
+        assert_eq!(lines[0]["requestId"], "req-2");
+        assert!(lines[0].get("xrayTraceId").is_none(), "{:?}", lines[0]);
+    }
+
+    #[test]
+    fn lines_outside_an_invocation_have_no_ids() {
+        let lines = lines_of(|| tracing::info!("starting"));
+        assert!(lines[0].get("requestId").is_none(), "{:?}", lines[0]);
+        assert_eq!(lines[0]["message"], "starting");
+    }
+
+    #[test]
+    fn lambda_level_names_cover_every_setting() {
+        for (set, name) in [
+            ("trace", "TRACE"),
+            ("DEBUG", "DEBUG"),
+            ("", "INFO"),
+            ("info", "INFO"),
+            ("Warn", "WARN"),
+            ("error", "ERROR"),
+            ("FATAL", "FATAL"),
+            ("nonsense", "INFO"),
+        ] {
+            assert_eq!(lambda_level_name(set), name, "{set}");
+        }
     }
 }

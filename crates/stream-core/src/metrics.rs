@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
+/// The identifiers Lambda gives an invocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvocationIds<'a> {
+    pub request_id: &'a str,
+    pub xray_trace_id: Option<&'a str>,
+}
+
 /// What happened to the records of one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BatchReport {
@@ -80,10 +87,44 @@ impl BatchReport {
         doc
     }
 
-    /// Writes the EMF line to stdout, where the Lambda agent picks it up.
-    pub fn emit(&self, namespace: &str, function_name: &str) {
+    /// The EMF document with the invocation's ids and `level`, as written.
+    pub fn to_log_line(
+        &self,
+        namespace: &str,
+        function_name: &str,
+        epoch_millis: u128,
+        invocation: &InvocationIds<'_>,
+        level: &str,
+    ) -> serde_json::Value {
+        let mut doc = self.to_emf(namespace, function_name, epoch_millis);
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("level".to_owned(), json!(level));
+            obj.insert("requestId".to_owned(), json!(invocation.request_id));
+            if let Some(trace) = invocation.xray_trace_id {
+                obj.insert("xrayTraceId".to_owned(), json!(trace));
+            }
+        }
+        doc
+    }
+
+    /// Writes the EMF line to stdout, where CloudWatch picks it up.
+    ///
+    /// The line carries the invocation's ids as properties (searchable in
+    /// the logs, not dimensions: one metric per request would be useless
+    /// and costly) and, as `level`, the lowest level the function keeps:
+    /// Lambda's log-level filter drops a JSON line below its level and
+    /// counts a line without one as INFO, which a WARN setting would drop
+    /// with the metrics in it.
+    pub fn emit(&self, namespace: &str, function_name: &str, invocation: &InvocationIds<'_>) {
         let now = crate::idempotency::epoch_now().as_millis();
-        let line = self.to_emf(namespace, function_name, now).to_string();
+        let doc = self.to_log_line(
+            namespace,
+            function_name,
+            now,
+            invocation,
+            crate::logging::configured_level(),
+        );
+        let line = doc.to_string();
         let mut out = std::io::stdout().lock();
         // A lost metrics line must not fail the batch.
         let _ = writeln!(out, "{line}");
@@ -122,5 +163,26 @@ mod tests {
         assert_eq!(doc["BatchDuration"], 12.0);
         assert_eq!(doc["FunctionName"], "fn");
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "NS");
+    }
+
+    #[test]
+    fn the_written_line_keeps_the_metrics_and_adds_level_and_ids() {
+        let report = BatchReport {
+            processed: 3,
+            ..Default::default()
+        };
+        let ids = InvocationIds {
+            request_id: "req-9",
+            xray_trace_id: Some("Root=1-2-3"),
+        };
+        let line = report.to_log_line("NS", "fn", 1, &ids, "WARN");
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["requestId"], "req-9");
+        assert_eq!(line["xrayTraceId"], "Root=1-2-3");
+        assert_eq!(line["RecordsProcessed"], 3.0);
+        let dimensions = &line["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(dimensions, &serde_json::json!([["FunctionName"]]));
+        let untraced = report.to_log_line("NS", "fn", 1, &InvocationIds::default(), "INFO");
+        assert!(untraced.get("xrayTraceId").is_none());
     }
 }
