@@ -1,0 +1,198 @@
+//! The command line.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::capacity::Workload;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "producer",
+    about = "Publish contract events to a Kinesis stream, or size a stream and its Lambda consumers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate events and put them on a stream, in order per partition key
+    Publish(PublishArgs),
+    /// Shards, on-demand capacity and Lambda concurrency for a workload
+    Capacity(CapacityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The stream, by name or ARN (not needed with --dry-run)
+    #[arg(long, value_name = "NAME_OR_ARN", required_unless_present = "dry_run")]
+    pub stream: Option<String>,
+    /// JSON files: an event (envelope, bare payload with `eventType`, or
+    /// CQRS command), several (JSON lines or an array), or a Lambda Kinesis
+    /// event such as those in events/; `-` reads standard input
+    #[arg(value_name = "FILES", required = true)]
+    pub files: Vec<String>,
+    /// Print what would be sent (call, partition key, size, eventType,
+    /// eventId per record) without calling AWS
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Publish the valid events when some are invalid, instead of nothing
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// PutRecords rounds in a row with failed entries before giving up
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Seconds the whole publish may take before the rest is reported failed
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout_secs: u64,
+}
+
+impl PublishArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// Records written per second, at peak
+    #[arg(long, value_name = "N")]
+    pub records_per_second: u64,
+    /// Average record size in KB (1 KB = 1,024 bytes), fractions allowed
+    #[arg(long, value_name = "X", value_parser = non_negative)]
+    pub avg_record_kb: f64,
+    /// Consumer functions reading the stream
+    #[arg(long, value_name = "C", default_value_t = 1)]
+    pub consumers: u32,
+    /// Each consumer has its own 2 MiB/s per shard
+    #[arg(long)]
+    pub enhanced_fan_out: bool,
+    /// The event source mapping's ParallelizationFactor
+    #[arg(long, value_name = "F", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub parallelization_factor: u32,
+    /// The event source mapping's BatchSize
+    #[arg(long, value_name = "B", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch_size: u32,
+    /// Average duration of one invocation, in milliseconds
+    #[arg(long, value_name = "M", value_parser = non_negative)]
+    pub avg_batch_ms: Option<f64>,
+}
+
+impl CapacityArgs {
+    pub fn workload(&self) -> Workload {
+        Workload {
+            records_per_second: self.records_per_second,
+            avg_record_kib: self.avg_record_kb,
+            consumers: self.consumers,
+            enhanced_fan_out: self.enhanced_fan_out,
+            parallelization_factor: self.parallelization_factor,
+            batch_size: self.batch_size,
+            avg_batch_ms: self.avg_batch_ms,
+        }
+    }
+}
+
+/// A finite number, zero or more.
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+        Ok(_) => Err(format!("`{text}` must be a finite number, zero or more")),
+        Err(err) => Err(format!("`{text}` is not a number: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("producer").chain(args.iter().copied()))
+    }
+
+    fn capacity(args: &[&str]) -> Result<Workload, clap::Error> {
+        let mut all = vec!["capacity"];
+        all.extend_from_slice(args);
+        match parse(&all)?.command {
+            Command::Capacity(args) => Ok(args.workload()),
+            Command::Publish(_) => panic!("parsed as publish"),
+        }
+    }
+
+    #[test]
+    fn capacity_takes_fractions_and_defaults() {
+        let w = capacity(&["--records-per-second", "1500", "--avg-record-kb", "0.75"]).unwrap();
+        assert_eq!(
+            w,
+            Workload {
+                records_per_second: 1500,
+                avg_record_kib: 0.75,
+                consumers: 1,
+                enhanced_fan_out: false,
+                parallelization_factor: 1,
+                batch_size: 100,
+                avg_batch_ms: None,
+            }
+        );
+    }
+
+    #[test]
+    fn negatives_and_nonsense_are_rejected() {
+        for args in [
+            &["--records-per-second", "-5", "--avg-record-kb", "1"][..],
+            &["--records-per-second=-5", "--avg-record-kb", "1"],
+            &["--records-per-second", "5", "--avg-record-kb=-0.5"],
+            &["--records-per-second", "5", "--avg-record-kb", "NaN"],
+            &["--records-per-second", "5", "--avg-record-kb", "inf"],
+            &[
+                "--records-per-second",
+                "5",
+                "--avg-record-kb",
+                "1",
+                "--consumers=-1",
+            ],
+            &[
+                "--records-per-second",
+                "5",
+                "--avg-record-kb",
+                "1",
+                "--avg-batch-ms=-3",
+            ],
+            &[
+                "--records-per-second",
+                "5",
+                "--avg-record-kb",
+                "1",
+                "--parallelization-factor",
+                "11",
+            ],
+            &[
+                "--records-per-second",
+                "5",
+                "--avg-record-kb",
+                "1",
+                "--batch-size",
+                "0",
+            ],
+            &["--records-per-second", "1.5", "--avg-record-kb", "1"],
+        ] {
+            assert!(capacity(args).is_err(), "accepted {args:?}");
+        }
+    }
+
+    #[test]
+    fn publish_needs_a_stream_unless_dry_run_and_at_least_one_input() {
+        assert!(parse(&["publish", "a.json"]).is_err());
+        assert!(parse(&["publish", "--dry-run"]).is_err());
+        let Command::Publish(args) = parse(&["publish", "--dry-run", "a.json", "-"])
+            .unwrap()
+            .command
+        else {
+            panic!("not publish");
+        };
+        assert_eq!(args.files, ["a.json", "-"]);
+        assert!(args.stream.is_none());
+        assert_eq!(args.max_attempts, 8);
+    }
+}
