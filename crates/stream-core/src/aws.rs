@@ -92,24 +92,26 @@ pub fn kinesis_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
     )
 }
 
-/// Error codes that mean "try again later", across the services used here.
-const TRANSIENT_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
+/// Error codes that mean "try again later" beyond the SDK's own throttling
+/// and transient lists (which the SDK already retries within a call). These
+/// the SDK does not retry, but a later delivery may well succeed, so a
+/// record that meets one is reported for retry rather than dead-lettered:
+/// a transaction that lost a race, and server-side faults reported in the
+/// body rather than by a 5xx status.
+const RETRY_LATER_CODES: &[&str] = &[
     "TransactionConflictException",
-    "TransactionInProgressException",
     "InternalServerError",
     "InternalFailure",
     "ServiceUnavailable",
     "KMSThrottlingException",
-    "RequestTimeout",
-    "RequestTimeoutException",
 ];
+
+fn is_retry_later_code(code: &str) -> bool {
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    THROTTLING_ERRORS.contains(&code)
+        || TRANSIENT_ERRORS.contains(&code)
+        || RETRY_LATER_CODES.contains(&code)
+}
 
 /// True for errors worth retrying: timeouts, connection failures, 5xx and
 /// throttling. Everything else (validation, not found, access denied) is a
@@ -125,7 +127,7 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
                 || ctx
                     .err()
                     .code()
-                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+                    .is_some_and(is_retry_later_code)
         }
         _ => false,
     }
@@ -157,4 +159,31 @@ pub fn blames_the_data(message: &str) -> bool {
 pub fn rejects_the_data<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     error_code(err) == Some("ValidationException")
         && matches!(err, SdkError::ServiceError(ctx) if ctx.err().message().is_some_and(blames_the_data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sdks_throttling_codes_and_ours_are_retried_later_and_nothing_else() {
+        for code in [
+            "ThrottlingException",
+            "ProvisionedThroughputExceededException",
+            "RequestTimeout",
+            "TransactionConflictException",
+            "InternalServerError",
+        ] {
+            assert!(is_retry_later_code(code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ConditionalCheckFailedException",
+            "MessageRejected",
+        ] {
+            assert!(!is_retry_later_code(code), "{code}");
+        }
+    }
 }
