@@ -3,9 +3,10 @@
 `transform(template)` runs the SAM translator as `sam deploy` would (local
 CodeUri replaced by an S3 placeholder, no AWS calls). `Stack(transformed,
 parameters)` then does what CloudFormation does with parameter values:
-evaluates the Conditions, drops resources whose condition is false, and
-resolves Ref, Fn::GetAtt, Fn::If, Fn::Sub, Fn::Select, Fn::Split, Fn::Join
-and AWS::NoValue, so a test sees the properties one deployment would get.
+evaluates the Conditions (and, on request, the Rules), drops resources
+whose condition is false, and resolves Ref, Fn::GetAtt, Fn::If, Fn::Sub,
+Fn::Select, Fn::Split, Fn::Join and AWS::NoValue, so a test sees the
+properties one deployment would get.
 
 References to resources stay symbolic: `ref:Id` and `getatt:Id.Attribute`.
 A reference to a resource that does not exist under the given parameters
@@ -160,7 +161,26 @@ class Stack:
             return all(self._evaluate(a) for a in args)
         if function == "Fn::Or":
             return any(self._evaluate(a) for a in args)
+        if function == "Fn::Contains":
+            # Rules only: a list of strings holds a value.
+            candidates, value = args
+            return str(self.resolve(value, where="Rules")) in [str(c) for c in self.resolve(candidates, where="Rules")]
         raise Unresolvable(f"unsupported condition function {function}")
+
+    # ----------------------------------------------------------------- rules
+
+    def rule_failures(self) -> list[str]:
+        """The AssertDescription of every assertion of the template's Rules
+        that these parameters fail: CloudFormation refuses the deployment
+        before changing anything."""
+        failures = []
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self._evaluate(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._evaluate(assertion["Assert"]):
+                    failures.append(f"{name}: {' '.join(assertion.get('AssertDescription', '').split())}")
+        return failures
 
     # ------------------------------------------------------------ intrinsics
 

@@ -60,6 +60,24 @@ KINESIS_READ = {
 KINESIS_FAN_OUT = {"kinesis:SubscribeToShard", "kinesis:DescribeStreamConsumer"}
 # Actions IAM cannot scope to a resource: the only ones allowed on "*".
 NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# Actions a role needs although no function code calls them: every other
+# action of a role must be an SDK call of its binary's code.
+PLATFORM_ACTIONS = {
+    # Lambda writes the function's stdout (its logs and EMF metrics) to its
+    # log group with the function's role.
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    # Active tracing: Lambda sends the invocation's segments.
+    *NO_RESOURCE_LEVEL,
+    # The event source mapping's poller reads the stream with the function's
+    # role (shared throughput, and enhanced fan-out consumers).
+    *KINESIS_READ,
+    *KINESIS_FAN_OUT,
+    # Kinesis itself uses a customer managed stream key on behalf of the
+    # readers and writers of an encrypted stream (StreamKmsKeyArn).
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+}
 
 
 @dataclass(frozen=True)
@@ -92,14 +110,26 @@ class Mode:
     def creates_commands_stream(self) -> bool:
         return not self.parameters.get("ExistingOrderCommandsStreamArn")
 
+    def starting_position(self, stream: str) -> dict:
+        """Where a mapping on the stream starts: a stream the stack creates
+        holds only this system's records and is read from its beginning; an
+        existing one wherever the deployer chose."""
+        created = self.creates_events_stream if stream == "events" else self.creates_commands_stream
+        if created:
+            return {"StartingPosition": "TRIM_HORIZON"}
+        position = {"StartingPosition": self.parameters["StartingPosition"]}
+        if position["StartingPosition"] == "AT_TIMESTAMP":
+            position["StartingPositionTimestamp"] = self.parameters["StartingPositionTimestamp"]
+        return position
+
 
 BASE = {"SenderEmail": "shop@example.com"}
 MODES = [
     Mode("created-streams", {**BASE}),
-    Mode("existing-streams", {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN, "ExistingOrderCommandsStreamArn": COMMANDS_ARN}),
-    Mode("existing-events-stream-only", {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN}),
+    Mode("existing-streams", {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN, "ExistingOrderCommandsStreamArn": COMMANDS_ARN, "StartingPosition": "LATEST"}),
+    Mode("existing-events-stream-only", {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN, "StartingPosition": "TRIM_HORIZON"}),
     Mode("created-streams-fan-out", {**BASE, "EnableEnhancedFanOut": "true"}),
-    Mode("existing-streams-fan-out", {**BASE, "EnableEnhancedFanOut": "true", "ExistingOrderEventsStreamArn": EVENTS_ARN, "ExistingOrderCommandsStreamArn": COMMANDS_ARN}),
+    Mode("existing-streams-fan-out", {**BASE, "EnableEnhancedFanOut": "true", "ExistingOrderEventsStreamArn": EVENTS_ARN, "ExistingOrderCommandsStreamArn": COMMANDS_ARN, "StartingPosition": "AT_TIMESTAMP", "StartingPositionTimestamp": "1767225600"}),
     Mode("no-event-filters", {**BASE, "EnableEventFilters": "false"}),
     Mode("event-filters", {**BASE, "EnableEventFilters": "true", "FilteredOutAlarmThreshold": 5000, "AlarmTopicArn": TOPIC_ARN}),
     Mode("event-filters-fan-out", {**BASE, "EnableEventFilters": "true", "EnableEnhancedFanOut": "true"}),
@@ -122,6 +152,7 @@ MODES = [
             "SenderIdentity": "example.com",
             "ExistingOrderEventsStreamArn": EVENTS_ARN,
             "ExistingOrderCommandsStreamArn": COMMANDS_ARN,
+            "StartingPosition": "LATEST",
             "StreamKmsKeyArn": KMS_KEY_ARN,
             "AlarmTopicArn": TOPIC_ARN,
         },
@@ -271,10 +302,7 @@ def expected_grants(stack: Stack, mode: Mode, fn: Function) -> dict[str, set]:
         if key:
             allow({"kms:Decrypt"}, key)
     elif fn.crate == "inventory-update":
-        allow(
-            {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
-            table("INVENTORY_TABLE"),
-        )
+        allow({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table("INVENTORY_TABLE"))
         allow({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"}, table("IDEMPOTENCY_TABLE"))
         allow({"kinesis:PutRecords"}, mode.events_arn())
         if key:
@@ -286,7 +314,7 @@ def expected_grants(stack: Stack, mode: Mode, fn: Function) -> dict[str, set]:
             allow({"kms:Decrypt", "kms:GenerateDataKey"}, key)
     elif fn.binary_name == "order-saga-sweep":
         allow({"dynamodb:Scan", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, table("SAGA_TABLE"))
-        allow({"kinesis:PutRecord", "kinesis:PutRecords"}, mode.events_arn(), mode.commands_arn())
+        allow({"kinesis:PutRecords"}, mode.events_arn(), mode.commands_arn())
         if key:
             allow({"kms:Decrypt", "kms:GenerateDataKey"}, key)
     else:
@@ -420,12 +448,18 @@ def sdk_actions_in(texts: list[str]) -> set[str]:
     return actions
 
 
-# The core's SDK adapters, by the type a function's code names.
-CORE_ADAPTERS = {
-    "SqsDeadLetters": "dead_letter.rs",
-    "DynamoDbIdempotencyStore": "idempotency_dynamodb.rs",
-    "KinesisPutRecords": "publisher.rs",
-}
+# The core's SDK adapters, by the type a function's code names; each is
+# read from the core file that defines it, wherever the module lives.
+CORE_ADAPTERS = ("SqsDeadLetters", "DynamoDbIdempotencyStore", "KinesisPutRecords")
+CORE = CRATES / "stream-core" / "src"
+
+
+def core_files_defining(type_name: str) -> list[str]:
+    definition = re.compile(r"\bstruct\s+" + type_name + r"\b")
+    texts = [_code(path) for path in sorted(CORE.rglob("*.rs"))]
+    found = [text for text in texts if definition.search(text)]
+    assert found, f"stream-core defines no {type_name}"
+    return found
 
 
 def aws_actions_in_code(fn: Function) -> tuple[set[str], set[str]]:
@@ -434,25 +468,39 @@ def aws_actions_in_code(fn: Function) -> tuple[set[str], set[str]]:
     core adapters it names. A stream consumer also gets the core's dead
     letters, and its idempotency and publishing where its variables say it
     uses them."""
-    core = CRATES / "stream-core" / "src"
-
-    def core_file(name: str) -> list[str]:
-        path = core / name
-        return [_code(path)] if path.exists() else []
 
     def with_adapters(texts: list[str]) -> list[str]:
         joined = "\n".join(texts)
-        return texts + [text for adapter, name in CORE_ADAPTERS.items() if adapter in joined for text in core_file(name)]
+        return texts + [text for adapter in CORE_ADAPTERS if adapter in joined for text in core_files_defining(adapter)]
 
     shared, own = rust_sources(fn)
     shared, own = with_adapters(shared), with_adapters(own)
     if fn.consumes_streams:
-        own += core_file("dead_letter.rs")
+        own += core_files_defining("SqsDeadLetters")
         if "IDEMPOTENCY_TABLE" in fn.env:
-            own += core_file("idempotency_dynamodb.rs")
+            own += core_files_defining("DynamoDbIdempotencyStore")
         if fn.env & {"ORDER_EVENTS_STREAM", "ORDER_COMMANDS_STREAM"}:
-            own += core_file("publisher.rs")
+            own += core_files_defining("KinesisPutRecords")
     return sdk_actions_in(shared), sdk_actions_in(own)
+
+
+IDEMPOTENCY_SCOPE = re.compile(r'\bIDEMPOTENCY_SCOPE\s*:\s*&str\s*=\s*"([^"]+)"')
+# How the core builds an idempotency key from its scope: "<scope>#<key>".
+FULL_KEY = re.compile(r'fn full_key\b[^{]*\{\s*format!\(\s*"\{\}#\{\}"\s*,\s*self\.scope\s*,')
+
+
+def idempotency_key_prefix(fn: Function) -> str | None:
+    """The prefix of every idempotency key the function writes, from its
+    crate's IDEMPOTENCY_SCOPE and the core's key layout; None for a
+    function without idempotency records."""
+    if "IDEMPOTENCY_TABLE" not in fn.env:
+        return None
+    shared, own = rust_sources(fn)
+    scopes = {scope for text in shared + own for scope in IDEMPOTENCY_SCOPE.findall(text)}
+    assert len(scopes) == 1, f"{fn.crate}: IDEMPOTENCY_SCOPE found {sorted(scopes)}"
+    core = "\n".join(_code(path) for path in sorted(CORE.rglob("*.rs")))
+    assert FULL_KEY.search(core), "the core no longer builds keys as <scope>#<key>: the roles' dynamodb:LeadingKeys must follow"
+    return f"{scopes.pop()}#"
 
 
 # ------------------------------------------------------------ filter patterns
@@ -534,7 +582,8 @@ def event_source_problems(stack: Stack, mode: Mode) -> list[str]:
             expect = {
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 "BisectBatchOnFunctionError": True,
-                "StartingPosition": "TRIM_HORIZON",
+                "StartingPositionTimestamp": None,
+                **mode.starting_position(stream),
                 "DestinationConfig": {"OnFailure": {"Destination": "getatt:DeadLetterQueue.Arn"}},
                 "BatchSize": p["BatchSize"],
                 "MaximumBatchingWindowInSeconds": p["MaximumBatchingWindowInSeconds"],
@@ -661,11 +710,39 @@ def role_grants(stack: Stack, role: str) -> tuple[dict[str, set], list[str]]:
     return grants, problems
 
 
+def role_statements(stack: Stack, role: str) -> list[dict]:
+    resource = stack.resources.get(role, {"Properties": {}})
+    return [s for policy in resource["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def leading_key_problems(stack: Stack, fn: Function) -> list[str]:
+    """Idempotency records share one table: a role reaches only the keys
+    of its own function's scope."""
+    problems = []
+    prefix = idempotency_key_prefix(fn)
+    table = f"getatt:{TABLES['IDEMPOTENCY_TABLE'][0]}.Arn"
+    for statement in role_statements(stack, fn.role):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if table not in resources:
+            continue
+        where = f"{fn.role} {statement.get('Sid', '')}"
+        if prefix is None:
+            problems.append(f"{where}: {fn.binary_name} keeps no idempotency records")
+            continue
+        if resources != [table]:
+            problems.append(f"{where}: the key condition covers other resources too: {resources}")
+        expected = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{prefix}*"]}}
+        if statement.get("Condition") != expected:
+            problems.append(f"{where}: condition {statement.get('Condition')!r}, expected {expected!r}")
+    return problems
+
+
 def iam_problems(stack: Stack, mode: Mode) -> list[str]:
     problems = []
     for fn in FUNCTIONS:
         grants, shape = role_grants(stack, fn.role)
         problems += shape
+        problems += leading_key_problems(stack, fn)
         for action, resources in sorted(grants.items()):
             wild = sorted(r for r in resources if "*" in str(r))
             if wild and action not in NO_RESOURCE_LEVEL:
@@ -683,6 +760,8 @@ def iam_problems(stack: Stack, mode: Mode) -> list[str]:
         for action in sorted(own):
             if action not in grants:
                 problems.append(f"{fn.role}: the code of {fn.binary_name} calls {action}, which the role does not allow")
+        for action in sorted(set(grants) - PLATFORM_ACTIONS - own - shared):
+            problems.append(f"{fn.role}: allows {action}, which the code of {fn.binary_name} never calls")
         # The crate's shared code runs in whichever of its binaries uses it:
         # each action must be allowed to at least one of them.
         siblings = crate_functions(fn)
@@ -692,6 +771,114 @@ def iam_problems(stack: Stack, mode: Mode) -> list[str]:
                 f"{fn.role}: the code of {fn.crate} calls {action}, which no role of "
                 f"{', '.join(other.binary_name for other in siblings)} allows"
             )
+    # Per crate, the roles of its binaries allow exactly what its code calls,
+    # beyond what Lambda itself does with them (PLATFORM_ACTIONS).
+    for crate in sorted({fn.crate for fn in FUNCTIONS}):
+        functions = [fn for fn in FUNCTIONS if fn.crate == crate]
+        granted = set().union(*(role_grants(stack, fn.role)[0] for fn in functions)) - PLATFORM_ACTIONS
+        called = set().union(*(set().union(*aws_actions_in_code(fn)) for fn in functions))
+        if granted != called:
+            problems.append(f"{crate}: roles allow {sorted(granted - called)} beyond the code, code calls {sorted(called - granted)} beyond the roles")
+    return problems
+
+
+# ------------------------------------------------------------ observability
+
+# Metric names come from the code: the EMF documents list them as
+# ("Name", value[, unit]) tuples inside each `to_emf`.
+EMF_METRIC = re.compile(r'\(\s*"([A-Z][A-Za-z]+)"\s*,')
+# AWS's own metrics the dashboard may show, per namespace and dimension.
+AWS_METRICS = {
+    ("AWS/Lambda", "FunctionName"): {"IteratorAge", "Duration", "Errors", "Invocations", "Throttles", "ConcurrentExecutions"},
+    ("AWS/SQS", "QueueName"): {"ApproximateNumberOfMessagesVisible", "NumberOfMessagesSent", "ApproximateAgeOfOldestMessage"},
+}
+
+
+def emf_metrics_in(texts: list[str]) -> set[str]:
+    names = set()
+    for text in texts:
+        for body in re.findall(r"fn to_emf\b(.*?)\n    \}\n", text, flags=re.S):
+            names.update(EMF_METRIC.findall(body))
+    return names
+
+
+def emf_metrics_of(fn: Function) -> set[str]:
+    """The EMF metrics the function's binary writes: the core's batch
+    metrics for a stream consumer, plus any `to_emf` of its own code (the
+    crate's shared code counts for the binary that names its report)."""
+    core = [_code(path) for path in sorted(CORE.rglob("*.rs"))]
+    names = emf_metrics_in(core) if fn.consumes_streams else set()
+    shared, own = rust_sources(fn)
+    names |= emf_metrics_in(own)
+    if not fn.consumes_streams:
+        names |= emf_metrics_in(shared)
+    return names
+
+
+def dashboard_metrics(stack: Stack) -> list[tuple[str, str, str, str]]:
+    """(namespace, metric, dimension, value) of every metric on the
+    stack's dashboards; problems if a widget's row is of another shape."""
+    rows = []
+    for logical_id, dashboard in stack.of_type("AWS::CloudWatch::Dashboard").items():
+        body = json.loads(dashboard["Properties"]["DashboardBody"])
+        for widget in body["widgets"]:
+            for row in widget["properties"].get("metrics", []):
+                fields = [f for f in row if not isinstance(f, dict)]
+                assert len(fields) == 4, f"{logical_id}: metric row {row} is not namespace, name, one dimension"
+                rows.append(tuple(fields))
+    return rows
+
+
+def dashboard_problems(stack: Stack, mode: Mode) -> list[str]:
+    problems = []
+    dashboards = stack.of_type("AWS::CloudWatch::Dashboard")
+    if len(dashboards) != 1:
+        return [f"{len(dashboards)} dashboards, expected 1"]
+    namespace = stack.parameters["MetricsNamespace"]
+    by_ref = {f"ref:{fn.logical_id}": fn for fn in FUNCTIONS}
+    shown = dashboard_metrics(stack)
+    for ns, metric, dimension, value in shown:
+        if ns == namespace:
+            fn = by_ref.get(value)
+            if dimension != "FunctionName" or fn is None:
+                problems.append(f"{metric}: dimension {dimension}={value}, expected a function's FunctionName")
+            elif metric not in emf_metrics_of(fn):
+                problems.append(f"{metric} of {fn.binary_name}: the code never emits it")
+        elif (ns, dimension) in AWS_METRICS:
+            if metric not in AWS_METRICS[(ns, dimension)]:
+                problems.append(f"{ns} {metric}: not a metric this dashboard knows")
+            if ns == "AWS/Lambda" and value not in by_ref:
+                problems.append(f"{metric}: FunctionName {value} is not one of the stack's functions")
+            if ns == "AWS/SQS" and value != "getatt:DeadLetterQueue.QueueName":
+                problems.append(f"{metric}: queue {value} is not the dead-letter queue")
+        else:
+            problems.append(f"{ns}/{metric}: unexpected namespace")
+    # What an operator looks for first, per function.
+    wanted = {("AWS/Lambda", "IteratorAge", f"ref:{fn.logical_id}") for fn in STREAM_FUNCTIONS}
+    wanted |= {("AWS/Lambda", "Duration", f"ref:{fn.logical_id}") for fn in FUNCTIONS}
+    wanted |= {(namespace, m, f"ref:{fn.logical_id}") for fn in STREAM_FUNCTIONS for m in ("RecordsProcessed", "PermanentFailures", "TransientFailures")}
+    wanted |= {(namespace, "SagasFailedByDeadline", "ref:SagaSweepFunction")}
+    have = {(ns, metric, value) for ns, metric, _, value in shown}
+    for missing in sorted(wanted - have):
+        problems.append(f"dashboard does not show {missing}")
+    return problems
+
+
+def query_problems(stack: Stack, mode: Mode) -> list[str]:
+    """The saved Logs Insights queries read the functions' log groups."""
+    problems = []
+    groups = {f"ref:{logical_id}" for logical_id in stack.of_type("AWS::Logs::LogGroup")}
+    stream_groups = {f"ref:{fn.log_group}" for fn in STREAM_FUNCTIONS}
+    queries = stack.of_type("AWS::Logs::QueryDefinition")
+    if len(queries) < 4:
+        problems.append(f"{len(queries)} saved queries, expected the README's 4")
+    for logical_id, query in queries.items():
+        names = query["Properties"].get("LogGroupNames", [])
+        for name in names:
+            if name not in groups:
+                problems.append(f"{logical_id}: log group {name!r} is not one of the stack's")
+        if not stream_groups <= set(names):
+            problems.append(f"{logical_id}: does not read {sorted(stream_groups - set(names))}")
     return problems
 
 
@@ -875,6 +1062,8 @@ CHECKS = [
     alarm_problems,
     schedule_problems,
     output_problems,
+    dashboard_problems,
+    query_problems,
 ]
 
 
@@ -988,6 +1177,93 @@ def test_the_retention_constraint_is_stated_where_it_is_chosen(source_template):
     for name in ("MaximumRecordAgeInSeconds", "StreamRetentionHours"):
         description = " ".join(source_template["Parameters"][name]["Description"].split())
         assert "StreamRetentionHours * 3600" in description, name
+
+
+def test_every_mode_passes_the_rules(transformed):
+    for mode in MODES:
+        assert Stack(transformed, mode.parameters).rule_failures() == [], mode.name
+
+
+@pytest.mark.parametrize(
+    "parameters, rule",
+    [
+        # an existing stream, and nobody said where to start reading it
+        ({"ExistingOrderEventsStreamArn": EVENTS_ARN}, "ExistingStreamsNeedAStartingPosition"),
+        ({"ExistingOrderCommandsStreamArn": COMMANDS_ARN}, "ExistingStreamsNeedAStartingPosition"),
+        ({"StartingPosition": "LATEST"}, "CreatedStreamsStartAtTheirBeginning"),
+        ({"ExistingOrderEventsStreamArn": EVENTS_ARN, "StartingPosition": "AT_TIMESTAMP"}, "AtTimestampNeedsATimestamp"),
+        ({"ExistingOrderEventsStreamArn": EVENTS_ARN, "StartingPosition": "LATEST", "StartingPositionTimestamp": "1767225600"}, "TimestampOnlyWithAtTimestamp"),
+    ],
+)  # fmt: skip
+def test_a_deployment_that_would_read_from_an_unchosen_position_fails(transformed, parameters, rule):
+    failures = Stack(transformed, {**BASE, **parameters}).rule_failures()
+    assert [f.split(":")[0] for f in failures] == [rule]
+
+
+def test_created_streams_are_read_from_their_beginning_and_existing_ones_from_the_choice(source_template):
+    transformed = transform(source_template)
+    created = Stack(transformed, BASE)
+    for mapping in created.of_type("AWS::Lambda::EventSourceMapping").values():
+        assert mapping["Properties"]["StartingPosition"] == "TRIM_HORIZON"
+        assert "StartingPositionTimestamp" not in mapping["Properties"]
+    chosen = {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN, "StartingPosition": "AT_TIMESTAMP", "StartingPositionTimestamp": "1767225600"}
+    mixed = Stack(transformed, chosen)
+    positions = {
+        m["Properties"]["EventSourceArn"]: (m["Properties"]["StartingPosition"], m["Properties"].get("StartingPositionTimestamp"))
+        for m in mixed.of_type("AWS::Lambda::EventSourceMapping").values()
+    }
+    assert positions == {EVENTS_ARN: ("AT_TIMESTAMP", "1767225600"), "getatt:OrderCommandsStream.Arn": ("TRIM_HORIZON", None)}
+    # Without the rule, the mapping would have no starting position: CloudFormation refuses it as well.
+    unchosen = Stack(transformed, {**BASE, "ExistingOrderEventsStreamArn": EVENTS_ARN})
+    for mapping in unchosen.of_type("AWS::Lambda::EventSourceMapping").values():
+        if mapping["Properties"]["EventSourceArn"] == EVENTS_ARN:
+            assert "StartingPosition" not in mapping["Properties"]
+
+
+# How long the functions remember a record's effect, from their code.
+TTL_CONSTANT = re.compile(r"(?:idempotency_ttl|REPLY_TTL)\s*(?::\s*Duration)?\s*[:=]\s*Duration::from_secs\(([0-9_ *]+)\)")
+
+
+def idempotency_ttls_in_code() -> dict[str, int]:
+    ttls = {}
+    for fn in STREAM_FUNCTIONS:
+        if "IDEMPOTENCY_TABLE" not in fn.env:
+            continue
+        shared, own = rust_sources(fn)
+        found = {expr for text in shared + own for expr in TTL_CONSTANT.findall(text)}
+        assert found, f"{fn.crate}: no idempotency TTL found"
+        seconds = [eval(expr.replace("_", ""), {"__builtins__": {}}) for expr in found]  # digits and * only
+        ttls[fn.crate] = min(seconds)
+    return ttls
+
+
+def test_a_stream_never_keeps_a_record_longer_than_the_functions_remember_it(source_template):
+    """A redelivery must find the idempotency record of its first delivery:
+    the streams' retention may not exceed the shortest idempotency TTL."""
+    ttls = idempotency_ttls_in_code()
+    assert set(ttls) == {"email-notification", "inventory-update"}
+    retention = source_template["Parameters"]["StreamRetentionHours"]
+    assert int(retention["MaxValue"]) * 3600 <= min(ttls.values()), ttls
+    description = " ".join(retention["Description"].split())
+    assert f"{min(ttls.values()) // 86400} days" in description and str(retention["MaxValue"]) in description
+    with pytest.raises(Unresolvable, match="above"):
+        Stack(source_template, {**BASE, "StreamRetentionHours": int(retention["MaxValue"]) + 1})
+
+
+def test_the_saved_queries_are_the_readme_s(source_template):
+    """The Operations section's Logs Insights queries, saved with the stack."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = {" ".join(line.split()) for line in readme.splitlines() if line.startswith("fields ")}
+    stack = Stack(transform(source_template), BASE)
+    saved = {" ".join(q["Properties"]["QueryString"].split()) for q in stack.of_type("AWS::Logs::QueryDefinition").values()}
+    assert saved and saved <= documented, sorted(saved - documented)
+
+
+def test_the_dashboard_check_reads_metric_names_from_the_code():
+    core = {n for n in emf_metrics_in([_code(p) for p in sorted(CORE.rglob("*.rs"))])}
+    assert {"RecordsProcessed", "PermanentFailures", "BatchDuration"} <= core
+    sweep = next(fn for fn in FUNCTIONS if fn.binary_name == "order-saga-sweep")
+    assert "SagasFailedByDeadline" in emf_metrics_of(sweep) and "RecordsProcessed" not in emf_metrics_of(sweep)
 
 
 def test_the_saga_step_timeout_reaches_both_saga_binaries(source_template):
@@ -1170,6 +1446,44 @@ def _break_fan_out_source(t):
     }
 
 
+def _break_starting_position(t):
+    _function_events(t, "InventoryUpdateFunction", "OrderCommands")["StartingPosition"] = "TRIM_HORIZON"
+
+
+def _break_leading_keys(t):
+    del _statement(t, "InventoryUpdateRole", "Idempotency")["Condition"]
+
+
+def _break_other_scope(t):
+    _statement(t, "EmailNotificationRole", "Idempotency")["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] = ["inventory-update#*"]
+
+
+def _break_unused_action(t):
+    _statement(t, "InventoryUpdateRole", "Inventory")["Action"].append("dynamodb:ConditionCheckItem")
+
+
+def _edit_dashboard(t, old, new):
+    body = t["Resources"]["PipelineDashboard"]["Properties"]["DashboardBody"]
+    assert old in body["Fn::Sub"]
+    body["Fn::Sub"] = body["Fn::Sub"].replace(old, new)
+
+
+def _break_dashboard_metric(t):
+    _edit_dashboard(t, '"RecordsProcessed"', '"RecordsHandled"')
+
+
+def _break_dashboard_sweep_metric_on_step(t):
+    _edit_dashboard(t, "${SagaSweepFunction}", "${OrderSagaStepFunction}")
+
+
+def _break_query_log_group(t):
+    t["Resources"]["OutcomesQuery"]["Properties"]["LogGroupNames"][0] = {"Fn::Sub": "/aws/lambda/${AWS::StackName}/email"}
+
+
+def _break_query_misses_a_function(t):
+    t["Resources"]["DeadLetteredQuery"]["Properties"]["LogGroupNames"].pop()
+
+
 def _break_unconditional_stream_ref(t):
     t["Resources"]["InventoryUpdateFunction"]["Properties"]["Environment"]["Variables"]["ORDER_EVENTS_STREAM"] = {
         "Fn::GetAtt": ["OrderEventsStream", "Arn"]
@@ -1204,6 +1518,14 @@ BREAKAGES = {
     "no point-in-time recovery": (_break_pitr, storage_problems, "created-streams"),
     "wrong TTL attribute": (_break_ttl, storage_problems, "created-streams"),
     "missing alarm": (_break_alarm, alarm_problems, "created-streams"),
+    "existing stream read from its beginning regardless": (_break_starting_position, event_source_problems, "existing-streams"),
+    "idempotency table without key condition": (_break_leading_keys, iam_problems, "created-streams"),
+    "idempotency keys of another function": (_break_other_scope, iam_problems, "existing-streams"),
+    "action the code never calls": (_break_unused_action, iam_problems, "created-streams"),
+    "dashboard metric the code does not emit": (_break_dashboard_metric, dashboard_problems, "created-streams"),
+    "sweep metric shown for the step function": (_break_dashboard_sweep_metric_on_step, dashboard_problems, "tuned"),
+    "query reads a log group not in the stack": (_break_query_log_group, query_problems, "created-streams"),
+    "query misses a function": (_break_query_misses_a_function, query_problems, "created-streams"),
 }
 
 
