@@ -1266,6 +1266,27 @@ def test_the_dashboard_check_reads_metric_names_from_the_code():
     assert "SagasFailedByDeadline" in emf_metrics_of(sweep) and "RecordsProcessed" not in emf_metrics_of(sweep)
 
 
+@pytest.mark.parametrize("fn", STREAM_FUNCTIONS, ids=lambda f: f.crate)
+def test_cargo_lambda_deploys_with_the_template_s_settings(source_template, fn):
+    """`cargo lambda deploy <fn>` (package.metadata.lambda.deploy) gives the
+    function the template's memory, timeout, tracing and fixed variables,
+    and names the ones a deployment supplies in its env file."""
+    if tomllib is None:
+        pytest.skip("tomllib needs Python 3.11")
+    text = (CRATES / fn.crate / "Cargo.toml").read_text(encoding="utf-8")
+    deploy = tomllib.loads(text)["package"]["metadata"]["lambda"]["deploy"]
+    parameters = source_template["Parameters"]
+    assert deploy["memory"] == parameters["MemorySize"]["Default"]
+    assert deploy["timeout"] == parameters["Timeout"]["Default"]
+    assert deploy["tracing"] == "active"
+    assert deploy["env_file"] == f"{fn.crate}.env"
+    stack = Stack(transform(source_template), BASE)
+    variables = stack.resources[fn.logical_id]["Properties"]["Environment"]["Variables"]
+    assert {name: variables[name] for name in deploy["env"]} == deploy["env"]
+    for name in fn.env - set(deploy["env"]):
+        assert name in text, f"{fn.crate}/Cargo.toml does not say that {name} comes from the env file"
+
+
 def test_the_saga_step_timeout_reaches_both_saga_binaries(source_template):
     assert source_template["Parameters"]["SagaStepTimeoutSeconds"]["Default"] == 300
     assert source_template["Parameters"]["SagaSweepSchedule"]["Default"] == "rate(1 minute)"
