@@ -80,7 +80,7 @@ pub fn step_timeout(vars: &impl Vars) -> Result<Duration, ConfigError> {
     };
     let invalid = |why: &str| ConfigError::Invalid {
         name: STEP_TIMEOUT_VAR,
-        reason: format!("`{}`: {why}", crate::text::clip(value.trim(), 40)),
+        reason: format!("`{}`: {why}", order_events::values::clip(value.trim(), 40)),
     };
     let seconds: u64 = value
         .trim()

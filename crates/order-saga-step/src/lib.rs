@@ -12,8 +12,9 @@
 //!   compensation order, the cancellation rules, the reason codes and the
 //!   step deadlines are documented there.
 //! - [`store`]: the saga store port (read; write conditional on the version
-//!   read) and an in-memory store; [`store_dynamodb`]: the `SAGA_TABLE`
-//!   adapter and its item layout.
+//!   read; scan for due sagas), its `SAGA_TABLE` adapter
+//!   ([`store::dynamodb`], with the item layout) and, with the `test-util`
+//!   feature, its in-memory fake ([`store::memory`]).
 //! - [`handler`]: the [`stream_core::Handler`]: read, decide, write, retry a
 //!   lost race, hand the records to the core.
 //! - [`sweep`]: the scheduled sweep that applies passed step deadlines
@@ -21,6 +22,9 @@
 //!   publisher with the function.
 //! - [`config`]: the environment variables; [`text`]: bounding text from
 //!   outside before it is kept or logged.
+//! - `testing` (the `test-util` feature only): deliveries, a publisher
+//!   over fake streams and a store that lets a reply overtake a write, for
+//!   this crate's tests and local tools.
 //!
 //! Guarantees: a saga's state only moves through conditional writes, so two
 //! concurrent deliveries cannot both advance it; records are published only
@@ -36,8 +40,9 @@ pub mod handler;
 pub mod machine;
 pub mod saga;
 pub mod store;
-pub mod store_dynamodb;
 pub mod sweep;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod text;
 
 pub use config::{Config, SweepConfig};
@@ -46,10 +51,10 @@ pub use machine::{
     on_deadline, transition, DeadlineDecision, Decision, Emit, TimeoutAction, Timing, HANDLED_KINDS,
 };
 pub use saga::{Compensation, OrderInfo, Phase, Saga, SagaStatus, Step};
+pub use store::DynamoDbSagaStore;
 #[cfg(any(test, feature = "test-util"))]
 pub use store::InMemorySagaStore;
 pub use store::{DuePage, SagaRecord, SagaStore, ScanCursor, StoreError, SweepStore, Unreadable};
-pub use store_dynamodb::DynamoDbSagaStore;
 pub use sweep::{sweep, SweepOptions, SweepReport, Sweeper};
 
 use stream_core::config::{ConfigError, Vars};

@@ -39,7 +39,7 @@
 //!
 //! A scan reads every item of the table, ended sagas included. That is
 //! fine for thousands of sagas; for a large table a sparse global secondary
-//! index on the deadline replaces it (see [`crate::store_dynamodb`]), and
+//! index on the deadline replaces it (see [`crate::store::dynamodb`]), and
 //! only [`crate::store::SweepStore::scan_due`] changes.
 
 use std::sync::{Arc, Mutex};
@@ -53,8 +53,8 @@ use stream_core::{Deadline, RecordPublisher};
 
 use crate::config::SweepConfig;
 use crate::machine::{on_deadline, DeadlineDecision, TimeoutAction, Timing};
+use crate::store::DynamoDbSagaStore;
 use crate::store::{SagaRecord, ScanCursor, StoreError, SweepStore};
-use crate::store_dynamodb::DynamoDbSagaStore;
 use crate::text;
 use crate::{saga_publisher, SagaPublisher};
 

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use order_events::values::clip;
+
 /// Most characters of a participant's or producer's text kept in the saga
 /// item (`reasonDetail`).
 pub const MAX_DETAIL_CHARS: usize = 256;
@@ -28,21 +30,9 @@ pub fn clean(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
-/// `text` cut to at most `max_chars` characters, with a marker saying how
-/// long it was when it is cut. Counting stops at the limit, so a
-/// multi-megabyte input costs no more than a short one.
-pub fn clip(text: &str, max_chars: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max_chars) {
-        None => Cow::Borrowed(text),
-        Some((cut, _)) => Cow::Owned(format!(
-            "{}...[cut, {} bytes in all]",
-            text.get(..cut).unwrap_or_default(),
-            text.len()
-        )),
-    }
-}
-
-/// [`clip`] at [`MAX_ECHO_CHARS`], for log fields and dead-letter reasons.
+/// [`clip`] at [`MAX_ECHO_CHARS`], for log fields and dead-letter reasons:
+/// the contract's marker (`...[N bytes in all]`) says how long the input
+/// was.
 pub fn echo(text: &str) -> Cow<'_, str> {
     clip(text, MAX_ECHO_CHARS)
 }
@@ -68,19 +58,16 @@ mod tests {
     }
 
     #[test]
-    fn clip_marks_the_cut_and_leaves_short_text_alone() {
-        assert!(matches!(clip("short", 10), Cow::Borrowed("short")));
+    fn echo_marks_the_cut_and_leaves_short_text_alone() {
+        assert!(matches!(echo("short"), Cow::Borrowed("short")));
         let long = "x".repeat(10_000);
-        let clipped = clip(&long, 256);
-        assert!(clipped.starts_with(&"x".repeat(256)));
-        assert!(
-            clipped.ends_with("...[cut, 10000 bytes in all]"),
-            "{clipped}"
-        );
-        assert!(clipped.chars().count() < 300);
+        let echoed = echo(&long);
+        assert!(echoed.starts_with(&"x".repeat(MAX_ECHO_CHARS)));
+        assert!(echoed.ends_with("...[10000 bytes in all]"), "{echoed}");
+        assert!(echoed.chars().count() < 300);
         // A cut never splits a multi-byte character.
         let wide = "€".repeat(300);
-        assert!(clip(&wide, 256).starts_with(&"€".repeat(256)));
+        assert!(echo(&wide).starts_with(&"€".repeat(MAX_ECHO_CHARS)));
     }
 
     proptest! {

@@ -8,70 +8,40 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::Record;
-use common::{inventory_reply, lambda_event, new_records, FakePublisher};
-use order_events::{DedupKey, Envelope, Event, EventKind, OrderId, OutgoingRecord};
+use common::{deadline, deliver, kinds, new_records, placed_payload, string_attr as s, Emulator};
+use order_events::{Envelope, Event, EventId, EventKind, OrderId};
 use order_saga_step::sweep::build_sweeper;
+use order_saga_step::testing::{delivery, fake_publisher, FakeSagaPublisher, ReplyBeforeFirstSave};
 use order_saga_step::{
-    now_millis, sweep, DuePage, DynamoDbSagaStore, SagaHandler, SagaRecord, SagaStatus, SagaStore,
-    ScanCursor, StoreError, SweepConfig, SweepOptions, SweepStore, Sweeper,
+    now_millis, sweep, DynamoDbSagaStore, SagaHandler, SagaStatus, SagaStore, SweepConfig,
+    SweepOptions, Sweeper,
 };
-use stream_core::{
-    Deadline, FakePutRecords, Handled, Handler, IncomingEvent, OrderedPublisher, RecordOrigin,
-    SplitPublisher,
-};
-
-fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn deadline() -> Deadline {
-    Deadline::in_(Duration::from_secs(60))
-}
+use stream_core::{FakePutRecords, Handled, Handler, IncomingEvent};
 
 /// Streams, table and queue of one test.
-struct World {
-    cfg: aws_config::SdkConfig,
-    table: String,
-    events: String,
-    commands: String,
-    events_arn: String,
-    commands_arn: String,
-    queue: String,
+struct World(Emulator);
+
+impl Deref for World {
+    type Target = Emulator;
+
+    fn deref(&self) -> &Emulator {
+        &self.0
+    }
 }
 
 impl World {
     async fn new() -> Self {
-        let cfg = testkit::aws_config().await;
-        let table = testkit::unique_name("sagas");
-        let events = testkit::unique_name("order-events");
-        let commands = testkit::unique_name("order-commands");
-        testkit::create_table(&cfg, &table, "orderId").await;
-        let events_arn = testkit::create_stream(&cfg, &events, 1).await;
-        let commands_arn = testkit::create_stream(&cfg, &commands, 1).await;
-        let queue = testkit::create_queue(&cfg, &testkit::unique_name("dlq")).await;
-        Self {
-            cfg,
-            table,
-            events,
-            commands,
-            events_arn,
-            commands_arn,
-            queue,
-        }
+        Self(Emulator::new().await)
     }
 
     fn vars(&self, timeout_seconds: &str) -> HashMap<String, String> {
-        vars(&[
+        common::vars(&[
             ("DEAD_LETTER_QUEUE_URL", &self.queue),
             ("SAGA_TABLE", &self.table),
             ("ORDER_COMMANDS_STREAM", &self.commands),
@@ -100,91 +70,22 @@ impl World {
         DynamoDbSagaStore::new(aws_sdk_dynamodb::Client::new(&self.cfg), self.table.clone())
     }
 
-    async fn put(&self, stream: &str, record: &OutgoingRecord) {
-        aws_sdk_kinesis::Client::new(&self.cfg)
-            .put_record()
-            .stream_name(stream)
-            .partition_key(&record.partition_key)
-            .data(Blob::new(record.data.clone()))
-            .send()
-            .await
-            .unwrap();
-    }
-
     async fn place(&self, order: &str) {
-        let placed = Event::parse(EventKind::OrderPlaced, &placed_payload(order)).unwrap();
-        let record = OutgoingRecord::new(
-            order_events::EventId::derived(&["placed", order]),
-            order_events::Timestamp::now(),
-            &placed,
-        )
-        .unwrap();
-        self.put(&self.events, &record).await;
+        self.0
+            .place(order, EventId::derived(&["placed", order]))
+            .await;
     }
 
     /// Hands `records` of the events stream to `pipeline` as one batch.
     async fn deliver_events(&self, pipeline: &order_saga_step::SagaPipeline, records: &[Record]) {
-        if records.is_empty() {
-            return;
-        }
-        let outcome = pipeline
-            .process(&lambda_event(records, &self.events_arn), deadline())
-            .await;
-        assert!(
-            outcome.response.batch_item_failures.is_empty(),
-            "{:?}",
-            outcome.report
-        );
+        deliver(pipeline, records, &self.events_arn).await;
     }
 
     /// Hands `records` of the commands stream to the payment and shipping
     /// simulator.
     async fn answer(&self, records: &[Record]) {
-        if records.is_empty() {
-            return;
-        }
-        let outcome = self
-            .simulator()
-            .process(&lambda_event(records, &self.commands_arn), deadline())
-            .await;
-        assert!(outcome.response.batch_item_failures.is_empty());
+        deliver(&self.simulator(), records, &self.commands_arn).await;
     }
-
-    /// Answers the inventory commands among `records` as inventory-update
-    /// would.
-    async fn answer_inventory(&self, records: &[Record]) {
-        for command in records {
-            if let Some(reply) = inventory_reply(command) {
-                self.put(&self.events, &reply).await;
-            }
-        }
-    }
-
-    async fn item(&self, order: &str) -> HashMap<String, AttributeValue> {
-        aws_sdk_dynamodb::Client::new(&self.cfg)
-            .get_item()
-            .table_name(&self.table)
-            .key("orderId", AttributeValue::S(order.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item()
-            .unwrap()
-            .clone()
-    }
-
-    /// The distinct records of `order` on `stream`, in stream order:
-    /// (type, payload).
-    async fn written(&self, stream: &str, order: &str) -> Vec<(EventKind, serde_json::Value)> {
-        common::written(&self.cfg, stream, order).await
-    }
-}
-
-fn placed_payload(order: &str) -> String {
-    format!(
-        r#"{{"orderId":"{order}","userId":"u-7","email":"sam@example.com","items":[{{"productId":"p-1","quantity":3,"price":"4.20"}}]}}"#
-    )
 }
 
 fn of(records: &[Record], order: &str, kind: Option<EventKind>) -> Vec<Record> {
@@ -196,14 +97,6 @@ fn of(records: &[Record], order: &str, kind: Option<EventKind>) -> Vec<Record> {
         })
         .cloned()
         .collect()
-}
-
-fn kinds(written: &[(EventKind, serde_json::Value)]) -> Vec<EventKind> {
-    written.iter().map(|(k, _)| *k).collect()
-}
-
-fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    item.get(name)?.as_s().ok().cloned()
 }
 
 use EventKind::*;
@@ -309,9 +202,7 @@ async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
     assert_eq!(of(&events, "o-stuck", Some(PaymentProcessed)).len(), 1);
     world.deliver_events(&patient, &events).await;
     assert_eq!(world.item("o-stuck").await, stuck);
-    assert!(testkit::receive_all(&world.cfg, &world.queue)
-        .await
-        .is_empty());
+    assert!(world.dead_letters().await.is_empty());
 }
 
 /// The reply of one test round, as a delivered record.
@@ -326,21 +217,7 @@ fn reply(order: &str) -> IncomingEvent {
 }
 
 fn incoming(event: Event, id: &str) -> IncomingEvent {
-    IncomingEvent {
-        dedup_key: DedupKey::EventId(id.to_owned()),
-        timestamp: None,
-        origin: RecordOrigin {
-            event_source_arn: None,
-            event_id: None,
-            shard_id: Some("shardId-000000000000".into()),
-            sequence_number: id.to_owned(),
-            sub_sequence_number: None,
-            partition_key: event.partition_key().to_owned(),
-            approximate_arrival_timestamp: None,
-        },
-        event,
-        deadline: deadline(),
-    }
+    delivery(event, id, id)
 }
 
 /// Starts `order`'s saga with a deadline already passed by the time the
@@ -355,58 +232,14 @@ async fn start_overdue(store: &DynamoDbSagaStore, order: &str) {
     assert!(matches!(handled, Handled::Done { .. }));
 }
 
-fn fakes() -> (Arc<FakePutRecords>, Arc<FakePutRecords>, FakePublisher) {
+/// Two fake streams and the saga's publisher over them.
+fn fakes() -> (Arc<FakePutRecords>, Arc<FakePutRecords>, FakeSagaPublisher) {
     let (commands, events) = (
         Arc::new(FakePutRecords::default()),
         Arc::new(FakePutRecords::default()),
     );
-    let publisher = SplitPublisher {
-        commands: OrderedPublisher::new(commands.clone(), common::quick_retries()),
-        events: OrderedPublisher::new(events.clone(), common::quick_retries()),
-    };
+    let publisher = fake_publisher(&commands, &events, 6);
     (commands, events, publisher)
-}
-
-/// The DynamoDB store, with a reply handled just before the sweep's first
-/// write.
-struct ReplyBeforeWrite {
-    inner: DynamoDbSagaStore,
-    reply: IncomingEvent,
-    handled: tokio::sync::Mutex<Option<Handled>>,
-    saves: AtomicUsize,
-}
-
-impl SagaStore for ReplyBeforeWrite {
-    async fn load(&self, order_id: &OrderId) -> Result<Option<SagaRecord>, StoreError> {
-        self.inner.load(order_id).await
-    }
-
-    async fn save(&self, record: &SagaRecord, read: Option<u64>) -> Result<(), StoreError> {
-        if self.saves.fetch_add(1, Ordering::SeqCst) == 0 {
-            let handler = SagaHandler::new(self.inner.clone());
-            *self.handled.lock().await = Some(handler.handle(self.reply.clone()).await.unwrap());
-        }
-        self.inner.save(record, read).await
-    }
-}
-
-impl SweepStore for ReplyBeforeWrite {
-    async fn scan_due(
-        &self,
-        now_ms: u64,
-        start: Option<&ScanCursor>,
-        limit: u32,
-    ) -> Result<DuePage, StoreError> {
-        self.inner.scan_due(now_ms, start, limit).await
-    }
-
-    async fn confirm_published(
-        &self,
-        order_id: &OrderId,
-        version: u64,
-    ) -> Result<bool, StoreError> {
-        self.inner.confirm_published(order_id, version).await
-    }
 }
 
 async fn saga_of(store: &DynamoDbSagaStore, order: &str) -> order_saga_step::Saga {
@@ -428,18 +261,10 @@ async fn a_sweep_racing_a_real_reply_applies_exactly_one_of_them() {
     // The reply lands between the sweep's read and its write: the sweep's
     // conditional write fails, it reads again, and finds nothing due.
     start_overdue(&store, "o-reply-first").await;
-    let racing = ReplyBeforeWrite {
-        inner: store.clone(),
-        reply: reply("o-reply-first"),
-        handled: tokio::sync::Mutex::new(None),
-        saves: AtomicUsize::new(0),
-    };
+    let racing = ReplyBeforeFirstSave::new(store.clone(), reply("o-reply-first"));
     let (commands, _, publisher) = fakes();
     let report = sweep(&racing, &publisher, &options, later(), None, deadline()).await;
-    assert!(matches!(
-        *racing.handled.lock().await,
-        Some(Handled::Done { .. })
-    ));
+    assert!(matches!(racing.reply_handled(), Some(Handled::Done { .. })));
     assert_eq!((report.timed_out, report.superseded), (0, 1), "{report:?}");
     let saga = saga_of(&store, "o-reply-first").await;
     assert_eq!(
@@ -581,10 +406,7 @@ async fn an_order_failed_that_did_not_land_is_marked_and_published_by_the_next_r
 
     // The events stream refuses the ORDER_FAILED.
     let refusing = Arc::new(FakePutRecords::failing(|_, _| true));
-    let down = SplitPublisher {
-        commands: OrderedPublisher::new(commands.clone(), common::quick_retries()),
-        events: OrderedPublisher::new(refusing, common::quick_retries()),
-    };
+    let down = fake_publisher(&commands, &refusing, 6);
     now += 10;
     let report = sweep(&store, &down, &options, now, None, deadline()).await;
     assert_eq!((report.failed, report.unpublished), (1, 1), "{report:?}");

@@ -4,12 +4,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use order_events::{DedupKey, Event, EventKind};
-use stream_core::{Deadline, RecordOrigin};
+use order_events::{Event, EventKind};
 
 use super::*;
 use crate::saga::{Compensation, Phase, SagaStatus};
 use crate::store::InMemorySagaStore;
+use crate::testing::{delivery, quick_retries};
 
 const PLACED: &str = r#"{"orderId":"o-1","userId":"u-1","email":"jane@example.com","items":[{"productId":"p-1","quantity":2,"price":"9.50"}]}"#;
 const RESERVED: &str =
@@ -20,21 +20,8 @@ const CANCELLED: &str = r#"{"orderId":"o-1"}"#;
 /// The event `event_id`, as one record on the stream: every call gives a
 /// delivery of the same record (same position).
 fn incoming(kind: EventKind, payload: &str, event_id: &str) -> IncomingEvent {
-    IncomingEvent {
-        event: Event::parse(kind, payload).unwrap(),
-        dedup_key: DedupKey::EventId(event_id.to_owned()),
-        timestamp: None,
-        origin: RecordOrigin {
-            event_source_arn: None,
-            event_id: None,
-            shard_id: Some("shardId-000000000000".into()),
-            sequence_number: format!("seq-of-{event_id}"),
-            sub_sequence_number: None,
-            partition_key: "o-1".into(),
-            approximate_arrival_timestamp: None,
-        },
-        deadline: Deadline::in_(Duration::from_secs(30)),
-    }
+    let event = Event::parse(kind, payload).unwrap();
+    delivery(event, event_id, &format!("seq-of-{event_id}"))
 }
 
 /// Another record carrying the same event (a producer's retry).
@@ -43,13 +30,9 @@ fn copy_of(mut event: IncomingEvent) -> IncomingEvent {
     event
 }
 
+/// The race policy of these tests: four attempts.
 fn quick() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-        deadline_margin: Duration::from_millis(1),
-    }
+    quick_retries(4)
 }
 
 fn kinds(handled: &Handled) -> Vec<EventKind> {

@@ -137,6 +137,11 @@ use Expect::*;
 use EventKind as K;
 use SagaStatus as S;
 
+/// The moves that recur in the table.
+const RELEASES: Expect = Applies(S::Compensating, "RELEASE_INVENTORY", &[K::ReleaseInventory]);
+const REFUNDS: Expect = Applies(S::Compensating, "REFUND_PAYMENT", &[K::RefundPayment]);
+const FAILS: Expect = Applies(S::Failed, "FAILED", &[K::OrderFailed]);
+
 /// (events applied before, event, what it does).
 const TABLE: &[(&[E], E, Expect)] = &[
     // The forward path.
@@ -161,58 +166,26 @@ const TABLE: &[(&[E], E, Expect)] = &[
         Applies(S::Completed, "COMPLETED", &[K::OrderCompleted]),
     ),
     // Failures and their compensations, newest step first.
-    (
-        &[Placed],
-        ReserveFailed,
-        Applies(S::Failed, "FAILED", &[K::OrderFailed]),
-    ),
-    (
-        &[Placed, Reserved],
-        PayFailed,
-        Applies(S::Compensating, "RELEASE_INVENTORY", &[K::ReleaseInventory]),
-    ),
-    (
-        &[Placed, Reserved, PayFailed],
-        Released,
-        Applies(S::Failed, "FAILED", &[K::OrderFailed]),
-    ),
-    (
-        &[Placed, Reserved, Paid],
-        ShipFailed,
-        Applies(S::Compensating, "REFUND_PAYMENT", &[K::RefundPayment]),
-    ),
-    (
-        &[Placed, Reserved, Paid, ShipFailed],
-        Refunded,
-        Applies(S::Compensating, "RELEASE_INVENTORY", &[K::ReleaseInventory]),
-    ),
+    (&[Placed], ReserveFailed, FAILS),
+    (&[Placed, Reserved], PayFailed, RELEASES),
+    (&[Placed, Reserved, PayFailed], Released, FAILS),
+    (&[Placed, Reserved, Paid], ShipFailed, REFUNDS),
+    (&[Placed, Reserved, Paid, ShipFailed], Refunded, RELEASES),
     (
         &[Placed, Reserved, Paid, ShipFailed, Refunded],
         Released,
-        Applies(S::Failed, "FAILED", &[K::OrderFailed]),
+        FAILS,
     ),
     // Cancellation at every step.
     (&[], Cancelled, Ignored(NO_SAGA)),
     // Awaiting the reservation: release it anyway (a no-op that replies if
     // it never happened).
-    (
-        &[Placed],
-        Cancelled,
-        Applies(S::Compensating, "RELEASE_INVENTORY", &[K::ReleaseInventory]),
-    ),
+    (&[Placed], Cancelled, RELEASES),
     (&[Placed, Cancelled], Reserved, Ignored(OUT_OF_DATE)),
     (&[Placed, Cancelled], ReserveFailed, Ignored(OUT_OF_DATE)),
-    (
-        &[Placed, Cancelled],
-        Released,
-        Applies(S::Failed, "FAILED", &[K::OrderFailed]),
-    ),
+    (&[Placed, Cancelled], Released, FAILS),
     // Awaiting the payment: refund it anyway, then release.
-    (
-        &[Placed, Reserved],
-        Cancelled,
-        Applies(S::Compensating, "REFUND_PAYMENT", &[K::RefundPayment]),
-    ),
+    (&[Placed, Reserved], Cancelled, REFUNDS),
     (&[Placed, Reserved, Cancelled], Paid, Ignored(OUT_OF_DATE)),
     (
         &[Placed, Reserved, Cancelled],
@@ -224,16 +197,8 @@ const TABLE: &[(&[E], E, Expect)] = &[
         Released,
         Ignored(OUT_OF_DATE),
     ),
-    (
-        &[Placed, Reserved, Cancelled],
-        Refunded,
-        Applies(S::Compensating, "RELEASE_INVENTORY", &[K::ReleaseInventory]),
-    ),
-    (
-        &[Placed, Reserved, Cancelled, Refunded],
-        Released,
-        Applies(S::Failed, "FAILED", &[K::OrderFailed]),
-    ),
+    (&[Placed, Reserved, Cancelled], Refunded, RELEASES),
+    (&[Placed, Reserved, Cancelled, Refunded], Released, FAILS),
     // Awaiting the shipment: a shipment cannot be called back.
     (&[Placed, Reserved, Paid], Cancelled, Ignored(TOO_LATE)),
     // Already compensating or ended.
@@ -787,118 +752,72 @@ enum Due {
     NotDue(&'static str),
 }
 
+/// A compensation command: its step name and what it emits.
+type Command = (&'static str, &'static [EventKind]);
+const RELEASE: Command = ("RELEASE_INVENTORY", &[K::ReleaseInventory]);
+const REFUND: Command = ("REFUND_PAYMENT", &[K::RefundPayment]);
+
+/// The awaited reply is overdue: `(step, emitted)` starts compensating,
+/// TIMED_OUT.
+const fn times_out((step, emitted): Command) -> Due {
+    Due::Acts(
+        TimeoutAction::TimedOut,
+        S::Compensating,
+        step,
+        emitted,
+        FailureReason::TimedOut,
+    )
+}
+
+/// A compensation is overdue: `(step, emitted)` is sent again, the reason
+/// kept.
+const fn resends((step, emitted): Command, reason: FailureReason) -> Due {
+    Due::Acts(
+        TimeoutAction::Resent,
+        S::Compensating,
+        step,
+        emitted,
+        reason,
+    )
+}
+
 /// (events applied before, what the passed deadline does).
 const DEADLINE_TABLE: &[(&[E], Due)] = &[
     // RUNNING: compensate the completed steps and the awaited one.
-    (
-        &[Placed],
-        Due::Acts(
-            TimeoutAction::TimedOut,
-            S::Compensating,
-            "RELEASE_INVENTORY",
-            &[K::ReleaseInventory],
-            FailureReason::TimedOut,
-        ),
-    ),
-    (
-        &[Placed, Reserved],
-        Due::Acts(
-            TimeoutAction::TimedOut,
-            S::Compensating,
-            "REFUND_PAYMENT",
-            &[K::RefundPayment],
-            FailureReason::TimedOut,
-        ),
-    ),
+    (&[Placed], times_out(RELEASE)),
+    (&[Placed, Reserved], times_out(REFUND)),
     // Awaiting the shipment: the contract's rule, refund then release.
-    (
-        &[Placed, Reserved, Paid],
-        Due::Acts(
-            TimeoutAction::TimedOut,
-            S::Compensating,
-            "REFUND_PAYMENT",
-            &[K::RefundPayment],
-            FailureReason::TimedOut,
-        ),
-    ),
+    (&[Placed, Reserved, Paid], times_out(REFUND)),
     // COMPENSATING: the same compensation again, the reason kept.
     (
         &[Placed, Reserved, PayFailed],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "RELEASE_INVENTORY",
-            &[K::ReleaseInventory],
-            FailureReason::PaymentDeclined,
-        ),
+        resends(RELEASE, FailureReason::PaymentDeclined),
     ),
     (
         &[Placed, Reserved, Paid, ShipFailed],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "REFUND_PAYMENT",
-            &[K::RefundPayment],
-            FailureReason::ShippingFailed,
-        ),
+        resends(REFUND, FailureReason::ShippingFailed),
     ),
     (
         &[Placed, Reserved, Paid, ShipFailed, Refunded],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "RELEASE_INVENTORY",
-            &[K::ReleaseInventory],
-            FailureReason::ShippingFailed,
-        ),
+        resends(RELEASE, FailureReason::ShippingFailed),
     ),
     (
         &[Placed, Cancelled],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "RELEASE_INVENTORY",
-            &[K::ReleaseInventory],
-            FailureReason::Cancelled,
-        ),
+        resends(RELEASE, FailureReason::Cancelled),
     ),
     (
         &[Placed, Reserved, Cancelled],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "REFUND_PAYMENT",
-            &[K::RefundPayment],
-            FailureReason::Cancelled,
-        ),
+        resends(REFUND, FailureReason::Cancelled),
     ),
     (
         &[Placed, Reserved, Cancelled, Refunded],
-        Due::Acts(
-            TimeoutAction::Resent,
-            S::Compensating,
-            "RELEASE_INVENTORY",
-            &[K::ReleaseInventory],
-            FailureReason::Cancelled,
-        ),
+        resends(RELEASE, FailureReason::Cancelled),
     ),
     // Ended sagas have no deadline.
-    (
-        &[Placed, Reserved, Paid, Shipped],
-        Due::NotDue("the saga has already ended"),
-    ),
-    (
-        &[Placed, ReserveFailed],
-        Due::NotDue("the saga has already ended"),
-    ),
-    (
-        &[Placed, Reserved, PayFailed, Released],
-        Due::NotDue("the saga has already ended"),
-    ),
-    (
-        &[Placed, Cancelled, Released],
-        Due::NotDue("the saga has already ended"),
-    ),
+    (&[Placed, Reserved, Paid, Shipped], Due::NotDue(ENDED)),
+    (&[Placed, ReserveFailed], Due::NotDue(ENDED)),
+    (&[Placed, Reserved, PayFailed, Released], Due::NotDue(ENDED)),
+    (&[Placed, Cancelled, Released], Due::NotDue(ENDED)),
 ];
 
 #[test]

@@ -2,42 +2,28 @@
 //! what it leaves alone, what it publishes, how it bounds a run, and how it
 //! loses a race to a reply.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use order_events::{DedupKey, Event, EventKind, FailureReason};
-use stream_core::{
-    FakePutRecords, Handled, Handler, IncomingEvent, OrderedPublisher, RecordOrigin, RetryPolicy,
-    SplitPublisher,
-};
+use stream_core::{FakePutRecords, Handled, Handler, IncomingEvent};
 
 use super::*;
 use crate::handler::SagaHandler;
 use crate::machine::{transition, Decision};
 use crate::saga::{Phase, Step};
-use crate::store::{DuePage, InMemorySagaStore, SagaStore};
+use crate::store::{InMemorySagaStore, SagaStore};
+use crate::testing::{delivery, fake_publisher, FakeSagaPublisher, ReplyBeforeFirstSave};
 
 const T0: u64 = 1_761_825_600_000;
 const TIMEOUT: Duration = Duration::from_secs(300);
 const TIMEOUT_MS: u64 = 300_000;
 
-type Fakes =
-    SplitPublisher<OrderedPublisher<Arc<FakePutRecords>>, OrderedPublisher<Arc<FakePutRecords>>>;
-
-fn quick() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 3,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-        deadline_margin: Duration::from_millis(1),
-    }
-}
-
 struct World {
     store: Arc<InMemorySagaStore>,
     commands: Arc<FakePutRecords>,
     events: Arc<FakePutRecords>,
-    publisher: Arc<Fakes>,
+    publisher: Arc<FakeSagaPublisher>,
 }
 
 impl World {
@@ -50,10 +36,7 @@ impl World {
         let events = Arc::new(events);
         Self {
             store: Arc::new(InMemorySagaStore::new()),
-            publisher: Arc::new(SplitPublisher {
-                commands: OrderedPublisher::new(commands.clone(), quick()),
-                events: OrderedPublisher::new(events.clone(), quick()),
-            }),
+            publisher: Arc::new(fake_publisher(&commands, &events, 3)),
             commands,
             events,
         }
@@ -299,50 +282,6 @@ async fn an_order_failed_that_did_not_land_is_published_by_the_next_run() {
     assert_eq!(world.events.landed().len(), 1);
 }
 
-/// A store over which a reply is handled just before the sweep's first
-/// write: the reply reads and writes first, the sweep's write then finds
-/// another version.
-struct ReplyFirst {
-    inner: Arc<InMemorySagaStore>,
-    handler: SagaHandler<Arc<InMemorySagaStore>>,
-    reply: IncomingEvent,
-    handled: tokio::sync::Mutex<Option<Handled>>,
-    saves: AtomicUsize,
-}
-
-impl SagaStore for ReplyFirst {
-    async fn load(&self, order_id: &OrderId) -> Result<Option<SagaRecord>, StoreError> {
-        self.inner.load(order_id).await
-    }
-
-    async fn save(&self, record: &SagaRecord, read: Option<u64>) -> Result<(), StoreError> {
-        if self.saves.fetch_add(1, Ordering::SeqCst) == 0 {
-            let handled = self.handler.handle(self.reply.clone()).await;
-            *self.handled.lock().await = handled.ok();
-        }
-        self.inner.save(record, read).await
-    }
-}
-
-impl SweepStore for ReplyFirst {
-    async fn scan_due(
-        &self,
-        now_ms: u64,
-        start: Option<&ScanCursor>,
-        limit: u32,
-    ) -> Result<DuePage, StoreError> {
-        self.inner.scan_due(now_ms, start, limit).await
-    }
-
-    async fn confirm_published(
-        &self,
-        order_id: &OrderId,
-        version: u64,
-    ) -> Result<bool, StoreError> {
-        self.inner.confirm_published(order_id, version).await
-    }
-}
-
 fn reply(kind: EventKind, order: &str) -> IncomingEvent {
     let payload = match kind {
         EventKind::InventoryReserved => format!(
@@ -350,21 +289,8 @@ fn reply(kind: EventKind, order: &str) -> IncomingEvent {
         ),
         _ => format!(r#"{{"orderId":"{order}","sagaId":"{order}"}}"#),
     };
-    IncomingEvent {
-        event: Event::parse(kind, &payload).unwrap(),
-        dedup_key: DedupKey::EventId(format!("reply-{order}")),
-        timestamp: None,
-        origin: RecordOrigin {
-            event_source_arn: None,
-            event_id: None,
-            shard_id: Some("shardId-000000000000".into()),
-            sequence_number: "7".into(),
-            sub_sequence_number: None,
-            partition_key: order.to_owned(),
-            approximate_arrival_timestamp: None,
-        },
-        deadline: Deadline::in_(Duration::from_secs(30)),
-    }
+    let event = Event::parse(kind, &payload).unwrap();
+    delivery(event, &format!("reply-{order}"), "7")
 }
 
 #[tokio::test]
@@ -372,13 +298,10 @@ async fn a_reply_that_lands_between_the_sweeps_read_and_write_wins_alone() {
     let world = World::new();
     // Placed long ago by the clock the handler reads: overdue now.
     world.saga("o-1", 0, &[]).await;
-    let racing = ReplyFirst {
-        inner: world.store.clone(),
-        handler: SagaHandler::new(world.store.clone()),
-        reply: reply(EventKind::InventoryReserved, "o-1"),
-        handled: tokio::sync::Mutex::new(None),
-        saves: AtomicUsize::new(0),
-    };
+    let racing = ReplyBeforeFirstSave::new(
+        world.store.clone(),
+        reply(EventKind::InventoryReserved, "o-1"),
+    );
     let now = crate::now_millis();
     let report = sweep(
         &racing,
@@ -391,7 +314,7 @@ async fn a_reply_that_lands_between_the_sweeps_read_and_write_wins_alone() {
     .await;
 
     assert!(
-        matches!(*racing.handled.lock().await, Some(Handled::Done { .. })),
+        matches!(racing.reply_handled(), Some(Handled::Done { .. })),
         "the reply applied"
     );
     assert_eq!((report.due, report.timed_out, report.superseded), (1, 0, 1));

@@ -1,19 +1,25 @@
-//! Building Lambda Kinesis events and running the saga with fakes.
+//! Building Lambda Kinesis events, running the saga with fakes, and the
+//! streams, table and queue of an emulator test.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::Record;
 use base64::Engine as _;
 use order_events::{
-    Envelope, Event, EventId, InventoryReleased, InventoryReserved, OutgoingRecord, Timestamp,
+    Envelope, Event, EventId, EventKind, InventoryReleased, InventoryReserved, OutgoingRecord,
+    Timestamp,
 };
+use order_saga_step::testing::{fake_publisher, FakeSagaPublisher};
 use order_saga_step::{InMemorySagaStore, SagaHandler};
 use serde_json::{json, Value};
 use stream_core::{
-    FakePutRecords, InMemoryDeadLetters, KinesisEvent, OrderedPublisher, Pipeline, PipelineConfig,
-    RetryPolicy, SplitPublisher,
+    DeadLetterSink, Deadline, FakePutRecords, Handler, InMemoryDeadLetters, KinesisEvent, Pipeline,
+    PipelineConfig, RecordPublisher,
 };
 
 pub const EVENTS_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/order-events";
@@ -74,18 +80,6 @@ pub fn batch(records: &[(&str, Vec<u8>)]) -> KinesisEvent {
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
-pub fn quick_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 6,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(2),
-        deadline_margin: Duration::from_millis(1),
-    }
-}
-
-pub type FakePublisher =
-    SplitPublisher<OrderedPublisher<Arc<FakePutRecords>>, OrderedPublisher<Arc<FakePutRecords>>>;
-
 /// The saga over an in-memory store, in-memory dead letters and two fake
 /// streams.
 pub struct Harness {
@@ -94,7 +88,7 @@ pub struct Harness {
     pub commands: Arc<FakePutRecords>,
     pub events: Arc<FakePutRecords>,
     pub pipeline:
-        Pipeline<SagaHandler<Arc<InMemorySagaStore>>, Arc<InMemoryDeadLetters>, FakePublisher>,
+        Pipeline<SagaHandler<Arc<InMemorySagaStore>>, Arc<InMemoryDeadLetters>, FakeSagaPublisher>,
 }
 
 impl Harness {
@@ -107,10 +101,7 @@ impl Harness {
             dead_letters.clone(),
             PipelineConfig::new("order-saga-step"),
         )
-        .with_publisher(SplitPublisher {
-            commands: OrderedPublisher::new(commands.clone(), quick_retries()),
-            events: OrderedPublisher::new(events.clone(), quick_retries()),
-        });
+        .with_publisher(fake_publisher(&commands, &events, 6));
         Self {
             store,
             dead_letters,
@@ -180,25 +171,153 @@ pub fn inventory_reply(command: &Record) -> Option<OutgoingRecord> {
     Some(OutgoingRecord::new(id, Timestamp::now(), &reply).unwrap())
 }
 
-/// The distinct records of `order` on `stream` (one per deduplication
-/// key), in stream order: (type, payload).
-pub async fn written(
-    cfg: &aws_config::SdkConfig,
-    stream: &str,
-    order: &str,
-) -> Vec<(order_events::EventKind, Value)> {
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for record in testkit::read_stream(cfg, stream).await {
-        let envelope = order_events::Envelope::parse(record.data().as_ref()).unwrap();
-        if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
-            continue;
-        }
-        seen.push(envelope.dedup_key());
-        out.push((
-            envelope.kind().unwrap(),
-            serde_json::from_str(envelope.payload_text()).unwrap(),
-        ));
+/// Environment variables from `(name, value)` pairs.
+pub fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The invocation deadline of every delivery of these tests.
+pub fn deadline() -> Deadline {
+    Deadline::in_(Duration::from_secs(60))
+}
+
+/// The ORDER_PLACED payload of `order`: one line, 3 x 4.20, for u-7.
+pub fn placed_payload(order: &str) -> String {
+    format!(
+        r#"{{"orderId":"{order}","userId":"u-7","email":"sam@example.com","items":[{{"productId":"p-1","quantity":3,"price":"4.20"}}]}}"#
+    )
+}
+
+/// The types of `written`, in order.
+pub fn kinds(written: &[(EventKind, Value)]) -> Vec<EventKind> {
+    written.iter().map(|(k, _)| *k).collect()
+}
+
+/// The string attribute `name` of a table item.
+pub fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+
+/// Hands `records` of the stream `arn` to `pipeline` as one batch, as the
+/// event source mapping would; every record must succeed.
+pub async fn deliver<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
+    pipeline: &Pipeline<H, D, P>,
+    records: &[Record],
+    arn: &str,
+) {
+    if records.is_empty() {
+        return;
     }
-    out
+    let outcome = pipeline
+        .process(&lambda_event(records, arn), deadline())
+        .await;
+    assert!(
+        outcome.response.batch_item_failures.is_empty(),
+        "{:?}",
+        outcome.report
+    );
+}
+
+/// The streams (one shard each), saga table and dead-letter queue of one
+/// emulator test, under names of its own.
+pub struct Emulator {
+    pub cfg: aws_config::SdkConfig,
+    pub table: String,
+    pub events: String,
+    pub commands: String,
+    pub events_arn: String,
+    pub commands_arn: String,
+    pub queue: String,
+}
+
+impl Emulator {
+    pub async fn new() -> Self {
+        let cfg = testkit::aws_config().await;
+        let table = testkit::unique_name("sagas");
+        let events = testkit::unique_name("order-events");
+        let commands = testkit::unique_name("order-commands");
+        testkit::create_table(&cfg, &table, "orderId").await;
+        let events_arn = testkit::create_stream(&cfg, &events, 1).await;
+        let commands_arn = testkit::create_stream(&cfg, &commands, 1).await;
+        let queue = testkit::create_queue(&cfg, &testkit::unique_name("dlq")).await;
+        Self {
+            cfg,
+            table,
+            events,
+            commands,
+            events_arn,
+            commands_arn,
+            queue,
+        }
+    }
+
+    pub async fn put(&self, stream: &str, record: &OutgoingRecord) {
+        aws_sdk_kinesis::Client::new(&self.cfg)
+            .put_record()
+            .stream_name(stream)
+            .partition_key(&record.partition_key)
+            .data(Blob::new(record.data.clone()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Puts `order`'s ORDER_PLACED ([`placed_payload`]) on the events
+    /// stream under `event_id`.
+    pub async fn place(&self, order: &str, event_id: EventId) {
+        let placed = Event::parse(EventKind::OrderPlaced, &placed_payload(order)).unwrap();
+        let record = OutgoingRecord::new(event_id, Timestamp::now(), &placed).unwrap();
+        self.put(&self.events, &record).await;
+    }
+
+    /// Answers the inventory commands among `records` as inventory-update
+    /// would.
+    pub async fn answer_inventory(&self, records: &[Record]) {
+        for command in records {
+            if let Some(reply) = inventory_reply(command) {
+                self.put(&self.events, &reply).await;
+            }
+        }
+    }
+
+    /// The saga item of `order`, read strongly consistent.
+    pub async fn item(&self, order: &str) -> HashMap<String, AttributeValue> {
+        aws_sdk_dynamodb::Client::new(&self.cfg)
+            .get_item()
+            .table_name(&self.table)
+            .key("orderId", AttributeValue::S(order.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item()
+            .unwrap()
+            .clone()
+    }
+
+    /// The distinct records of `order` on `stream` (one per deduplication
+    /// key), in stream order: (type, payload).
+    pub async fn written(&self, stream: &str, order: &str) -> Vec<(EventKind, Value)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for record in testkit::read_stream(&self.cfg, stream).await {
+            let envelope = Envelope::parse(record.data().as_ref()).unwrap();
+            if record.partition_key() != Some(order) || seen.contains(&envelope.dedup_key()) {
+                continue;
+            }
+            seen.push(envelope.dedup_key());
+            out.push((
+                envelope.kind().unwrap(),
+                serde_json::from_str(envelope.payload_text()).unwrap(),
+            ));
+        }
+        out
+    }
+
+    pub async fn dead_letters(&self) -> Vec<String> {
+        testkit::receive_all(&self.cfg, &self.queue).await
+    }
 }
