@@ -3,45 +3,30 @@
 //! README there describes, answers what the sibling `.expected.json` says
 //! and has the documented effect.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use inventory_update::{assemble, InMemoryStockStore, InventoryHandler};
 use order_events::Envelope;
+use stream_core::testing::{check_sample_events, sample_events_dir, sample_files, Sample};
 use stream_core::{
     BatchOutcome, Deadline, FakePutRecords, InMemoryDeadLetters, InMemoryIdempotencyStore,
-    OrderedPublisher, PipelineConfig, RetryPolicy,
+    KinesisEvent, OrderedPublisher, PipelineConfig, RetryPolicy,
 };
 
 const STOCK: [(&str, i64); 4] = [("p-1", 100), ("p-2", 100), ("p-3", 100), ("p-low", 1)];
 
-fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/inventory-update")
-}
+const FUNCTION: &str = "inventory-update";
 
-fn sample_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(events_dir())
-        .expect("events/inventory-update exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.ends_with(".json") && !name.ends_with(".expected.json")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-struct Run {
-    outcome: BatchOutcome,
+/// The fakes a run leaves behind.
+struct Fakes {
     stock: Arc<InMemoryStockStore>,
     dead: Arc<InMemoryDeadLetters>,
     put: Arc<FakePutRecords>,
 }
 
-async fn run(event: &KinesisEvent) -> Run {
+async fn run(event: &KinesisEvent) -> (BatchOutcome, Fakes) {
     let stock = Arc::new(InMemoryStockStore::with_stock(STOCK));
     let dead = Arc::new(InMemoryDeadLetters::default());
     let put = Arc::new(FakePutRecords::default());
@@ -54,12 +39,7 @@ async fn run(event: &KinesisEvent) -> Run {
     let outcome = pipeline
         .process(event, Deadline::in_(Duration::from_secs(60)))
         .await;
-    Run {
-        outcome,
-        stock,
-        dead,
-        put,
-    }
+    (outcome, Fakes { stock, dead, put })
 }
 
 /// The documented effect of a case: stock that differs from [`STOCK`]
@@ -100,7 +80,7 @@ fn documented_effect(case: &str) -> Option<Effect> {
 
 #[test]
 fn the_required_cases_exist() {
-    let names: Vec<String> = sample_files()
+    let names: Vec<String> = sample_files(&sample_events_dir(FUNCTION))
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
@@ -123,59 +103,50 @@ fn the_required_cases_exist() {
 
 #[tokio::test]
 async fn every_sample_parses_and_answers_as_documented() {
-    let files = sample_files();
-    assert!(!files.is_empty());
-    for file in files {
-        let case = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&file).unwrap();
-        let event: KinesisEvent = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{case}: not a Lambda KinesisEvent: {e}"));
-        assert!(!event.records.is_empty(), "{case}: no records");
-        let result = run(&event).await;
+    check_sample_events(
+        FUNCTION,
+        1,
+        |event| async move { run(&event).await },
+        has_the_documented_effect,
+    )
+    .await;
+}
 
-        let expected_file = file.with_file_name(format!("{case}.expected.json"));
-        if expected_file.exists() {
-            let expected: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(&expected_file).unwrap()).unwrap();
-            let actual = serde_json::to_value(&result.outcome.response).unwrap();
-            assert_eq!(actual, expected, "{case}: response");
-        }
-
-        let effect = documented_effect(&case)
-            .unwrap_or_else(|| panic!("{case}: no documented effect in this test"));
-        for (product, initial) in STOCK {
-            let expected = effect
-                .stock
-                .iter()
-                .find(|(p, _)| *p == product)
-                .map_or(initial, |(_, units)| *units);
-            assert_eq!(
-                result.stock.available(product),
-                Some(expected),
-                "{case}: stock of {product}"
-            );
-        }
-        let replies: Vec<String> = result
-            .put
-            .landed()
+fn has_the_documented_effect(sample: &Sample, _: &BatchOutcome, fakes: &Fakes) {
+    let case = sample.name.as_str();
+    let effect = documented_effect(case)
+        .unwrap_or_else(|| panic!("{case}: no documented effect in this test"));
+    for (product, initial) in STOCK {
+        let expected = effect
+            .stock
             .iter()
-            .map(|r| Envelope::parse(&r.data).unwrap().event_type().to_owned())
-            .collect();
-        assert_eq!(replies, effect.replies, "{case}: replies");
+            .find(|(p, _)| *p == product)
+            .map_or(initial, |(_, units)| *units);
         assert_eq!(
-            result.dead.letters().len(),
-            effect.dead_letters,
-            "{case}: dead letters"
+            fakes.stock.available(product),
+            Some(expected),
+            "{case}: stock of {product}"
         );
     }
+    let replies: Vec<String> = fakes
+        .put
+        .landed()
+        .iter()
+        .map(|r| Envelope::parse(&r.data).unwrap().event_type().to_owned())
+        .collect();
+    assert_eq!(replies, effect.replies, "{case}: replies");
+    assert_eq!(
+        fakes.dead.letters().len(),
+        effect.dead_letters,
+        "{case}: dead letters"
+    );
 }
 
 #[tokio::test]
 async fn the_poison_record_is_dead_lettered_with_its_data() {
-    let text = std::fs::read_to_string(events_dir().join("poison-in-batch.json")).unwrap();
-    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
-    let result = run(&event).await;
-    let letters = result.dead.letters();
+    let event = Sample::named(FUNCTION, "poison-in-batch").event;
+    let (_, fakes) = run(&event).await;
+    let letters = fakes.dead.letters();
     assert_eq!(letters.len(), 1);
     assert_eq!(
         letters[0].sequence_number,
@@ -190,8 +161,7 @@ async fn the_poison_record_is_dead_lettered_with_its_data() {
 
 #[tokio::test]
 async fn the_kpl_sample_holds_the_reference_aggregate() {
-    let text = std::fs::read_to_string(events_dir().join("kpl-aggregated.json")).unwrap();
-    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
+    let event = Sample::named(FUNCTION, "kpl-aggregated").event;
     let fixture: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -206,10 +176,10 @@ async fn the_kpl_sample_holds_the_reference_aggregate() {
         .unwrap();
     assert_eq!(event.records.len(), 1);
     assert_eq!(event.records[0].kinesis.data.0, bytes);
-    let result = run(&event).await;
+    let (outcome, _) = run(&event).await;
     assert_eq!(
-        result.outcome.report.received, 3,
+        outcome.report.received, 3,
         "three user records in one aggregate"
     );
-    assert_eq!(result.outcome.report.processed, 3);
+    assert_eq!(outcome.report.processed, 3);
 }

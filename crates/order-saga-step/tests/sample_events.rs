@@ -4,26 +4,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::Harness;
 use order_events::EventKind as K;
 use order_saga_step::SagaStatus as S;
-use stream_core::{Deadline, KinesisEvent};
+use stream_core::testing::{check_sample_events, Sample};
+use stream_core::{BatchOutcome, Deadline, FakePutRecords};
 
-fn samples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/order-saga-step");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| {
-            p.extension().is_some_and(|e| e == "json")
-                && !p.to_string_lossy().ends_with(".expected.json")
-        })
-        .collect();
-    files.sort();
-    files
-}
+const FUNCTION: &str = "order-saga-step";
 
 /// What each case leaves behind: the saga's status, the commands and the
 /// events sent, and how many records were dead-lettered.
@@ -127,92 +116,77 @@ fn failure_code(case: &str) -> Option<&'static str> {
 
 #[tokio::test]
 async fn every_sample_gives_its_expected_response() {
-    let files = samples();
-    assert!(
-        files.len() >= 14,
-        "expected a sample per handled type, a duplicate and a poison record"
+    // A sample per handled type, a duplicate and a poison record.
+    check_sample_events(
+        FUNCTION,
+        14,
+        |event| async move {
+            let harness = Harness::succeeding();
+            let outcome = harness
+                .pipeline
+                .process(&event, Deadline::in_(Duration::from_secs(30)))
+                .await;
+            (outcome, harness)
+        },
+        leaves_the_promised_saga,
+    )
+    .await;
+}
+
+/// The saga state, commands, events and dead letters the case's name
+/// promises.
+fn leaves_the_promised_saga(sample: &Sample, _: &BatchOutcome, harness: &Harness) {
+    let case = sample.name.as_str();
+    let (status, commands, events, dead) =
+        expectations(&case).unwrap_or_else(|| panic!("{case}: add its expectations to this test"));
+    let sagas = harness.store.all();
+    assert_eq!(sagas.first().map(|r| r.saga.status()), status, "{case}");
+    assert!(sagas.len() <= 1, "{case}: one order per sample");
+    let kinds = |fake: &FakePutRecords| fake.landed().iter().map(|r| r.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(&harness.commands), commands, "{case}: commands");
+    assert_eq!(kinds(&harness.events), events, "{case}: events");
+    assert_eq!(
+        harness.dead_letters.letters().len(),
+        dead,
+        "{case}: dead letters"
     );
-    for file in files {
-        let case = file.file_stem().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&file).unwrap();
-        let event: KinesisEvent = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{case}: not a Kinesis event: {e}"));
-        let expected: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(file.with_extension("expected.json"))
-                .unwrap_or_else(|e| panic!("{case}: no expected response: {e}")),
-        )
-        .unwrap();
 
-        let harness = common::Harness::succeeding();
-        let outcome = harness
-            .pipeline
-            .process(&event, Deadline::in_(Duration::from_secs(30)))
-            .await;
-        assert_eq!(
-            serde_json::to_value(&outcome.response).unwrap(),
-            expected,
-            "{case}"
-        );
-
-        let (status, commands, events, dead) = expectations(&case)
-            .unwrap_or_else(|| panic!("{case}: add its expectations to this test"));
-        let sagas = harness.store.all();
-        assert_eq!(sagas.first().map(|r| r.saga.status()), status, "{case}");
-        assert!(sagas.len() <= 1, "{case}: one order per sample");
-        let kinds = |fake: &stream_core::FakePutRecords| {
-            fake.landed().iter().map(|r| r.kind).collect::<Vec<_>>()
-        };
-        assert_eq!(kinds(&harness.commands), commands, "{case}: commands");
-        assert_eq!(kinds(&harness.events), events, "{case}: events");
-        assert_eq!(
-            harness.dead_letters.letters().len(),
-            dead,
-            "{case}: dead letters"
-        );
-
-        let failed: Vec<String> = harness
-            .events
-            .landed()
-            .iter()
-            .filter(|r| r.kind == K::OrderFailed)
-            .map(|r| {
-                let envelope = order_events::Envelope::parse(&r.data).unwrap();
-                let payload: serde_json::Value =
-                    serde_json::from_str(envelope.payload_text()).unwrap();
-                payload["reason"].as_str().unwrap().to_owned()
-            })
-            .collect();
-        let codes: Vec<&str> = failure_code(&case).into_iter().collect();
-        assert_eq!(failed, codes, "{case}: ORDER_FAILED reason");
-        if let Some(saga) = sagas.first().map(|r| &r.saga) {
-            if let Some(detail) = &saga.detail {
-                assert!(
-                    detail.chars().count() <= order_saga_step::text::MAX_DETAIL_CHARS,
-                    "{case}: {detail}"
-                );
-                assert!(!detail.chars().any(char::is_control), "{case}: {detail:?}");
-            }
-            if !saga.status().is_final() {
-                assert!(
-                    saga.step_deadline.is_some(),
-                    "{case}: a waiting saga has a deadline"
-                );
-            } else {
-                assert_eq!(saga.step_deadline, None, "{case}");
-            }
+    let failed: Vec<String> = harness
+        .events
+        .landed()
+        .iter()
+        .filter(|r| r.kind == K::OrderFailed)
+        .map(|r| {
+            let envelope = order_events::Envelope::parse(&r.data).unwrap();
+            let payload: serde_json::Value = serde_json::from_str(envelope.payload_text()).unwrap();
+            payload["reason"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let codes: Vec<&str> = failure_code(&case).into_iter().collect();
+    assert_eq!(failed, codes, "{case}: ORDER_FAILED reason");
+    if let Some(saga) = sagas.first().map(|r| &r.saga) {
+        if let Some(detail) = &saga.detail {
+            assert!(
+                detail.chars().count() <= order_saga_step::text::MAX_DETAIL_CHARS,
+                "{case}: {detail}"
+            );
+            assert!(!detail.chars().any(char::is_control), "{case}: {detail:?}");
+        }
+        if !saga.status().is_final() {
+            assert!(
+                saga.step_deadline.is_some(),
+                "{case}: a waiting saga has a deadline"
+            );
+        } else {
+            assert_eq!(saga.step_deadline, None, "{case}");
         }
     }
 }
 
 #[tokio::test]
 async fn a_participants_free_text_stays_in_the_saga_and_out_of_order_failed() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../events/order-saga-step/payment-failed-free-text.json"),
-    )
-    .unwrap();
-    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
-    let harness = common::Harness::succeeding();
+    let event = Sample::named(FUNCTION, "payment-failed-free-text").event;
+    let harness = Harness::succeeding();
     harness
         .pipeline
         .process(&event, Deadline::in_(Duration::from_secs(30)))
@@ -238,12 +212,8 @@ async fn a_participants_free_text_stays_in_the_saga_and_out_of_order_failed() {
 
 #[tokio::test]
 async fn a_redelivered_batch_resends_the_same_commands_and_applies_nothing() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/order-saga-step/duplicate.json"),
-    )
-    .unwrap();
-    let event: KinesisEvent = serde_json::from_str(&text).unwrap();
-    let harness = common::Harness::succeeding();
+    let event = Sample::named(FUNCTION, "duplicate").event;
+    let harness = Harness::succeeding();
     let first = harness
         .pipeline
         .process(&event, Deadline::in_(Duration::from_secs(30)))

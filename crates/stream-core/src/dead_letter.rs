@@ -4,14 +4,20 @@
 //! keeps the data itself.
 
 use std::future::Future;
-#[cfg(any(test, feature = "test-util"))]
-use std::sync::Mutex;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::record::RecordOrigin;
+
+#[cfg(any(test, feature = "test-util"))]
+mod memory;
+mod sqs;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use memory::InMemoryDeadLetters;
+pub use sqs::SqsDeadLetters;
 
 /// SQS's classic message limit. Queues may allow more, but a message this
 /// size fits every queue.
@@ -139,82 +145,6 @@ fn dead_letter_id(function_name: &str, origin: &RecordOrigin) -> String {
 /// Where dead letters go.
 pub trait DeadLetterSink: Send + Sync {
     fn send(&self, letter: &DeadLetter) -> impl Future<Output = anyhow::Result<()>> + Send;
-}
-
-/// An SQS queue.
-#[derive(Debug, Clone)]
-pub struct SqsDeadLetters {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsDeadLetters {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-}
-
-impl DeadLetterSink for SqsDeadLetters {
-    async fn send(&self, letter: &DeadLetter) -> anyhow::Result<()> {
-        use anyhow::Context as _;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(letter.to_json())
-            .send()
-            .await
-            .context("sending a dead letter to SQS")?;
-        Ok(())
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-/// Keeps dead letters in memory, for tests.
-#[derive(Debug, Default)]
-pub struct InMemoryDeadLetters {
-    letters: Mutex<Vec<DeadLetter>>,
-    fail: std::sync::atomic::AtomicBool,
-    fail_next: std::sync::atomic::AtomicU32,
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl InMemoryDeadLetters {
-    pub fn letters(&self) -> Vec<DeadLetter> {
-        self.letters.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    /// Makes every later send fail, to test that a record is not
-    /// acknowledged when its dead letter could not be written.
-    pub fn fail_sends(&self, fail: bool) {
-        self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Makes the next `n` sends fail, as a queue that throttles briefly.
-    pub fn fail_next_sends(&self, n: u32) {
-        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl DeadLetterSink for InMemoryDeadLetters {
-    async fn send(&self, letter: &DeadLetter) -> anyhow::Result<()> {
-        use std::sync::atomic::Ordering;
-        let failing_briefly = self
-            .fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing_briefly || self.fail.load(Ordering::SeqCst) {
-            anyhow::bail!("dead-letter queue unavailable");
-        }
-        self.letters
-            .lock()
-            .map_err(|_| anyhow::anyhow!("lock poisoned"))?
-            .push(letter.clone());
-        Ok(())
-    }
 }
 
 impl<T: DeadLetterSink> DeadLetterSink for std::sync::Arc<T> {

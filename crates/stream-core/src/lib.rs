@@ -8,19 +8,22 @@
 //! - [`pipeline`]: one batch in, `batchItemFailures` out (the heart).
 //! - [`handler`]: the trait a function implements and what it returns.
 //! - [`record`]: where a record came from.
-//! - [`dead_letter`]: the dead-letter port, its SQS adapter and a fake.
+//! - [`dead_letter`]: the dead-letter port; its SQS adapter
+//!   (`dead_letter/sqs.rs`) and in-memory fake (`dead_letter/memory.rs`).
 //! - [`publisher`]: ordered, batched `PutRecords` with re-sending of
-//!   failed entries; the Kinesis adapter and a fake.
-//! - [`idempotency`] / [`idempotency_dynamodb`]: run-once semantics of
-//!   Powertools for AWS Lambda; the DynamoDB store and an in-memory one.
+//!   failed entries; the Kinesis adapter (`publisher/kinesis.rs`) and a
+//!   scripted fake (`publisher/memory.rs`).
+//! - [`idempotency`]: run-once semantics of Powertools for AWS Lambda; the
+//!   DynamoDB store (`idempotency/dynamodb.rs`) and an in-memory one
+//!   (`idempotency/memory.rs`).
 //! - [`retry`]: backoff with jitter bounded by attempts and the deadline.
 //! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
 //!   the plumbing around them.
 //!
-//! Test doubles (in-memory dead letters, idempotency store and
-//! `PutRecords`, captured logs, Kinesis event builders in `testing`) exist
-//! only with the `test-util` feature, which tests and local tools enable
-//! and a Lambda build never does.
+//! Test doubles (each port's `memory.rs` fake, captured logs) and
+//! [`testing`] (Kinesis event builders, the sample-event checker, the fakes
+//! re-exported) exist only with the `test-util` feature, which tests and
+//! local tools enable and a Lambda build never does.
 
 // Data from outside the process never meets an unwrap or expect: a bad
 // record is a dead letter, not a panic (tests may unwrap what they build).
@@ -33,7 +36,6 @@ pub mod deadline;
 pub mod function;
 pub mod handler;
 pub mod idempotency;
-pub mod idempotency_dynamodb;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;
@@ -53,8 +55,7 @@ pub use function::{FunctionDescriptor, Source};
 pub use handler::{Handled, Handler, HandlerError, IncomingEvent};
 #[cfg(any(test, feature = "test-util"))]
 pub use idempotency::InMemoryIdempotencyStore;
-pub use idempotency::{Idempotency, IdempotencyStore, IdempotentOutcome};
-pub use idempotency_dynamodb::DynamoDbIdempotencyStore;
+pub use idempotency::{DynamoDbIdempotencyStore, Idempotency, IdempotencyStore, IdempotentOutcome};
 pub use metrics::BatchReport;
 pub use pipeline::{BatchOutcome, Pipeline, PipelineConfig};
 #[cfg(any(test, feature = "test-util"))]

@@ -393,14 +393,9 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         {
             Ok(result) => result,
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|m| (*m).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
                 tracing::error!(
                     sequenceNumber = %unit.record.kinesis.sequence_number,
-                    panic = %clip(&message, 512),
+                    panic = %clip(&panic_message(&*panic), 512),
                     "handling the record panicked"
                 );
                 let verdict = Verdict {
@@ -702,6 +697,15 @@ fn expand(event: &KinesisEvent) -> Vec<Unit<'_>> {
         }
     }
     units
+}
+
+/// The text a panic was raised with (empty when it carried none).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|m| (*m).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 fn origin_of(unit: &Unit<'_>) -> RecordOrigin {

@@ -6,14 +6,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-#[cfg(any(test, feature = "test-util"))]
-use std::sync::Mutex;
 
 use order_events::OutgoingRecord;
 
-use crate::config::StreamRef;
 use crate::deadline::Deadline;
 use crate::retry::RetryPolicy;
+
+mod kinesis;
+#[cfg(any(test, feature = "test-util"))]
+mod memory;
+
+pub use kinesis::KinesisPutRecords;
+#[cfg(any(test, feature = "test-util"))]
+pub use memory::FakePutRecords;
 
 /// Most entries in one `PutRecords` call.
 pub const MAX_ENTRIES_PER_CALL: usize = 500;
@@ -234,116 +239,6 @@ impl<A: PutRecordsApi> RecordPublisher for OrderedPublisher<A> {
         }
         report.failed.sort_unstable();
         report
-    }
-}
-
-/// `PutRecords` against Kinesis.
-#[derive(Debug, Clone)]
-pub struct KinesisPutRecords {
-    client: aws_sdk_kinesis::Client,
-    stream: StreamRef,
-}
-
-impl KinesisPutRecords {
-    pub fn new(client: aws_sdk_kinesis::Client, stream: StreamRef) -> Self {
-        Self { client, stream }
-    }
-}
-
-impl PutRecordsApi for KinesisPutRecords {
-    async fn put_records(&self, entries: &[&OutgoingRecord]) -> anyhow::Result<Vec<EntryResult>> {
-        use aws_sdk_kinesis::primitives::Blob;
-        use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-        let mut request = self.client.put_records();
-        request = match &self.stream {
-            StreamRef::Name(name) => request.stream_name(name),
-            StreamRef::Arn(arn) => request.stream_arn(arn),
-        };
-        for entry in entries {
-            request = request.records(
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::new(entry.data.clone()))
-                    .partition_key(&entry.partition_key)
-                    .build()?,
-            );
-        }
-        let output = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
-        Ok(output
-            .records()
-            .iter()
-            .map(|r| match r.error_code() {
-                None => EntryResult::Ok,
-                Some(code) => EntryResult::Failed {
-                    code: code.to_owned(),
-                    message: r.error_message().unwrap_or_default().to_owned(),
-                },
-            })
-            .collect())
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-/// A scripted `PutRecords` for tests: records every call and fails the
-/// entries a script picks.
-#[derive(Default)]
-pub struct FakePutRecords {
-    calls: Mutex<Vec<Vec<OutgoingRecord>>>,
-    landed: Mutex<Vec<OutgoingRecord>>,
-    #[allow(clippy::type_complexity)]
-    fail_entry: Option<Box<dyn Fn(usize, &OutgoingRecord) -> bool + Send + Sync>>,
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl FakePutRecords {
-    /// `fail_entry(call_number, record)` decides whether that entry fails.
-    pub fn failing(
-        fail_entry: impl Fn(usize, &OutgoingRecord) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            fail_entry: Some(Box::new(fail_entry)),
-            ..Self::default()
-        }
-    }
-
-    /// Every call's entries, in call order.
-    pub fn calls(&self) -> Vec<Vec<OutgoingRecord>> {
-        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    /// Records that landed, in the order they landed.
-    pub fn landed(&self) -> Vec<OutgoingRecord> {
-        self.landed.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl PutRecordsApi for FakePutRecords {
-    async fn put_records(&self, entries: &[&OutgoingRecord]) -> anyhow::Result<Vec<EntryResult>> {
-        let mut calls = self.calls.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        let call = calls.len();
-        calls.push(entries.iter().map(|e| (*e).clone()).collect());
-        drop(calls);
-        let mut landed = self
-            .landed
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?;
-        Ok(entries
-            .iter()
-            .map(|entry| {
-                if self.fail_entry.as_ref().is_some_and(|f| f(call, entry)) {
-                    EntryResult::Failed {
-                        code: "ProvisionedThroughputExceededException".into(),
-                        message: "Rate exceeded for shard".into(),
-                    }
-                } else {
-                    landed.push((*entry).clone());
-                    EntryResult::Ok
-                }
-            })
-            .collect())
     }
 }
 

@@ -17,7 +17,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::idempotency::{epoch_now, Claim, IdempotencyStore, Rejected, StoreError};
+use super::{epoch_now, Claim, IdempotencyStore, Rejected, StoreError};
 
 /// A store error, marked [`Rejected`] when DynamoDB refused the request
 /// for its data (a key or item beyond its limits) rather than failed to
