@@ -1,114 +1,165 @@
-//! The measurement plan and its results: init time over repeated cold
-//! starts, then one invocation per batch size, each in a fresh process so
-//! that the peak memory belongs to that batch alone. The measured batches
-//! call the fast fake AWS endpoint ([`crate::fake_aws`] says why); the
-//! batches against the emulator check the same binaries end to end.
+//! The measurement plan and its results. A plan is a matrix of cells
+//! (latency of the fake AWS endpoint × batch size × partition keys); each
+//! cell is one invocation of a fresh process, so that its init and its
+//! peak memory belong to that batch alone, against a fresh fake endpoint
+//! that counts the calls.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_config::SdkConfig;
 use serde::Serialize;
 
+use crate::cost;
 use crate::fake_aws::FakeAws;
-use crate::functions::{self, Backend, Effects, Function, Setup};
+use crate::functions::{Effects, Function, Runtime, Setup};
+use crate::proc_stats::ProcSnapshot;
 use crate::process::{FunctionProcess, LaunchSpec};
+use crate::quota::CpuQuota;
 use crate::runtime_api::Answer;
 
 /// The deadline the function is given for a batch.
 pub const DEADLINE: Duration = Duration::from_secs(15 * 60);
 /// How long a batch may take before the harness gives up on it.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(17 * 60);
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Failed sequence numbers kept in the report.
 const FAILURES_KEPT: usize = 5;
+
+/// One point of the matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cell {
+    pub latency_ms: u64,
+    pub records: usize,
+    pub keys: usize,
+}
+
+/// Every combination, keys never above the records.
+pub fn matrix(latencies_ms: &[u64], batches: &[usize], keys: &[usize]) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for &latency_ms in latencies_ms {
+        for &records in batches {
+            for &keys in keys.iter().filter(|&&k| k <= records) {
+                cells.push(Cell {
+                    latency_ms,
+                    records,
+                    keys,
+                });
+            }
+        }
+    }
+    cells
+}
 
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub functions: Vec<Function>,
-    /// Batch sizes measured against the fake AWS endpoint.
-    pub batches: Vec<usize>,
-    /// Latency of every call to the fake endpoint.
-    pub latency: Duration,
-    /// Batch sizes run against the emulator (moto).
-    pub moto_batches: Vec<usize>,
-    pub init_runs: usize,
-    /// One more batch of this size at log level info.
-    pub info_batch: Option<usize>,
+    pub cells: Vec<Cell>,
     pub log_level: String,
+    /// Where the Rust binaries are.
     pub bin_dir: PathBuf,
+    /// The Python interpreter (of a venv with `awslambdaric`).
+    pub python: PathBuf,
+    /// Where the Python handlers' modules are.
+    pub python_dir: PathBuf,
     pub logs_dir: PathBuf,
+    /// Memory sizes the billed duration and cost are given for.
+    pub memory_mb: Vec<u32>,
+    /// One cell measured again under a real CPU quota, when available.
+    pub quota_cell: Option<Cell>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionResult {
     pub name: String,
+    pub runtime: Runtime,
+    pub label: String,
     pub workload: String,
-    pub binary: String,
-    pub binary_bytes: Option<u64>,
-    /// `measured`, `partial` (some step failed), `failed` or `missing`.
+    pub command: String,
+    /// `measured`, `partial` (some cell failed), `failed` or `missing`.
     pub status: String,
     pub errors: Vec<String>,
-    pub init: Option<InitResult>,
-    pub batches: Vec<BatchResult>,
+    /// Over every fresh process of the matrix.
+    pub init: Option<InitSummary>,
+    pub cells: Vec<CellResult>,
+    pub quota_check: Option<QuotaCheck>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct InitResult {
-    pub runs: usize,
+pub struct InitSummary {
+    pub starts: usize,
     pub median_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
-    pub samples_ms: Vec<f64>,
-    /// Median peak RSS of the process when it first polled.
-    pub ready_peak_rss_mib: f64,
-    /// Median CPU time spent until the first poll.
-    pub ready_cpu_ms: f64,
+}
+
+/// Modelled (share of a full core) against the same cell under the quota.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaCheck {
+    pub how: String,
+    pub memory_mb: u32,
+    pub cell: Cell,
+    pub modelled_billed_ms: Option<u64>,
+    pub measured: Option<CellResult>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Billed {
+    pub memory_mb: u32,
+    pub ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BatchResult {
-    pub records: usize,
-    /// `fake` (the fast endpoint) or `moto` (the emulator).
-    pub backend: String,
-    pub log_level: String,
+pub struct CellResult {
+    #[serde(flatten)]
+    pub cell: Cell,
     pub payload_bytes: usize,
+    /// Spawn to the first poll of the Runtime API.
+    pub init_ms: f64,
     /// From queueing the invocation to its complete answer.
     pub wall_ms: f64,
-    /// CPU of the invocation (process CPU clock, all threads).
+    /// CPU of the invocation (user + system, all threads).
     pub cpu_ms: f64,
     pub cpu_us_per_record: f64,
     /// The same from `/proc/<pid>/stat` (clock-tick resolution), as a check.
     pub cpu_ticks_ms: f64,
-    /// Peak RSS of the process (VmHWM) when the answer arrived.
+    pub aws_calls: u64,
+    pub aws_calls_per_record: f64,
+    pub context_switches_per_call: f64,
+    pub read_write_syscalls_per_call: f64,
+    /// VmHWM when the answer arrived.
     pub peak_rss_mib: f64,
-    /// Peak RSS before the invocation (after init, idle).
-    pub idle_peak_rss_mib: f64,
-    pub rss_after_mib: f64,
     pub threads: u64,
-    /// `response`, or `error <type>: <body>` when the function reported an
-    /// invocation error.
+    /// Modelled billed duration per memory size.
+    pub billed: Vec<Billed>,
+    /// `response`, or `error <type>: <body>`.
     pub answer: String,
     pub failures: usize,
     pub failed_sequences: Vec<String>,
-    pub effects: Option<Effects>,
-    pub log_bytes: u64,
-    pub log_lines: usize,
+    pub effects: Effects,
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
+impl CellResult {
+    pub fn billed_ms(&self, memory_mb: u32) -> Option<u64> {
+        self.billed
+            .iter()
+            .find(|b| b.memory_mb == memory_mb)
+            .map(|b| b.ms)
+    }
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(values: &[f64]) -> f64 {
+pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -118,231 +169,211 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// Runs `f` in its own task, so a panicking helper (testkit panics on a
-/// failed AWS call) fails this step, not the whole run.
-async fn guarded<T: Send + 'static>(
-    f: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
-) -> anyhow::Result<T> {
-    match tokio::spawn(f).await {
-        Ok(result) => result,
-        Err(err) => match err.try_into_panic() {
-            Ok(panic) => Err(anyhow::anyhow!(
-                "{}",
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "panicked".to_owned())
-            )),
-            Err(err) => Err(err.into()),
-        },
-    }
-}
-
 /// Measures every function of the plan, one after the other.
-pub async fn run(plan: &Plan, aws: Option<SdkConfig>) -> Vec<FunctionResult> {
+pub async fn run(plan: &Plan) -> Vec<FunctionResult> {
+    let quota = plan.quota_cell.map(|_| CpuQuota::create(128));
     let mut results = Vec::new();
-    for &function in &plan.functions {
-        eprintln!("== {}", function.name());
-        results.push(bench_function(plan, function, aws.clone()).await);
+    for function in &plan.functions {
+        eprintln!("== {}", function.label());
+        let mut result = bench_function(plan, function).await;
+        if let (Some(cell), Some(quota)) = (plan.quota_cell, &quota) {
+            result.quota_check = Some(quota_check(plan, function, cell, quota, &result).await);
+        }
+        results.push(result);
     }
     results
 }
 
-async fn bench_function(plan: &Plan, function: Function, aws: Option<SdkConfig>) -> FunctionResult {
-    let binary = plan.bin_dir.join(function.name());
-    let mut result = FunctionResult {
-        name: function.name().to_owned(),
-        workload: function.workload().to_owned(),
-        binary: binary.display().to_string(),
-        binary_bytes: std::fs::metadata(&binary).ok().map(|m| m.len()),
+/// The program and arguments that run `function`.
+fn command(plan: &Plan, function: &Function) -> (PathBuf, Vec<String>, Option<PathBuf>) {
+    match function.runtime {
+        Runtime::Rust => (plan.bin_dir.join(&function.name), Vec::new(), None),
+        // Absolute, as the handler's directory becomes the working
+        // directory; not canonical, which would leave the venv.
+        Runtime::Python => (
+            std::path::absolute(&plan.python).unwrap_or_else(|_| plan.python.clone()),
+            ["-m", "awslambdaric"]
+                .map(str::to_owned)
+                .into_iter()
+                .chain([format!("{}.handler", function.python_module())])
+                .collect(),
+            Some(plan.python_dir.clone()),
+        ),
+    }
+}
+
+fn new_result(plan: &Plan, function: &Function) -> FunctionResult {
+    let (program, args, _) = command(plan, function);
+    FunctionResult {
+        name: function.name.clone(),
+        runtime: function.runtime,
+        label: function.label(),
+        workload: function
+            .workload()
+            .map_or("no workload defined", |w| w.description)
+            .to_owned(),
+        command: std::iter::once(program.display().to_string())
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" "),
         status: "measured".to_owned(),
         errors: Vec::new(),
         init: None,
-        batches: Vec::new(),
-    };
-    if result.binary_bytes.is_none() {
-        result.status = "missing".to_owned();
-        result.errors.push(format!(
-            "no binary at {} (does the crate build?)",
-            binary.display()
+        cells: Vec::new(),
+        quota_check: None,
+    }
+}
+
+fn missing(plan: &Plan, function: &Function) -> Option<String> {
+    let (program, _, _) = command(plan, function);
+    if function.workload().is_none() {
+        return Some("no workload is defined for it in function-bench".to_owned());
+    }
+    if !program.is_file() {
+        return Some(format!(
+            "no program at {} (does it build / is the venv made?)",
+            program.display()
         ));
+    }
+    None
+}
+
+async fn bench_function(plan: &Plan, function: &Function) -> FunctionResult {
+    let mut result = new_result(plan, function);
+    if let Some(why) = missing(plan, function) {
+        result.status = "missing".to_owned();
+        result.errors.push(why);
         return result;
     }
-    match measure_init(plan, function, &binary).await {
-        Ok(init) => result.init = Some(init),
-        Err(err) => {
-            // A function that cannot start cannot be invoked either.
-            result.status = "failed".to_owned();
-            result.errors.push(format!("init: {err:#}"));
-            return result;
-        }
-    }
-
-    let mut runs: Vec<(usize, String, bool)> = plan
-        .batches
-        .iter()
-        .map(|&n| (n, plan.log_level.clone(), false))
-        .collect();
-    if let Some(n) = plan.info_batch {
-        runs.push((n, "info".to_owned(), false));
-    }
-    if function.needs_aws() {
-        runs.extend(
-            plan.moto_batches
-                .iter()
-                .map(|&n| (n, plan.log_level.clone(), true)),
-        );
-    }
-    for (records, level, on_moto) in runs {
-        let backend = if on_moto { "moto" } else { "fake" };
-        eprintln!("   batch of {records} records, {backend} AWS, log level {level}...");
-        let moto = match (&aws, on_moto) {
-            (Some(aws), true) => Some(aws.clone()),
-            (None, true) => {
-                result.status = "partial".to_owned();
-                result.errors.push(format!(
-                    "batch of {records} against moto skipped: AWS_ENDPOINT_URL is not set \
-                     (run under scripts/local-aws.sh run -- ...)"
-                ));
-                continue;
-            }
-            (_, false) => None,
-        };
-        match measure_batch(plan, function, &binary, moto, records, &level).await {
-            Ok(batch) => {
+    for &cell in &plan.cells {
+        match measure_cell(plan, function, cell, None).await {
+            Ok(measured) => {
                 eprintln!(
-                    "   {:.1} s wall, {:.1} µs CPU/record, peak RSS {:.1} MiB, {} failures",
-                    batch.wall_ms / 1000.0,
-                    batch.cpu_us_per_record,
-                    batch.peak_rss_mib,
-                    batch.failures
+                    "   {} ms, {} records, {} keys: {:.0} ms wall, {:.1} µs CPU/record, {:.1} MiB",
+                    cell.latency_ms,
+                    cell.records,
+                    cell.keys,
+                    measured.wall_ms,
+                    measured.cpu_us_per_record,
+                    measured.peak_rss_mib
                 );
-                result.batches.push(batch);
+                result.cells.push(measured);
             }
             Err(err) => {
                 result.status = "partial".to_owned();
-                result
-                    .errors
-                    .push(format!("batch of {records} ({backend}, {level}): {err:#}"));
+                result.errors.push(format!("{cell:?}: {err:#}"));
             }
         }
+    }
+    if result.cells.is_empty() {
+        result.status = "failed".to_owned();
+    }
+    let starts: Vec<f64> = result.cells.iter().map(|c| c.init_ms).collect();
+    if !starts.is_empty() {
+        result.init = Some(InitSummary {
+            starts: starts.len(),
+            median_ms: median(&starts),
+            min_ms: starts.iter().copied().fold(f64::INFINITY, f64::min),
+            max_ms: starts.iter().copied().fold(0.0, f64::max),
+        });
     }
     result
 }
 
-fn spec(
+async fn quota_check(
     plan: &Plan,
-    setup: &Setup,
-    binary: &std::path::Path,
-    level: &str,
-    label: &str,
-) -> LaunchSpec {
-    LaunchSpec {
-        binary: binary.to_owned(),
-        function_name: setup.function.name().to_owned(),
-        log_level: level.to_owned(),
-        env: setup.env.clone(),
-        log_path: plan
-            .logs_dir
-            .join(format!("{}-{label}.log", setup.function.name())),
-    }
-}
-
-/// Init does not call AWS (clients are only built), so the starts point
-/// at the fake endpoint and need no emulator.
-async fn measure_init(
-    plan: &Plan,
-    function: Function,
-    binary: &std::path::Path,
-) -> anyhow::Result<InitResult> {
-    let fake = FakeAws::start(plan.latency).await?;
-    let setup = functions::setup(
-        function,
-        &Backend::Fake {
-            endpoint: fake.endpoint(),
-        },
-    )
-    .await?;
-    let mut samples = Vec::new();
-    let mut rss = Vec::new();
-    let mut cpu = Vec::new();
-    for run in 0..plan.init_runs.max(1) {
-        let spec = spec(
-            plan,
-            &setup,
-            binary,
-            &plan.log_level,
-            &format!("init-{run}"),
-        );
-        let mut process = FunctionProcess::launch(&spec).await?;
-        let ready = process.wait_ready(READY_TIMEOUT).await;
-        process.stop().await;
-        let ready = ready?;
-        samples.push(ms(ready.init));
-        rss.push(mib(ready.snapshot.peak_rss_kib));
-        cpu.push(ready.snapshot.cpu_ns as f64 / 1e6);
-    }
-    Ok(InitResult {
-        runs: samples.len(),
-        median_ms: median(&samples),
-        min_ms: samples.iter().copied().fold(f64::INFINITY, f64::min),
-        max_ms: samples.iter().copied().fold(0.0, f64::max),
-        samples_ms: samples,
-        ready_peak_rss_mib: median(&rss),
-        ready_cpu_ms: median(&cpu),
-    })
-}
-
-async fn measure_batch(
-    plan: &Plan,
-    function: Function,
-    binary: &std::path::Path,
-    moto: Option<SdkConfig>,
-    records: usize,
-    level: &str,
-) -> anyhow::Result<BatchResult> {
-    let (backend, fake) = match &moto {
-        Some(aws) => (Backend::Moto(Box::new(aws.clone())), None),
-        None => {
-            let fake = FakeAws::start(plan.latency).await?;
-            (
-                Backend::Fake {
-                    endpoint: fake.endpoint(),
-                },
-                Some(fake),
-            )
-        }
+    function: &Function,
+    cell: Cell,
+    quota: &Result<CpuQuota, String>,
+    result: &FunctionResult,
+) -> QuotaCheck {
+    let modelled_billed_ms = result
+        .cells
+        .iter()
+        .find(|c| c.cell == cell)
+        .and_then(|c| c.billed_ms(128));
+    let mut check = QuotaCheck {
+        how: String::new(),
+        memory_mb: 128,
+        cell,
+        modelled_billed_ms,
+        measured: None,
+        error: None,
     };
-    let setup = guarded(async move { functions::setup(function, &backend).await })
-        .await
-        .context("creating the function's resources")?;
-    let backend_name = if setup.on_moto() { "moto" } else { "fake" };
-    let payload = setup.batch(records)?;
+    match quota {
+        Ok(quota) if result.status != "missing" => {
+            eprintln!("   the same batch under {}...", quota.how);
+            check.how = quota.how.clone();
+            match measure_cell(plan, function, cell, Some(quota)).await {
+                Ok(measured) => check.measured = Some(measured),
+                Err(err) => check.error = Some(format!("{err:#}")),
+            }
+        }
+        Ok(_) => check.error = Some("not measured".to_owned()),
+        Err(why) => check.error = Some(format!("no CPU quota available: {why}")),
+    }
+    check
+}
+
+fn launch_spec(
+    plan: &Plan,
+    function: &Function,
+    setup: &Setup,
+    cell: Cell,
+    quota: Option<&CpuQuota>,
+) -> LaunchSpec {
+    let (binary, args, dir) = command(plan, function);
+    let runtime = match function.runtime {
+        Runtime::Rust => "rust",
+        Runtime::Python => "python",
+    };
+    let label = format!(
+        "{}-{runtime}-{}ms-{}-{}keys{}",
+        function.name,
+        cell.latency_ms,
+        cell.records,
+        cell.keys,
+        if quota.is_some() { "-quota" } else { "" }
+    );
+    LaunchSpec {
+        binary,
+        args,
+        dir,
+        function_name: function.name.clone(),
+        log_level: plan.log_level.clone(),
+        env: setup.env.clone(),
+        log_path: plan.logs_dir.join(format!("{label}.log")),
+        cgroup_procs: quota.map(CpuQuota::procs),
+    }
+}
+
+async fn measure_cell(
+    plan: &Plan,
+    function: &Function,
+    cell: Cell,
+    quota: Option<&CpuQuota>,
+) -> anyhow::Result<CellResult> {
+    let workload = function.workload().context("no workload")?;
+    let fake = FakeAws::start(Duration::from_millis(cell.latency_ms)).await?;
+    let setup = Setup::new(workload, &fake.endpoint());
+    let payload = setup.batch(cell.records, cell.keys)?;
     let payload_bytes = payload.len();
 
-    let spec = spec(
-        plan,
-        &setup,
-        binary,
-        level,
-        &format!("{records}-{backend_name}-{level}"),
-    );
+    let spec = launch_spec(plan, function, &setup, cell, quota);
     let mut process = FunctionProcess::launch(&spec).await?;
     let invoked = async {
-        process.wait_ready(READY_TIMEOUT).await?;
-        process.invoke(payload, DEADLINE, ANSWER_TIMEOUT).await
+        let ready = process.wait_ready(READY_TIMEOUT).await?;
+        let invoked = process.invoke(payload, DEADLINE, ANSWER_TIMEOUT).await?;
+        anyhow::Ok((ready, invoked))
     }
     .await;
     process.stop().await;
-    let invoked = invoked?;
+    let (ready, invoked) = invoked?;
 
     let after = invoked
         .outcome
         .snapshot
         .context("could not read /proc of the function when it answered")?;
-    let before = invoked.before;
-    let cpu_ns = after.cpu_ns.saturating_sub(before.cpu_ns);
     let (answer, failed_sequences) = match &invoked.outcome.answer {
         Answer::Response(body) => ("response".to_owned(), failed_sequences(body)?),
         Answer::Error { error_type, body } => (
@@ -357,39 +388,65 @@ async fn measure_batch(
             Vec::new(),
         ),
     };
-
-    let effects = match (moto, &fake) {
-        (Some(aws), _) => {
-            let verify_setup = setup.clone();
-            guarded(async move { verify_setup.verify_moto(&aws, records).await })
-                .await
-                .context("checking the batch's effects")?
-        }
-        (None, Some(fake)) => setup.verify_fake(&fake.counts(), records),
-        (None, None) => unreachable!("a batch runs against moto or the fake"),
-    };
-    let log = std::fs::read(&spec.log_path).unwrap_or_default();
-
-    Ok(BatchResult {
-        records,
-        backend: backend_name.to_owned(),
-        log_level: level.to_owned(),
+    let effects = setup.verify(&fake.counts(), cell.records);
+    let usage = Usage::between(&invoked.before, &after, effects.aws_calls.total());
+    let wall_ms = ms(invoked.wall);
+    Ok(CellResult {
+        cell,
         payload_bytes,
-        wall_ms: ms(invoked.wall),
-        cpu_ms: cpu_ns as f64 / 1e6,
-        cpu_us_per_record: cpu_ns as f64 / 1e3 / records.max(1) as f64,
-        cpu_ticks_ms: after.cpu_ticks_ns.saturating_sub(before.cpu_ticks_ns) as f64 / 1e6,
-        peak_rss_mib: mib(after.peak_rss_kib),
-        idle_peak_rss_mib: mib(before.peak_rss_kib),
-        rss_after_mib: mib(after.rss_kib),
+        init_ms: ms(ready.init),
+        wall_ms,
+        cpu_ms: usage.cpu_ms,
+        cpu_us_per_record: usage.cpu_ms * 1000.0 / cell.records.max(1) as f64,
+        cpu_ticks_ms: usage.cpu_ticks_ms,
+        aws_calls: usage.calls,
+        aws_calls_per_record: usage.calls as f64 / cell.records.max(1) as f64,
+        context_switches_per_call: usage.per_call(usage.context_switches),
+        read_write_syscalls_per_call: usage.per_call(usage.syscalls),
+        peak_rss_mib: after.peak_rss_kib as f64 / 1024.0,
         threads: after.threads,
+        billed: plan
+            .memory_mb
+            .iter()
+            .map(|&memory_mb| Billed {
+                memory_mb,
+                ms: cost::billed_ms(wall_ms, usage.cpu_ms, memory_mb),
+            })
+            .collect(),
         answer,
         failures: failed_sequences.len(),
         failed_sequences: failed_sequences.into_iter().take(FAILURES_KEPT).collect(),
-        effects: Some(effects),
-        log_bytes: log.len() as u64,
-        log_lines: log.iter().filter(|&&b| b == b'\n').count(),
+        effects,
     })
+}
+
+/// What the invocation used: the difference of two snapshots.
+struct Usage {
+    cpu_ms: f64,
+    cpu_ticks_ms: f64,
+    context_switches: u64,
+    syscalls: u64,
+    calls: u64,
+}
+
+impl Usage {
+    fn between(before: &ProcSnapshot, after: &ProcSnapshot, calls: u64) -> Self {
+        Self {
+            cpu_ms: after.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1e6,
+            cpu_ticks_ms: after.cpu_ticks_ns.saturating_sub(before.cpu_ticks_ns) as f64 / 1e6,
+            context_switches: after
+                .context_switches
+                .saturating_sub(before.context_switches),
+            syscalls: after
+                .read_write_syscalls
+                .saturating_sub(before.read_write_syscalls),
+            calls,
+        }
+    }
+
+    fn per_call(&self, count: u64) -> f64 {
+        count as f64 / self.calls.max(1) as f64
+    }
 }
 
 /// The item identifiers of a `{"batchItemFailures":[...]}` response. A
@@ -446,5 +503,20 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn the_matrix_never_has_more_keys_than_records() {
+        let cells = matrix(&[0, 5], &[100, 1_000], &[1, 1_000]);
+        assert_eq!(cells.len(), 6);
+        assert!(cells.iter().all(|c| c.keys <= c.records));
+        assert_eq!(
+            cells[0],
+            Cell {
+                latency_ms: 0,
+                records: 100,
+                keys: 1
+            }
+        );
     }
 }

@@ -19,17 +19,13 @@
 //! email or one command per record, and no dead letter.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use tokio::io::BufReader;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
-use crate::http::{self, Request, Response};
+use crate::server::{self, Request, Response, Server};
 
 /// What the functions asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -62,44 +58,33 @@ struct State {
 
 /// A running fake; stops when dropped.
 pub struct FakeAws {
-    addr: SocketAddr,
+    server: Server,
     state: Arc<State>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl FakeAws {
     pub async fn start(latency: Duration) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let state = Arc::new(State {
             latency,
             counts: Mutex::new(CallCounts::default()),
             ids: AtomicU64::new(1),
         });
         let shared = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let _ = stream.set_nodelay(true);
-                        connections.spawn(serve(stream, Arc::clone(&shared)));
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
+        let server = Server::start(move |request| {
+            let state = Arc::clone(&shared);
+            async move {
+                let response = answer(&request, &state);
+                tokio::time::sleep(state.latency).await;
+                response
             }
-        });
-        Ok(Self {
-            addr,
-            state,
-            server,
         })
+        .await?;
+        Ok(Self { server, state })
     }
 
     /// The value for `AWS_ENDPOINT_URL`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr())
     }
 
     pub fn latency(&self) -> Duration {
@@ -115,35 +100,9 @@ impl FakeAws {
     }
 }
 
-impl Drop for FakeAws {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn serve(stream: TcpStream, state: Arc<State>) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    while let Ok(Some(request)) = http::read_request(&mut reader).await {
-        let response = answer(&request, &state);
-        tokio::time::sleep(state.latency).await;
-        let close = http::closes_after(&request);
-        if http::write_response(&mut write, &response, close)
-            .await
-            .is_err()
-            || close
-        {
-            return;
-        }
-    }
-}
-
 fn error(status: u16, kind: &str, message: &str) -> Response {
-    Response::json(
-        status,
-        serde_json::json!({ "__type": kind, "message": message }).to_string(),
-    )
-    .header("x-amzn-ErrorType", kind)
+    let body = serde_json::json!({ "__type": kind, "message": message }).to_string();
+    server::header(server::json(status, body), "x-amzn-ErrorType", kind)
 }
 
 fn answer(request: &Request, state: &State) -> Response {
@@ -154,7 +113,9 @@ fn answer(request: &Request, state: &State) -> Response {
         Some((prefix, op)) if prefix.starts_with("DynamoDB_") => ("DynamoDB", op),
         Some((prefix, op)) if prefix.starts_with("Kinesis_") => ("Kinesis", op),
         Some(("AmazonSQS", op)) => ("SQS", op),
-        _ if request.method == "POST" && request.path == "/v2/email/outbound-emails" => {
+        _ if request.method == hyper::Method::POST
+            && request.path == "/v2/email/outbound-emails" =>
+        {
             ("SESv2", "SendEmail")
         }
         _ => {
@@ -208,11 +169,8 @@ fn answer(request: &Request, state: &State) -> Response {
             serde_json::json!({ "FailedRecordCount": 0, "Records": records }).to_string()
         }
         ("SESv2", "SendEmail") => {
-            return Response::json(
-                200,
-                serde_json::json!({ "MessageId": request_id }).to_string(),
-            )
-            .header("x-amzn-RequestId", request_id);
+            let body = serde_json::json!({ "MessageId": request_id }).to_string();
+            return server::header(server::json(200, body), "x-amzn-RequestId", &request_id);
         }
         ("SQS", "SendMessage") => serde_json::json!({
             "MessageId": request_id,
@@ -230,14 +188,8 @@ fn answer(request: &Request, state: &State) -> Response {
     };
     // The JSON protocol versions: Kinesis speaks 1.1, DynamoDB and SQS 1.0.
     let version = if service == "Kinesis" { "1.1" } else { "1.0" };
-    Response {
-        status: 200,
-        headers: vec![
-            ("Content-Type", json_type(version)),
-            ("x-amzn-RequestId", request_id),
-        ],
-        body: body.into_bytes(),
-    }
+    let response = server::with_type(200, body, &json_type(version));
+    server::header(response, "x-amzn-RequestId", &request_id)
 }
 
 #[cfg(test)]

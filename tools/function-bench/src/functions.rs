@@ -1,281 +1,250 @@
-//! The functions under measurement: the resources each needs (in the
-//! emulator, or just names for the fake endpoint), the records it is fed,
-//! and a check that a batch really had its effect (a fast answer that
-//! dead-lettered every record would otherwise look like a fast function).
+//! The functions under measurement. Which functions exist comes from the
+//! descriptors' manifest (`functions.json`, written from each crate's
+//! `DESCRIPTOR`), so a new function is measured without touching this
+//! file, or reported as having no workload. What each is fed and which
+//! call counts as its effect is benchmark data, kept here keyed by the
+//! descriptor's name. A Python counterpart is a module under
+//! `bench/python/` named after the function (`inventory_update.py`).
 
-use aws_config::SdkConfig;
+use std::path::Path;
+
 use serde_json::json;
 
 use crate::fake_aws::CallCounts;
 
+/// The manifest, as `make manifest` writes it from the descriptors.
+const MANIFEST: &str = include_str!("../../../functions.json");
+
 /// Products the inventory orders draw from; each order takes two of them.
 const PRODUCTS: usize = 100;
-/// Stock per product, far above what any batch reserves.
-const STOCK: i64 = 1_000_000_000;
-/// Units an inventory order reserves (1 + 2).
-const UNITS_PER_ORDER: i64 = 3;
 const TIMESTAMP: &str = "2026-01-01T12:00:00.000Z";
+/// The harness's own minimal function, for checking the harness.
+pub const ECHO: &str = "echo-function";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Function {
-    EmailNotification,
-    InventoryUpdate,
-    OrderSagaStep,
-    /// The harness's own minimal function, for checking the harness.
-    Echo,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// The function's release binary on `provided.al2023`.
+    Rust,
+    /// The Python counterpart under `awslambdaric`.
+    Python,
+}
+
+/// One thing to measure: a function in one runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub runtime: Runtime,
 }
 
 impl Function {
-    /// What is measured when no function is named.
-    pub const PRODUCT: [Function; 3] = [
-        Function::EmailNotification,
-        Function::InventoryUpdate,
-        Function::OrderSagaStep,
-    ];
-    pub const ALL: [Function; 4] = [
-        Function::EmailNotification,
-        Function::InventoryUpdate,
-        Function::OrderSagaStep,
-        Function::Echo,
-    ];
-
-    /// The binary's name, also the function's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::EmailNotification => "email-notification",
-            Function::InventoryUpdate => "inventory-update",
-            Function::OrderSagaStep => "order-saga-step",
-            Function::Echo => "echo-function",
+    pub fn rust(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            runtime: Runtime::Rust,
         }
     }
 
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    pub fn needs_aws(self) -> bool {
-        self != Function::Echo
-    }
-
-    /// The records a batch is made of, in words.
-    pub fn workload(self) -> &'static str {
-        match self {
-            Function::EmailNotification => {
-                "ORDER_PLACED with email, distinct orders (idempotency claim + SES send + confirm)"
-            }
-            Function::InventoryUpdate => {
-                "ORDER_CREATED, 2 lines each, distinct orders (one TransactWriteItems each)"
-            }
-            Function::OrderSagaStep => {
-                "ORDER_PLACED, distinct orders (saga start + RESERVE_INVENTORY command)"
-            }
-            Function::Echo => "any records, no AWS calls",
+    pub fn python(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            runtime: Runtime::Python,
         }
+    }
+
+    /// How the function is named in tables.
+    pub fn label(&self) -> String {
+        match self.runtime {
+            Runtime::Rust => self.name.clone(),
+            Runtime::Python => format!("{} (python)", self.name),
+        }
+    }
+
+    /// The Python module of the counterpart (`inventory_update`).
+    pub fn python_module(&self) -> String {
+        self.name.replace('-', "_")
+    }
+
+    pub fn workload(&self) -> Option<&'static Workload> {
+        WORKLOADS.iter().find(|w| w.function == self.name)
+    }
+
+    pub fn needs_aws(&self) -> bool {
+        self.workload().is_some_and(|w| w.effect != Effect::None)
     }
 }
 
-/// Resources made for one run of a function, and what it is fed.
+/// The deployed functions' names, from the manifest.
+pub fn deployed() -> anyhow::Result<Vec<String>> {
+    let manifest: serde_json::Value = serde_json::from_str(MANIFEST)?;
+    let functions = manifest["functions"]
+        .as_array()
+        .ok_or_else(|| anyhow::anyhow!("functions.json has no `functions` list"))?;
+    Ok(functions
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Every name `--function` accepts: the deployed functions and the echo
+/// function.
+pub fn known() -> anyhow::Result<Vec<String>> {
+    let mut names = deployed()?;
+    names.push(ECHO.to_owned());
+    Ok(names)
+}
+
+/// The Python counterparts present in `dir`, for `names`.
+pub fn python_counterparts(names: &[String], dir: &Path) -> Vec<Function> {
+    names
+        .iter()
+        .map(|name| Function::python(name))
+        .filter(|f| dir.join(format!("{}.py", f.python_module())).is_file())
+        .collect()
+}
+
+/// The event every record of a batch carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Two lines of distinct existing products.
+    OrderCreated,
+    /// With an email address.
+    OrderPlaced,
+}
+
+/// The call that is a record's effect: one per record is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Operation(&'static str),
+    /// A Kinesis entry of this `eventType` or `commandType`.
+    KinesisType(&'static str),
+    /// No AWS call at all.
+    None,
+}
+
+/// What one function is fed and how its effect is counted.
+#[derive(Debug)]
+pub struct Workload {
+    pub function: &'static str,
+    pub description: &'static str,
+    pub event: Event,
+    pub effect: Effect,
+    /// The function's own variables (as in template.yaml), by resource:
+    /// `(variable, resource suffix)`; a suffix of `stream:` names a stream
+    /// ARN, `sender` the sender address.
+    env: &'static [(&'static str, &'static str)],
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        function: "email-notification",
+        description: "ORDER_PLACED with email, distinct orders (Rust: idempotency claim + SES \
+                      send + confirm; Python: SES send)",
+        event: Event::OrderPlaced,
+        effect: Effect::Operation("SESv2.SendEmail"),
+        env: &[
+            ("SENDER_EMAIL", "sender"),
+            ("CUSTOMERS_TABLE", "customers"),
+            ("IDEMPOTENCY_TABLE", "idempotency"),
+        ],
+    },
+    Workload {
+        function: "inventory-update",
+        description: "ORDER_CREATED, 2 lines each, distinct orders (one TransactWriteItems each)",
+        event: Event::OrderCreated,
+        effect: Effect::Operation("DynamoDB.TransactWriteItems"),
+        env: &[
+            ("INVENTORY_TABLE", "inventory"),
+            ("ORDER_EVENTS_STREAM", "stream:events"),
+            ("IDEMPOTENCY_TABLE", "idempotency"),
+        ],
+    },
+    Workload {
+        function: "order-saga-step",
+        description: "ORDER_PLACED, distinct orders (saga start + RESERVE_INVENTORY command)",
+        event: Event::OrderPlaced,
+        effect: Effect::KinesisType("RESERVE_INVENTORY"),
+        env: &[
+            ("SAGA_TABLE", "sagas"),
+            ("ORDER_COMMANDS_STREAM", "stream:commands"),
+            ("ORDER_EVENTS_STREAM", "stream:events"),
+            ("IDEMPOTENCY_TABLE", "idempotency"),
+        ],
+    },
+    Workload {
+        function: ECHO,
+        description: "any records, no AWS calls",
+        event: Event::OrderPlaced,
+        effect: Effect::None,
+        env: &[],
+    },
+];
+
+/// A run of one function against the fake endpoint: its variables and
+/// the records it is fed.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    pub function: Function,
-    /// The function's own variables.
+    pub workload: &'static Workload,
+    /// The function's own variables and the AWS ones.
     pub env: Vec<(String, String)>,
     /// Unique per setup: resource names, order ids and email domains.
     tag: String,
-    /// Against the emulator (with state to check) or the fake endpoint.
-    on_moto: bool,
-    dead_letter_queue: Option<String>,
-    inventory_table: Option<String>,
-    commands_stream: Option<String>,
 }
 
-/// What a batch left behind.
+/// What a batch left behind, as the fake endpoint counted it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Effects {
-    pub dead_letters: usize,
-    pub first_dead_letter_reason: Option<String>,
-    /// Calls made, when against the fake endpoint.
-    pub aws_calls: Option<CallCounts>,
-    /// The function-specific check, in words.
+    pub dead_letters: u64,
+    pub aws_calls: CallCounts,
+    /// The check, in words.
     pub summary: String,
     /// Every record had its effect and none was dead-lettered.
     pub as_expected: bool,
 }
 
-fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-/// Where a function's AWS calls go.
-#[derive(Debug, Clone)]
-pub enum Backend {
-    /// The fast fake endpoint at this URL: resources are only names.
-    Fake { endpoint: String },
-    /// The local emulator: resources are created and seeded.
-    Moto(Box<SdkConfig>),
-}
-
-/// Static credentials and region, as the emulator and the fake accept; a
-/// function must never pick up real ones here.
-fn aws_env(endpoint: &str) -> Vec<(String, String)> {
-    env(&[
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_DEFAULT_REGION", "us-east-1"),
-    ])
-}
-
-/// Names of one setup's resources.
-struct Names {
-    dlq: String,
-    idempotency: String,
-    customers: String,
-    inventory: String,
-    sagas: String,
-    commands: String,
-    events: String,
-}
-
-impl Names {
-    fn new(tag: &str) -> Self {
-        let name = |what: &str| format!("{tag}-{what}");
-        Self {
-            dlq: name("dlq"),
-            idempotency: name("idempotency"),
-            customers: name("customers"),
-            inventory: name("inventory"),
-            sagas: name("sagas"),
-            commands: name("commands"),
-            events: name("events"),
-        }
-    }
-}
-
-/// The function's own variables for these resources.
-fn function_env(
-    function: Function,
-    tag: &str,
-    n: &Names,
-    dlq_url: &str,
-    events: &str,
-) -> Vec<(String, String)> {
-    match function {
-        Function::EmailNotification => env(&[
-            ("SENDER_EMAIL", &format!("shop@{}", email_domain(tag))),
-            ("CUSTOMERS_TABLE", &n.customers),
-            ("IDEMPOTENCY_TABLE", &n.idempotency),
-            ("DEAD_LETTER_QUEUE_URL", dlq_url),
-        ]),
-        Function::InventoryUpdate => env(&[
-            ("INVENTORY_TABLE", &n.inventory),
-            ("ORDER_EVENTS_STREAM", events),
-            ("IDEMPOTENCY_TABLE", &n.idempotency),
-            ("DEAD_LETTER_QUEUE_URL", dlq_url),
-        ]),
-        Function::OrderSagaStep => env(&[
-            ("SAGA_TABLE", &n.sagas),
-            ("ORDER_COMMANDS_STREAM", &n.commands),
-            ("ORDER_EVENTS_STREAM", events),
-            ("IDEMPOTENCY_TABLE", &n.idempotency),
-            ("DEAD_LETTER_QUEUE_URL", dlq_url),
-        ]),
-        Function::Echo => Vec::new(),
-    }
-}
-
-/// Prepares a run of `function`: fresh, uniquely named resources, created
-/// and seeded in the emulator, or only named for the fake endpoint.
-pub async fn setup(function: Function, backend: &Backend) -> anyhow::Result<Setup> {
-    let tag = testkit::unique_name("bench");
-    let n = Names::new(&tag);
-    let mut setup = Setup {
-        function,
-        env: Vec::new(),
-        tag: tag.clone(),
-        on_moto: matches!(backend, Backend::Moto(_)),
-        dead_letter_queue: None,
-        inventory_table: None,
-        commands_stream: None,
-    };
-    let aws = match backend {
-        Backend::Fake { endpoint } => {
-            let dlq = format!("{endpoint}/123456789012/{}", n.dlq);
-            let events = format!("arn:aws:kinesis:us-east-1:123456789012:stream/{}", n.events);
-            setup.env = aws_env(endpoint);
-            setup
-                .env
-                .extend(function_env(function, &tag, &n, &dlq, &events));
-            return Ok(setup);
-        }
-        Backend::Moto(aws) => aws,
-    };
-    setup.env = aws_env(&testkit::endpoint());
-    if function == Function::Echo {
-        return Ok(setup);
-    }
-
-    let dlq = testkit::create_queue(aws, &n.dlq).await;
-    testkit::create_table(aws, &n.idempotency, "id").await;
-    setup.dead_letter_queue = Some(dlq.clone());
-    let mut events = String::new();
-    match function {
-        Function::EmailNotification => {
-            testkit::create_table(aws, &n.customers, "userId").await;
-            testkit::verify_email_domain(aws, &email_domain(&tag)).await;
-        }
-        Function::InventoryUpdate => {
-            testkit::create_table(aws, &n.inventory, "productId").await;
-            for p in 0..PRODUCTS {
-                testkit::put_item_number(
-                    aws,
-                    &n.inventory,
-                    "productId",
-                    &product(&tag, p),
-                    "available",
-                    STOCK,
-                )
-                .await;
-            }
-            events = testkit::create_stream(aws, &n.events, 1).await;
-            setup.inventory_table = Some(n.inventory.clone());
-        }
-        Function::OrderSagaStep => {
-            testkit::create_table(aws, &n.sagas, "orderId").await;
-            testkit::create_stream(aws, &n.commands, 1).await;
-            events = testkit::create_stream(aws, &n.events, 1).await;
-            setup.commands_stream = Some(n.commands.clone());
-        }
-        Function::Echo => {}
-    }
-    setup
-        .env
-        .extend(function_env(function, &tag, &n, &dlq, &events));
-    Ok(setup)
-}
-
-fn email_domain(tag: &str) -> String {
-    format!("{tag}.example")
-}
-
-fn product(tag: &str, p: usize) -> String {
-    format!("{tag}-p{p:03}")
-}
-
 impl Setup {
-    /// Record `i` of a batch: (partition key, data). Every record is a
-    /// distinct order, so no record is a duplicate of another.
-    pub fn record(&self, i: usize) -> (String, Vec<u8>) {
+    /// A run against the fake endpoint at `endpoint`: resources are only
+    /// names, unique to this run.
+    pub fn new(workload: &'static Workload, endpoint: &str) -> Self {
+        let tag = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let arn = |name: &str| format!("arn:aws:kinesis:us-east-1:123456789012:stream/{name}");
+        // Static credentials and region: a function must never pick up
+        // real ones here.
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+            ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                format!("{endpoint}/123456789012/{tag}-dlq"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (variable, resource) in workload.env {
+            let value = match (*resource, resource.strip_prefix("stream:")) {
+                ("sender", _) => format!("shop@{}", email_domain(&tag)),
+                (_, Some(stream)) => arn(&format!("{tag}-{stream}")),
+                (table, None) => format!("{tag}-{table}"),
+            };
+            env.push(((*variable).to_owned(), value));
+        }
+        Self { workload, env, tag }
+    }
+
+    /// Record `i` of a batch spread over `keys` partition keys:
+    /// (partition key, data). Every record is a distinct order, so no
+    /// record is a duplicate of another.
+    pub fn record(&self, i: usize, keys: usize) -> (String, Vec<u8>) {
         let tag = &self.tag;
         let order = format!("{tag}-o{i}");
         let user = format!("u{}", i % 1000);
-        let (kind, payload) = match self.function {
-            Function::InventoryUpdate => {
+        let (kind, payload) = match self.workload.event {
+            Event::OrderCreated => {
                 // Two distinct products: the second is 1..=99 places on.
                 let a = i % PRODUCTS;
                 let b = (a + 1 + (i / PRODUCTS) % (PRODUCTS - 1)) % PRODUCTS;
@@ -290,7 +259,7 @@ impl Setup {
                     }),
                 )
             }
-            Function::EmailNotification | Function::OrderSagaStep | Function::Echo => (
+            Event::OrderPlaced => (
                 "ORDER_PLACED",
                 json!({
                     "orderId": order, "userId": user, "total": 18.99,
@@ -308,55 +277,39 @@ impl Setup {
             "timestamp": TIMESTAMP,
             "payload": payload,
         });
-        (order, envelope.to_string().into_bytes())
+        let key = format!("{tag}-k{}", i % keys.max(1));
+        (key, envelope.to_string().into_bytes())
     }
 
-    /// The Lambda Kinesis event of records `0..records`, as JSON.
-    pub fn batch(&self, records: usize) -> anyhow::Result<Vec<u8>> {
-        let event = stream_core::testing::kinesis_event((0..records).map(|i| self.record(i)));
+    /// The Lambda Kinesis event of `records` records over `keys` partition
+    /// keys, as JSON.
+    pub fn batch(&self, records: usize, keys: usize) -> anyhow::Result<Vec<u8>> {
+        let event = stream_core::testing::kinesis_event((0..records).map(|i| self.record(i, keys)));
         Ok(serde_json::to_vec(&event)?)
     }
 
-    pub fn on_moto(&self) -> bool {
-        self.on_moto
-    }
-
-    /// Checks a batch of `records` against the calls the fake endpoint saw:
-    /// the one call per record that is the function's effect, and no dead
-    /// letter.
-    pub fn verify_fake(&self, calls: &CallCounts, records: usize) -> Effects {
-        let records = records as u64;
-        let (what, done) = match self.function {
-            Function::InventoryUpdate => (
-                "reservation transactions",
-                calls.calls("DynamoDB.TransactWriteItems"),
+    /// Checks a batch of `records` against the calls the fake endpoint
+    /// saw: one effect per record, and no dead letter.
+    pub fn verify(&self, calls: &CallCounts, records: usize) -> Effects {
+        let (done, expected) = match self.workload.effect {
+            Effect::Operation(operation) => (calls.calls(operation), records as u64),
+            Effect::KinesisType(kind) => (
+                calls.kinesis_types.get(kind).copied().unwrap_or(0),
+                records as u64,
             ),
-            Function::EmailNotification => ("emails sent", calls.calls("SESv2.SendEmail")),
-            Function::OrderSagaStep => (
-                "RESERVE_INVENTORY commands",
-                calls
-                    .kinesis_types
-                    .get("RESERVE_INVENTORY")
-                    .copied()
-                    .unwrap_or(0),
-            ),
-            Function::Echo => ("AWS calls", 0),
+            Effect::None => (calls.total(), 0),
         };
-        let expected = if self.function == Function::Echo {
-            0
-        } else {
-            records
+        let what = match self.workload.effect {
+            Effect::Operation(operation) => operation,
+            Effect::KinesisType(kind) => kind,
+            Effect::None => "AWS calls",
         };
         let dead_letters = calls.calls("SQS.SendMessage");
         let per_record = calls.total() as f64 / records.max(1) as f64;
-        let mut summary = if self.function == Function::Echo {
-            format!("{} AWS calls, none expected", calls.total())
-        } else {
-            format!(
-                "{done} {what}, {expected} expected; {} AWS calls ({per_record:.1}/record)",
-                calls.total()
-            )
-        };
+        let mut summary = format!(
+            "{done} {what}, {expected} expected; {} AWS calls ({per_record:.1}/record)",
+            calls.total()
+        );
         if calls.unknown > 0 {
             summary.push_str(&format!(
                 "; {} calls the fake does not serve",
@@ -364,118 +317,61 @@ impl Setup {
             ));
         }
         Effects {
-            dead_letters: dead_letters as usize,
-            first_dead_letter_reason: None,
-            aws_calls: Some(calls.clone()),
+            dead_letters,
+            aws_calls: calls.clone(),
             summary,
             as_expected: done == expected && dead_letters == 0 && calls.unknown == 0,
         }
     }
+}
 
-    /// Checks what a batch of `records` left in the emulator.
-    pub async fn verify_moto(&self, aws: &SdkConfig, records: usize) -> anyhow::Result<Effects> {
-        let letters = match &self.dead_letter_queue {
-            Some(queue) => testkit::receive_all(aws, queue).await,
-            None => Vec::new(),
-        };
-        let first_dead_letter_reason = letters.first().map(|body| {
-            serde_json::from_str::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| body.chars().take(300).collect())
-        });
-        let (summary, effect_ok) = match self.function {
-            Function::InventoryUpdate => {
-                let table = self.inventory_table.as_deref().unwrap_or_default();
-                let mut reserved = 0;
-                for p in 0..PRODUCTS {
-                    let available = testkit::get_item_number(
-                        aws,
-                        table,
-                        "productId",
-                        &product(&self.tag, p),
-                        "available",
-                    )
-                    .await
-                    .unwrap_or(STOCK);
-                    reserved += STOCK - available;
-                }
-                let expected = UNITS_PER_ORDER * records as i64;
-                (
-                    format!("{reserved} units reserved, {expected} expected"),
-                    reserved == expected,
-                )
-            }
-            Function::EmailNotification => {
-                let suffix = format!("@{}", email_domain(&self.tag));
-                let sent = testkit::sent_emails()
-                    .await
-                    .into_iter()
-                    .filter(|m| m.to.iter().any(|to| to.ends_with(&suffix)))
-                    .count();
-                (
-                    format!("{sent} emails sent, {records} expected"),
-                    sent == records,
-                )
-            }
-            Function::OrderSagaStep => {
-                let stream = self.commands_stream.as_deref().unwrap_or_default();
-                let commands = testkit::read_stream(aws, stream).await;
-                let reserve = commands
-                    .iter()
-                    .filter(|r| {
-                        serde_json::from_slice::<serde_json::Value>(r.data().as_ref())
-                            .ok()
-                            .is_some_and(|v| {
-                                v.get("eventType").and_then(|t| t.as_str())
-                                    == Some("RESERVE_INVENTORY")
-                                    || v.get("commandType").and_then(|t| t.as_str())
-                                        == Some("RESERVE_INVENTORY")
-                            })
-                    })
-                    .count();
-                (
-                    format!("{reserve} RESERVE_INVENTORY commands sent, {records} expected"),
-                    reserve == records,
-                )
-            }
-            Function::Echo => ("no side effects".into(), true),
-        };
-        Ok(Effects {
-            dead_letters: letters.len(),
-            first_dead_letter_reason,
-            aws_calls: None,
-            summary,
-            as_expected: effect_ok && letters.is_empty(),
-        })
-    }
+fn email_domain(tag: &str) -> String {
+    format!("{tag}.example")
+}
+
+fn product(tag: &str, p: usize) -> String {
+    format!("{tag}-p{p:03}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn setup_for(function: Function) -> Setup {
-        Setup {
-            function,
-            env: Vec::new(),
-            tag: "bench-0123456789ab".into(),
-            on_moto: false,
-            dead_letter_queue: None,
-            inventory_table: None,
-            commands_stream: None,
+    fn setup_for(name: &str) -> Setup {
+        let workload = Function::rust(name).workload().unwrap();
+        Setup::new(workload, "http://127.0.0.1:9")
+    }
+
+    #[test]
+    fn every_deployed_function_has_a_workload() {
+        let deployed = deployed().unwrap();
+        assert!(deployed.len() >= 3, "{deployed:?}");
+        for name in &deployed {
+            assert!(Function::rust(name).workload().is_some(), "{name}");
+            assert!(Function::rust(name).needs_aws(), "{name}");
         }
+        assert!(!Function::rust(ECHO).needs_aws());
+        assert_eq!(known().unwrap().last().map(String::as_str), Some(ECHO));
+    }
+
+    #[test]
+    fn python_counterparts_are_the_modules_present() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/python");
+        let names = vec!["inventory-update".to_owned(), "order-saga-step".to_owned()];
+        let found = python_counterparts(&names, &dir);
+        assert_eq!(found, vec![Function::python("inventory-update")]);
+        assert_eq!(found[0].label(), "inventory-update (python)");
+        assert_eq!(found[0].python_module(), "inventory_update");
     }
 
     #[test]
     fn inventory_orders_take_two_distinct_existing_products() {
-        let setup = setup_for(Function::InventoryUpdate);
+        let setup = setup_for("inventory-update");
         let mut orders = std::collections::HashSet::new();
         for i in 0..10_000 {
-            let (key, data) = setup.record(i);
+            let (_, data) = setup.record(i, 100);
             let v: serde_json::Value = serde_json::from_slice(&data).unwrap();
             assert_eq!(v["eventType"], "ORDER_CREATED");
-            assert_eq!(v["payload"]["orderId"], key.as_str());
             let items = v["payload"]["items"].as_array().unwrap();
             assert_eq!(items.len(), 2);
             assert_ne!(items[0]["productId"], items[1]["productId"], "record {i}");
@@ -484,39 +380,37 @@ mod tests {
                 let n: usize = id.rsplit_once("-p").unwrap().1.parse().unwrap();
                 assert!(n < PRODUCTS);
             }
-            assert!(orders.insert(key));
+            assert!(orders.insert(v["payload"]["orderId"].to_string()));
         }
     }
 
     #[test]
-    fn batches_are_lambda_kinesis_events() {
-        for function in Function::ALL {
-            let setup = setup_for(function);
+    fn batches_are_lambda_kinesis_events_over_the_keys_asked_for() {
+        for name in known().unwrap() {
+            let setup = setup_for(&name);
             let event: serde_json::Value =
-                serde_json::from_slice(&setup.batch(3).unwrap()).unwrap();
+                serde_json::from_slice(&setup.batch(5, 2).unwrap()).unwrap();
             let records = event["Records"].as_array().unwrap();
-            assert_eq!(records.len(), 3);
+            assert_eq!(records.len(), 5);
             assert_eq!(records[2]["eventSource"], "aws:kinesis");
-            assert_eq!(
-                records[2]["kinesis"]["partitionKey"],
-                "bench-0123456789ab-o2"
-            );
+            let keys: std::collections::BTreeSet<_> = records
+                .iter()
+                .map(|r| r["kinesis"]["partitionKey"].as_str().unwrap())
+                .collect();
+            assert_eq!(keys.len(), 2, "{name}");
             assert!(records[2]["kinesis"]["data"].as_str().is_some());
         }
     }
 
-    #[tokio::test]
-    async fn fake_setups_name_every_variable_and_point_at_the_fake() {
-        let backend = Backend::Fake {
-            endpoint: "http://127.0.0.1:9".into(),
-        };
-        for (function, names) in [
+    #[test]
+    fn setups_name_every_variable_and_point_at_the_fake() {
+        for (name, names) in [
             (
-                Function::EmailNotification,
+                "email-notification",
                 &["SENDER_EMAIL", "CUSTOMERS_TABLE", "IDEMPOTENCY_TABLE"][..],
             ),
             (
-                Function::InventoryUpdate,
+                "inventory-update",
                 &[
                     "INVENTORY_TABLE",
                     "ORDER_EVENTS_STREAM",
@@ -524,11 +418,11 @@ mod tests {
                 ],
             ),
             (
-                Function::OrderSagaStep,
+                "order-saga-step",
                 &["SAGA_TABLE", "ORDER_COMMANDS_STREAM", "ORDER_EVENTS_STREAM"],
             ),
         ] {
-            let setup = setup(function, &backend).await.unwrap();
+            let setup = setup_for(name);
             let get = |k: &str| {
                 setup
                     .env
@@ -544,50 +438,47 @@ mod tests {
             assert!(get("DEAD_LETTER_QUEUE_URL")
                 .unwrap()
                 .starts_with("http://127.0.0.1:9/"));
-            for name in names {
+            for variable in names {
                 assert!(
-                    get(name).is_some_and(|v| !v.is_empty()),
-                    "{function:?} {name}"
+                    get(variable).is_some_and(|v| !v.is_empty()),
+                    "{name} {variable}"
                 );
             }
-            assert!(!setup.on_moto());
         }
+        let saga = setup_for("order-saga-step");
+        let stream = &saga.env.iter().find(|(k, _)| k == "ORDER_EVENTS_STREAM");
+        assert!(stream.unwrap().1.starts_with("arn:aws:kinesis:"));
     }
 
     #[test]
-    fn fake_effects_need_one_effect_per_record_and_no_dead_letter() {
-        let setup = setup_for(Function::InventoryUpdate);
+    fn effects_need_one_effect_per_record_and_no_dead_letter() {
+        let setup = setup_for("inventory-update");
         let mut calls = CallCounts::default();
         calls
             .operations
             .insert("DynamoDB.TransactWriteItems".into(), 10);
-        let effects = setup.verify_fake(&calls, 10);
+        let effects = setup.verify(&calls, 10);
         assert!(effects.as_expected, "{}", effects.summary);
         assert!(
             effects.summary.contains("10 AWS calls (1.0/record)"),
             "{}",
             effects.summary
         );
-        assert!(!setup.verify_fake(&calls, 11).as_expected);
+        assert!(!setup.verify(&calls, 11).as_expected);
 
         calls.operations.insert("SQS.SendMessage".into(), 1);
-        let effects = setup.verify_fake(&calls, 10);
+        let effects = setup.verify(&calls, 10);
         assert_eq!(effects.dead_letters, 1);
         assert!(!effects.as_expected);
 
-        let saga = setup_for(Function::OrderSagaStep);
+        let saga = setup_for("order-saga-step");
         let mut calls = CallCounts::default();
         calls.kinesis_types.insert("RESERVE_INVENTORY".into(), 3);
-        assert!(saga.verify_fake(&calls, 3).as_expected);
+        assert!(saga.verify(&calls, 3).as_expected);
         calls.unknown = 1;
-        assert!(!saga.verify_fake(&calls, 3).as_expected);
-    }
+        assert!(!saga.verify(&calls, 3).as_expected);
 
-    #[test]
-    fn names_round_trip() {
-        for function in Function::ALL {
-            assert_eq!(Function::parse(function.name()), Some(function));
-        }
-        assert_eq!(Function::parse("nope"), None);
+        let echo = setup_for(ECHO);
+        assert!(echo.verify(&CallCounts::default(), 3).as_expected);
     }
 }

@@ -6,6 +6,12 @@
 //! would only cover the main thread, and `/proc/<pid>/stat` counts in clock
 //! ticks (10 ms), too coarse for a short invocation; the latter is kept as
 //! a cross-check.
+//!
+//! Context switches are summed over the live threads'
+//! `/proc/<pid>/task/<tid>/status` (the process's own status file counts
+//! its main thread only). Syscalls are the read and write kinds that
+//! `/proc/<pid>/io` counts (`syscr` + `syscw`, the whole process): socket
+//! reads and writes, not futex or epoll waits.
 
 use std::fs;
 use std::io;
@@ -23,6 +29,10 @@ pub struct ProcSnapshot {
     /// `VmRSS`: resident set size now, in KiB.
     pub rss_kib: u64,
     pub threads: u64,
+    /// Voluntary plus involuntary context switches of the live threads.
+    pub context_switches: u64,
+    /// `syscr` + `syscw` of `/proc/<pid>/io`.
+    pub read_write_syscalls: u64,
 }
 
 /// Reads the current figures of process `pid`.
@@ -39,7 +49,28 @@ pub fn snapshot(pid: u32) -> io::Result<ProcSnapshot> {
         peak_rss_kib: status_kib(&status, "VmHWM").unwrap_or(0),
         rss_kib: status_kib(&status, "VmRSS").unwrap_or(0),
         threads: status_kib(&status, "Threads").unwrap_or(0),
+        context_switches: context_switches(pid),
+        read_write_syscalls: read_write_syscalls(pid).unwrap_or(0),
     })
+}
+
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("status")).ok())
+        .map(|status| {
+            status_kib(&status, "voluntary_ctxt_switches").unwrap_or(0)
+                + status_kib(&status, "nonvoluntary_ctxt_switches").unwrap_or(0)
+        })
+        .sum()
+}
+
+fn read_write_syscalls(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    Some(status_kib(&io, "syscr")? + status_kib(&io, "syscw")?)
 }
 
 /// A numeric field of `/proc/<pid>/status` (`VmHWM:     12345 kB`).
@@ -123,5 +154,7 @@ mod tests {
         assert!(snap.cpu_ns > 0);
         assert!(snap.peak_rss_kib >= snap.rss_kib && snap.rss_kib > 0);
         assert!(snap.threads >= 1);
+        assert!(snap.context_switches > 0);
+        assert!(snap.read_write_syscalls > 0);
     }
 }

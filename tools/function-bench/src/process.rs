@@ -1,7 +1,10 @@
 //! One function process behind its own fake Runtime API: started with the
-//! environment Lambda gives a `provided.al2023` function, made ready,
-//! invoked, stopped.
+//! environment Lambda gives a function (a `provided.al2023` binary, or a
+//! Python runtime client and its handler), optionally inside a CPU-quota
+//! cgroup, made ready, invoked, stopped.
 
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +24,11 @@ const PASSED_THROUGH: &[&str] = &["PATH"];
 /// How to start a function.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
+    /// The program: the function's binary, or the Python interpreter.
     pub binary: PathBuf,
+    pub args: Vec<String>,
+    /// The working directory (where a Python handler's module is).
+    pub dir: Option<PathBuf>,
     pub function_name: String,
     /// `AWS_LAMBDA_LOG_LEVEL`.
     pub log_level: String,
@@ -29,6 +36,8 @@ pub struct LaunchSpec {
     pub env: Vec<(String, String)>,
     /// Where its stdout and stderr go.
     pub log_path: PathBuf,
+    /// The `cgroup.procs` of a cgroup the process joins before it runs.
+    pub cgroup_procs: Option<PathBuf>,
 }
 
 impl LaunchSpec {
@@ -76,6 +85,15 @@ impl FunctionProcess {
         let log_err = log.try_clone()?;
 
         let mut command = Command::new(&spec.binary);
+        command.args(&spec.args);
+        if let Some(dir) = &spec.dir {
+            command.current_dir(dir);
+        }
+        if let Some(procs) = &spec.cgroup_procs {
+            let procs = CString::new(procs.as_os_str().as_bytes())?;
+            // SAFETY: the closure only makes async-signal-safe calls.
+            unsafe { command.pre_exec(move || join_cgroup(&procs)) };
+        }
         command
             .env_clear()
             .stdin(Stdio::null())
@@ -219,6 +237,27 @@ impl FunctionProcess {
 
     fn log_tail(&self) -> String {
         log_tail(&self.spec.log_path, 12)
+    }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` this is
+/// (writing `0` names the writer). Runs between fork and exec, so it
+/// neither allocates nor locks.
+fn join_cgroup(procs: &CStr) -> std::io::Result<()> {
+    // SAFETY: `procs` is a valid C string; the descriptor is closed below.
+    let fd = unsafe { libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: writes one byte from a static buffer to an open descriptor.
+    let written = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    let error = std::io::Error::last_os_error();
+    // SAFETY: `fd` is open and owned here.
+    unsafe { libc::close(fd) };
+    if written == 1 {
+        Ok(())
+    } else {
+        Err(error)
     }
 }
 

@@ -1,42 +1,19 @@
-//! The results as a readable table (targets beside the figures) and as the
-//! JSON file `target/function-bench.json`.
+//! The results as readable tables (the matrix, Rust against Python, cost
+//! per million events, the quota check) and as the JSON report.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::bench::{FunctionResult, Plan};
+use crate::bench::{Cell, CellResult, FunctionResult, Plan};
+use crate::cost::{self, Cost};
+use crate::functions::Runtime;
 
-/// What the functions are held to.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Targets {
-    pub init_ms: f64,
-    pub peak_rss_mib_1k: f64,
-    pub peak_rss_mib_10k: f64,
-    pub cpu_us_per_record: f64,
-}
-
-pub const TARGETS: Targets = Targets {
-    init_ms: 25.0,
-    peak_rss_mib_1k: 24.0,
-    peak_rss_mib_10k: 64.0,
-    cpu_us_per_record: 100.0,
-};
-
-/// The Python consumers doing the same work against the same emulator.
-#[derive(Debug, Clone, Copy, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reference {
-    pub init_ms: f64,
-    pub peak_rss_mib: f64,
-    pub cpu_us_per_record: f64,
-}
-
-pub const PYTHON: Reference = Reference {
-    init_ms: 320.0,
-    peak_rss_mib: 53.0,
-    cpu_us_per_record: 3000.0,
+/// The cell the cost table and the chart's fixed axes use, when measured.
+const REFERENCE: Cell = Cell {
+    latency_ms: 5,
+    records: 1_000,
+    keys: 100,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,9 +22,11 @@ pub struct Report {
     pub generated_at: String,
     pub host: Host,
     pub settings: Settings,
-    pub targets: Targets,
-    pub python_reference: Reference,
     pub functions: Vec<FunctionResult>,
+    /// Python ÷ Rust, per function and cell measured in both.
+    pub comparisons: Vec<Comparison>,
+    /// Per function and cell, at each memory size.
+    pub costs: Vec<CostRow>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,17 +40,38 @@ pub struct Host {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
-    pub batches: Vec<usize>,
-    pub latency_ms: u64,
-    pub moto_batches: Vec<usize>,
-    pub init_runs: usize,
-    pub info_batch: Option<usize>,
+    pub cells: Vec<Cell>,
+    pub memory_mb: Vec<u32>,
     pub log_level: String,
-    pub memory_size_mb: u32,
     pub deadline_s: u64,
-    pub bin_dir: String,
-    pub aws_endpoint: Option<String>,
+    pub billed_duration_model: &'static str,
+    pub arm64_usd_per_gb_s: f64,
+    pub x86_usd_per_gb_s: f64,
+    pub usd_per_million_requests: f64,
 }
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    pub name: String,
+    pub cell: Cell,
+    pub cpu_per_record: f64,
+    pub wall: f64,
+    pub init: f64,
+    pub peak_rss: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostRow {
+    pub label: String,
+    pub runtime: Runtime,
+    pub cell: Cell,
+    pub costs: Vec<Cost>,
+}
+
+pub const BILLED_MODEL: &str = "billed duration = max(wall time, CPU time / (memory / 1769 MB)) \
+                                rounded up to 1 ms, from a run on whole cores";
 
 impl Report {
     pub fn new(plan: &Plan, functions: Vec<FunctionResult>) -> Self {
@@ -90,40 +90,300 @@ impl Report {
                     .map(|s| s.trim().to_owned()),
             },
             settings: Settings {
-                batches: plan.batches.clone(),
-                latency_ms: plan.latency.as_millis() as u64,
-                moto_batches: plan.moto_batches.clone(),
-                init_runs: plan.init_runs,
-                info_batch: plan.info_batch,
+                cells: plan.cells.clone(),
+                memory_mb: plan.memory_mb.clone(),
                 log_level: plan.log_level.clone(),
-                memory_size_mb: 128,
                 deadline_s: crate::bench::DEADLINE.as_secs(),
-                bin_dir: plan.bin_dir.display().to_string(),
-                aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+                billed_duration_model: BILLED_MODEL,
+                arm64_usd_per_gb_s: cost::ARM64_PER_GB_S,
+                x86_usd_per_gb_s: cost::X86_PER_GB_S,
+                usd_per_million_requests: cost::PER_REQUEST * 1e6,
             },
-            targets: TARGETS,
-            python_reference: PYTHON,
+            comparisons: comparisons(&functions),
+            costs: costs(&functions, &plan.memory_mb),
             functions,
         }
     }
 }
 
-fn rss_target(records: usize) -> Option<f64> {
-    match records {
-        1_000 => Some(TARGETS.peak_rss_mib_1k),
-        10_000 => Some(TARGETS.peak_rss_mib_10k),
-        _ => None,
+fn comparisons(functions: &[FunctionResult]) -> Vec<Comparison> {
+    let mut out = Vec::new();
+    for python in functions.iter().filter(|f| f.runtime == Runtime::Python) {
+        let Some(rust) = functions
+            .iter()
+            .find(|f| f.runtime == Runtime::Rust && f.name == python.name)
+        else {
+            continue;
+        };
+        for p in &python.cells {
+            let Some(r) = rust.cells.iter().find(|r| r.cell == p.cell) else {
+                continue;
+            };
+            out.push(Comparison {
+                name: python.name.clone(),
+                cell: p.cell,
+                cpu_per_record: p.cpu_us_per_record / r.cpu_us_per_record,
+                wall: p.wall_ms / r.wall_ms,
+                init: p.init_ms / r.init_ms,
+                peak_rss: p.peak_rss_mib / r.peak_rss_mib,
+            });
+        }
     }
+    out
 }
 
-/// `value`, and whether it is under `target`.
-fn judged(value: f64, target: Option<f64>, decimals: usize) -> String {
-    let mark = match target {
-        Some(t) if value < t => " ok",
-        Some(_) => " OVER",
-        None => "",
+fn costs(functions: &[FunctionResult], memory_mb: &[u32]) -> Vec<CostRow> {
+    let mut rows = Vec::new();
+    for function in functions {
+        for cell in &function.cells {
+            rows.push(CostRow {
+                label: function.label.clone(),
+                runtime: function.runtime,
+                cell: cell.cell,
+                costs: memory_mb
+                    .iter()
+                    .filter_map(|&m| {
+                        let billed = cell.billed_ms(m)?;
+                        Some(cost::per_million_events(billed, m, cell.cell.records))
+                    })
+                    .collect(),
+            });
+        }
+    }
+    rows
+}
+
+/// The reference cell when measured, else the first one of the plan.
+pub fn reference_cell(cells: &[Cell]) -> Option<Cell> {
+    cells
+        .iter()
+        .copied()
+        .find(|&c| c == REFERENCE)
+        .or_else(|| cells.first().copied())
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = intro(report);
+    out.push_str(&matrix(report));
+    out.push_str(&ratios(report));
+    out.push_str(&cost_table(report));
+    out.push_str(&quota_checks(report));
+    out.push_str(&problems(report));
+    out
+}
+
+fn intro(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nFunction benchmark: each cell is one invocation of a fresh process behind a fake \
+         Lambda Runtime API, calling a fake AWS endpoint with the cell's latency (log level {})",
+        report.settings.log_level
+    );
+    let _ = writeln!(
+        out,
+        "Host: {} CPUs, load average {} (other work on the host inflates init and wall times)",
+        report.host.cpus,
+        report.host.load_average.as_deref().unwrap_or("?")
+    );
+    let _ = writeln!(out, "Billed: {BILLED_MODEL}");
+    let _ = writeln!(
+        out,
+        "CPU = user + system of all threads; syscalls = read/write kinds from /proc/<pid>/io; \
+         context switches = voluntary + involuntary of the live threads; per AWS call\n"
+    );
+    out
+}
+
+fn matrix(report: &Report) -> String {
+    let memory = &report.settings.memory_mb;
+    let mut header: Vec<String> = [
+        "function",
+        "lat ms",
+        "records",
+        "keys",
+        "init ms",
+        "wall ms",
+        "CPU µs/rec",
+        "calls/rec",
+        "syscalls/call",
+        "ctx sw/call",
+        "peak MiB",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    header.extend(memory.iter().map(|m| format!("billed ms @{m}")));
+    header.push("effects".to_owned());
+    let mut rows = vec![header];
+    for function in &report.functions {
+        for c in &function.cells {
+            rows.push(matrix_row(&function.label, c, memory));
+        }
+    }
+    table(&rows)
+}
+
+fn matrix_row(label: &str, c: &CellResult, memory: &[u32]) -> Vec<String> {
+    let mut row = vec![
+        label.to_owned(),
+        c.cell.latency_ms.to_string(),
+        thousands(c.cell.records),
+        thousands(c.cell.keys),
+        format!("{:.1}", c.init_ms),
+        format!("{:.0}", c.wall_ms),
+        format!("{:.1}", c.cpu_us_per_record),
+        format!("{:.2}", c.aws_calls_per_record),
+        format!("{:.1}", c.read_write_syscalls_per_call),
+        format!("{:.2}", c.context_switches_per_call),
+        format!("{:.1}", c.peak_rss_mib),
+    ];
+    row.extend(memory.iter().map(|&m| {
+        c.billed_ms(m)
+            .map_or("-".to_owned(), |b| thousands(b as usize))
+    }));
+    let ok = c.effects.as_expected && c.failures == 0 && c.answer == "response";
+    row.push(if ok { "ok" } else { "NOT as expected" }.to_owned());
+    row
+}
+
+fn ratios(report: &Report) -> String {
+    if report.comparisons.is_empty() {
+        return String::new();
+    }
+    let mut rows = vec![[
+        "Python ÷ Rust",
+        "lat ms",
+        "records",
+        "keys",
+        "CPU/rec",
+        "wall",
+        "init",
+        "peak RSS",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for c in &report.comparisons {
+        rows.push(vec![
+            c.name.clone(),
+            c.cell.latency_ms.to_string(),
+            thousands(c.cell.records),
+            thousands(c.cell.keys),
+            format!("{:.1}x", c.cpu_per_record),
+            format!("{:.1}x", c.wall),
+            format!("{:.1}x", c.init),
+            format!("{:.1}x", c.peak_rss),
+        ]);
+    }
+    format!("\n{}", table(&rows))
+}
+
+fn cost_table(report: &Report) -> String {
+    let Some(cell) = reference_cell(&report.settings.cells) else {
+        return String::new();
     };
-    format!("{value:.decimals$}{mark}")
+    let mut out = format!(
+        "\nCost per million events, batches of {} records at {} ms per AWS call, {} keys \
+         (arm64 ${}/GB-s, x86_64 ${}/GB-s, ${} per million requests):\n",
+        thousands(cell.records),
+        cell.latency_ms,
+        thousands(cell.keys),
+        cost::ARM64_PER_GB_S,
+        cost::X86_PER_GB_S,
+        cost::PER_REQUEST * 1e6
+    );
+    let mut rows = vec![[
+        "function",
+        "memory MB",
+        "billed ms/batch",
+        "GB-s per 1M",
+        "$ per 1M arm64",
+        "$ per 1M x86_64",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for row in report.costs.iter().filter(|r| r.cell == cell) {
+        for c in &row.costs {
+            rows.push(vec![
+                row.label.clone(),
+                c.memory_mb.to_string(),
+                thousands(c.billed_ms_per_batch as usize),
+                format!("{:.2}", c.gb_s_per_million),
+                format!("{:.4}", c.arm64_usd_per_million),
+                format!("{:.4}", c.x86_usd_per_million),
+            ]);
+        }
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+fn quota_checks(report: &Report) -> String {
+    let checks: Vec<_> = report
+        .functions
+        .iter()
+        .filter_map(|f| f.quota_check.as_ref().map(|q| (&f.label, q)))
+        .collect();
+    let Some((_, first)) = checks.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nModel check: the cell {} ms / {} records / {} keys again under a real {} MB CPU quota \
+         ({}):\n",
+        first.cell.latency_ms,
+        thousands(first.cell.records),
+        thousands(first.cell.keys),
+        first.memory_mb,
+        if first.how.is_empty() {
+            "none available"
+        } else {
+            &first.how
+        }
+    );
+    let mut rows = vec![[
+        "function",
+        "modelled billed ms",
+        "wall ms under quota",
+        "CPU ms",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for (label, check) in checks {
+        let measured = check.measured.as_ref();
+        rows.push(vec![
+            label.clone(),
+            check
+                .modelled_billed_ms
+                .map_or("-".to_owned(), |b| thousands(b as usize)),
+            measured.map_or_else(
+                || check.error.clone().unwrap_or_default(),
+                |m| format!("{:.0}", m.wall_ms),
+            ),
+            measured.map_or("-".to_owned(), |m| format!("{:.0}", m.cpu_ms)),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+fn problems(report: &Report) -> String {
+    let mut out = String::new();
+    for function in &report.functions {
+        for err in &function.errors {
+            let _ = writeln!(out, "{} [{}]: {err}", function.label, function.status);
+        }
+        for c in function.cells.iter().filter(|c| !c.effects.as_expected) {
+            let _ = writeln!(
+                out,
+                "{} at {:?}: {} ({})",
+                function.label, c.cell, c.effects.summary, c.answer
+            );
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("\nProblems:\n{out}")
+    }
 }
 
 fn thousands(n: usize) -> String {
@@ -134,215 +394,6 @@ fn thousands(n: usize) -> String {
             out.push(',');
         }
         out.push(c);
-    }
-    out
-}
-
-/// One row per function: init (when `with_init`), then peak RSS, CPU per
-/// record and wall time per batch size, for the batches against `backend`
-/// at the measured log level; the targets and the Python reference first.
-fn summary(report: &Report, backend: &str, batches: &[usize], with_init: bool) -> String {
-    let level = &report.settings.log_level;
-    let mut header = vec!["".to_owned()];
-    let mut target_row = vec!["target".to_owned()];
-    let mut python_row = vec!["python (reference)".to_owned()];
-    if with_init {
-        header.push("init ms".to_owned());
-        target_row.push(format!("< {}", TARGETS.init_ms));
-        python_row.push(format!("{}", PYTHON.init_ms));
-    }
-    for &n in batches {
-        header.push(format!("RSS MiB {}", thousands(n)));
-        target_row.push(rss_target(n).map_or("-".to_owned(), |t| format!("< {t}")));
-        python_row.push(format!("{}", PYTHON.peak_rss_mib));
-    }
-    for &n in batches {
-        header.push(format!("CPU µs/rec {}", thousands(n)));
-        target_row.push(format!("< {}", TARGETS.cpu_us_per_record));
-        python_row.push(format!("{}", PYTHON.cpu_us_per_record));
-    }
-    for &n in batches {
-        header.push(format!("wall s {}", thousands(n)));
-        target_row.push("-".to_owned());
-        python_row.push("-".to_owned());
-    }
-    let mut rows = vec![header, target_row, python_row];
-    for result in &report.functions {
-        let mut row = vec![result.name.clone()];
-        if with_init {
-            row.push(result.init.as_ref().map_or(result.status.clone(), |i| {
-                judged(i.median_ms, Some(TARGETS.init_ms), 1)
-            }));
-        }
-        let by_size = |n: usize| {
-            result
-                .batches
-                .iter()
-                .find(|b| b.records == n && b.backend == backend && &b.log_level == level)
-        };
-        for &n in batches {
-            row.push(
-                by_size(n).map_or("-".to_owned(), |b| judged(b.peak_rss_mib, rss_target(n), 1)),
-            );
-        }
-        for &n in batches {
-            row.push(by_size(n).map_or("-".to_owned(), |b| {
-                judged(b.cpu_us_per_record, Some(TARGETS.cpu_us_per_record), 1)
-            }));
-        }
-        for &n in batches {
-            row.push(by_size(n).map_or("-".to_owned(), |b| format!("{:.1}", b.wall_ms / 1000.0)));
-        }
-        rows.push(row);
-    }
-    table(&rows)
-}
-
-pub fn render(report: &Report) -> String {
-    let mut out = String::new();
-    let settings = &report.settings;
-    let _ = writeln!(
-        out,
-        "\nFunction benchmark: real binaries behind a fake Lambda Runtime API (memory size 128, \
-         log level {}, init = spawn to first poll, median of {} starts)",
-        settings.log_level, settings.init_runs
-    );
-    let _ = writeln!(
-        out,
-        "Host: {} CPUs, load average {} (other work on the host inflates init and wall times)",
-        report.host.cpus,
-        report.host.load_average.as_deref().unwrap_or("?")
-    );
-    let _ = writeln!(
-        out,
-        "\nMeasured: AWS calls to the fast fake endpoint, {} ms per call",
-        settings.latency_ms
-    );
-    out.push_str(&summary(report, "fake", &settings.batches, true));
-    if report
-        .functions
-        .iter()
-        .any(|f| f.batches.iter().any(|b| b.backend == "moto"))
-    {
-        let _ = writeln!(
-            out,
-            "\nEnd to end against the emulator at {} (its slowness inflates CPU: the SDK polls \
-             each waiting request every 100 ms)",
-            settings.aws_endpoint.as_deref().unwrap_or("?")
-        );
-        out.push_str(&summary(report, "moto", &settings.moto_batches, false));
-    }
-
-    // Details per function.
-    for result in &report.functions {
-        let _ = writeln!(out, "\n{} [{}]", result.name, result.status);
-        let _ = writeln!(
-            out,
-            "  binary {} ({})",
-            result.binary,
-            result
-                .binary_bytes
-                .map_or("missing".to_owned(), |b| format!(
-                    "{:.1} MiB",
-                    b as f64 / 1048576.0
-                ))
-        );
-        let _ = writeln!(out, "  workload: {}", result.workload);
-        if let Some(init) = &result.init {
-            let _ = writeln!(
-                out,
-                "  init: median {:.1} ms (min {:.1}, max {:.1}, {} starts); at ready: peak RSS {:.1} MiB, CPU {:.1} ms",
-                init.median_ms, init.min_ms, init.max_ms, init.runs, init.ready_peak_rss_mib, init.ready_cpu_ms
-            );
-        }
-        let mut rows = vec![[
-            "records",
-            "AWS",
-            "log",
-            "payload MiB",
-            "wall s",
-            "CPU ms",
-            "CPU µs/rec",
-            "(ticks ms)",
-            "RSS before",
-            "peak RSS MiB",
-            "threads",
-            "failures",
-            "dead letters",
-            "effects",
-        ]
-        .map(str::to_owned)
-        .to_vec()];
-        for b in &result.batches {
-            let effects = b.effects.as_ref();
-            rows.push(vec![
-                thousands(b.records),
-                b.backend.clone(),
-                b.log_level.clone(),
-                format!("{:.1}", b.payload_bytes as f64 / 1048576.0),
-                format!("{:.1}", b.wall_ms / 1000.0),
-                format!("{:.0}", b.cpu_ms),
-                format!("{:.1}", b.cpu_us_per_record),
-                format!("{:.0}", b.cpu_ticks_ms),
-                format!("{:.1}", b.idle_peak_rss_mib),
-                judged(b.peak_rss_mib, rss_target(b.records), 1),
-                b.threads.to_string(),
-                if b.answer == "response" {
-                    b.failures.to_string()
-                } else {
-                    b.answer.clone()
-                },
-                effects.map_or("-".to_owned(), |e| e.dead_letters.to_string()),
-                effects.map_or("-".to_owned(), |e| {
-                    format!(
-                        "{}{}",
-                        e.summary,
-                        if e.as_expected {
-                            ""
-                        } else {
-                            " (NOT as expected)"
-                        }
-                    )
-                }),
-            ]);
-        }
-        if result.batches.is_empty() {
-            let _ = writeln!(out, "  no batch measured");
-        } else {
-            for line in table(&rows).lines() {
-                let _ = writeln!(out, "  {line}");
-            }
-        }
-        for b in &result.batches {
-            if let Some(reason) = b
-                .effects
-                .as_ref()
-                .and_then(|e| e.first_dead_letter_reason.as_ref())
-            {
-                let _ = writeln!(out, "  first dead letter ({} records): {reason}", b.records);
-            }
-            if !b.failed_sequences.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  failed sequence numbers ({} records, first {}): {}",
-                    b.records,
-                    b.failed_sequences.len(),
-                    b.failed_sequences.join(", ")
-                );
-            }
-            if b.log_level == "info" {
-                let _ = writeln!(
-                    out,
-                    "  log output at info ({} records): {} lines, {:.1} MiB",
-                    b.records,
-                    b.log_lines,
-                    b.log_bytes as f64 / 1048576.0
-                );
-            }
-        }
-        for err in &result.errors {
-            let _ = writeln!(out, "  error: {err}");
-        }
     }
     out
 }
@@ -363,13 +414,13 @@ fn table(rows: &[Vec<String>]) -> String {
     for row in rows {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            let pad = widths[c].saturating_sub(cell.chars().count());
+            let pad = " ".repeat(widths[c].saturating_sub(cell.chars().count()));
             if c == 0 {
                 line.push_str(cell);
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
             } else {
                 line.push_str("  ");
-                line.push_str(&" ".repeat(pad));
+                line.push_str(&pad);
                 line.push_str(cell);
             }
         }
@@ -384,10 +435,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn marks_figures_against_targets() {
-        assert_eq!(judged(12.34, Some(25.0), 1), "12.3 ok");
-        assert_eq!(judged(30.0, Some(25.0), 0), "30 OVER");
-        assert_eq!(judged(30.0, None, 1), "30.0");
+    fn groups_thousands() {
         assert_eq!(thousands(10000), "10,000");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1234567), "1,234,567");
@@ -400,5 +448,17 @@ mod tests {
             vec!["long".to_owned(), "22".to_owned()],
         ];
         assert_eq!(table(&rows), "a      1\nlong  22\n");
+    }
+
+    #[test]
+    fn the_reference_cell_is_preferred() {
+        let other = Cell {
+            latency_ms: 0,
+            records: 100,
+            keys: 1,
+        };
+        assert_eq!(reference_cell(&[other, REFERENCE]), Some(REFERENCE));
+        assert_eq!(reference_cell(&[other]), Some(other));
+        assert_eq!(reference_cell(&[]), None);
     }
 }

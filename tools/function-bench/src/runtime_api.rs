@@ -16,17 +16,13 @@
 //! arrived and before it is acknowledged, while the process waits.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Instant;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Mutex};
-use tokio::task::JoinSet;
 
-use crate::http::{self, Request, Response};
 use crate::proc_stats::{self, ProcSnapshot};
+use crate::server::{self, Request, Response, Server};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -102,16 +98,13 @@ struct State {
 /// A running fake Runtime API; stops (and drops every connection) when
 /// dropped.
 pub struct FakeRuntimeApi {
-    addr: SocketAddr,
+    server: Server,
     queue: mpsc::UnboundedSender<Queued>,
     events: mpsc::UnboundedReceiver<ApiEvent>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl FakeRuntimeApi {
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let (queue_tx, queue_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let state = Arc::new(State {
@@ -119,32 +112,17 @@ impl FakeRuntimeApi {
             pending: StdMutex::new(HashMap::new()),
             events: events_tx,
         });
-        let server = tokio::spawn(async move {
-            // Connections live in the set so that aborting the server
-            // aborts them too.
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let _ = stream.set_nodelay(true);
-                        connections.spawn(serve_connection(stream, Arc::clone(&state)));
-                    }
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
+        let server = Server::start(move |request| route(request, Arc::clone(&state))).await?;
         Ok(Self {
-            addr,
+            server,
             queue: queue_tx,
             events: events_rx,
-            server,
         })
     }
 
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub fn address(&self) -> String {
-        self.addr.to_string()
+        self.server.addr().to_string()
     }
 
     /// Queues an invocation; the receiver yields the function's answer.
@@ -162,96 +140,55 @@ impl FakeRuntimeApi {
     }
 }
 
-impl Drop for FakeRuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    loop {
-        let request = match http::read_request(&mut reader).await {
-            Ok(Some(request)) => request,
-            Ok(None) | Err(_) => return,
-        };
-        let close = http::closes_after(&request);
-        let Some(response) = route(&request, &state, &mut reader).await else {
-            return; // the client went away while waiting for an invocation
-        };
-        if http::write_response(&mut write, &response, close)
-            .await
-            .is_err()
-            || close
-        {
-            return;
-        }
-    }
-}
-
-async fn route<R: AsyncBufRead + Unpin>(
-    request: &Request,
-    state: &State,
-    reader: &mut R,
-) -> Option<Response> {
+async fn route(request: Request, state: Arc<State>) -> Response {
     let tail = request.path.strip_prefix(PREFIX).unwrap_or_default();
     let segments: Vec<&str> = tail.split('/').collect();
+    let error_type = || {
+        request
+            .header("lambda-runtime-function-error-type")
+            .map(str::to_owned)
+    };
     let response = match (request.method.as_str(), segments.as_slice()) {
-        ("GET", ["invocation", "next"]) => return next_invocation(state, reader).await,
-        ("POST", ["invocation", id, kind @ ("response" | "error")]) => {
-            let answer = if *kind == "response" {
-                Answer::Response(request.body.clone())
-            } else {
-                Answer::Error {
-                    error_type: request
-                        .header("lambda-runtime-function-error-type")
-                        .map(str::to_owned),
-                    body: request.body.clone(),
-                }
+        ("GET", ["invocation", "next"]) => return next_invocation(&state).await,
+        ("POST", ["invocation", id, "response"]) => {
+            complete(&state, id, Answer::Response(request.body.to_vec()))
+        }
+        ("POST", ["invocation", id, "error"]) => {
+            let answer = Answer::Error {
+                error_type: error_type(),
+                body: request.body.to_vec(),
             };
-            complete(state, id, answer)
+            complete(&state, id, answer)
         }
         ("POST", ["init", "error"]) => {
             let _ = state.events.send(ApiEvent::InitError {
-                error_type: request
-                    .header("lambda-runtime-function-error-type")
-                    .map(str::to_owned),
+                error_type: error_type(),
                 body: String::from_utf8_lossy(&request.body).into_owned(),
             });
-            Response::json(202, r#"{"status":"OK"}"#)
+            server::json(202, r#"{"status":"OK"}"#)
         }
-        _ => Response::json(
+        _ => server::json(
             404,
             r#"{"errorMessage":"unknown path","errorType":"InvalidRequestContent"}"#,
         ),
     };
-    if response.status >= 400 {
+    if response.status().as_u16() >= 400 {
         let _ = state.events.send(ApiEvent::Unexpected {
-            method: request.method.clone(),
+            method: request.method.to_string(),
             path: request.path.clone(),
-            status: response.status,
+            status: response.status().as_u16(),
         });
     }
-    Some(response)
+    response
 }
 
-/// The long poll: waits for a queued invocation, unless the client closes
-/// the connection first (a killed process), so no invocation is handed to
-/// a connection nobody reads.
-async fn next_invocation<R: AsyncBufRead + Unpin>(
-    state: &State,
-    reader: &mut R,
-) -> Option<Response> {
+/// The long poll: waits for a queued invocation. A client that closes the
+/// connection first (a killed process) drops this future, and the
+/// invocation stays queued (`recv` loses nothing when cancelled).
+async fn next_invocation(state: &State) -> Response {
     let _ = state.events.send(ApiEvent::Polled { at: Instant::now() });
-    let queued = {
-        let mut queue = state.queue.lock().await;
-        tokio::select! {
-            // A closed connection wins a tie: the invocation stays queued.
-            biased;
-            () = closed(reader) => return None,
-            queued = queue.recv() => queued?,
-        }
+    let Some(queued) = state.queue.lock().await.recv().await else {
+        return server::json(500, r#"{"errorMessage":"the harness stopped"}"#);
     };
     let request = queued.request;
     state
@@ -266,26 +203,20 @@ async fn next_invocation<R: AsyncBufRead + Unpin>(
                 fetched_at: Instant::now(),
             },
         );
-    Some(
-        Response::json(200, request.payload)
-            .header("Lambda-Runtime-Aws-Request-Id", request.request_id)
-            .header(
-                "Lambda-Runtime-Deadline-Ms",
-                request.deadline_ms.to_string(),
-            )
-            .header("Lambda-Runtime-Invoked-Function-Arn", request.function_arn)
-            .header("Lambda-Runtime-Trace-Id", request.trace_id),
-    )
-}
-
-/// Resolves when the peer has closed its side. A client that sends more
-/// bytes while waiting (pipelining, which the runtime never does) keeps
-/// the poll waiting.
-async fn closed<R: AsyncBufRead + Unpin>(reader: &mut R) {
-    match reader.fill_buf().await {
-        Ok([]) | Err(_) => {}
-        Ok(_) => std::future::pending().await,
-    }
+    let response = server::json(200, request.payload);
+    [
+        ("Lambda-Runtime-Aws-Request-Id", request.request_id),
+        (
+            "Lambda-Runtime-Deadline-Ms",
+            request.deadline_ms.to_string(),
+        ),
+        ("Lambda-Runtime-Invoked-Function-Arn", request.function_arn),
+        ("Lambda-Runtime-Trace-Id", request.trace_id),
+    ]
+    .into_iter()
+    .fold(response, |response, (name, value)| {
+        server::header(response, name, &value)
+    })
 }
 
 fn complete(state: &State, request_id: &str, answer: Answer) -> Response {
@@ -296,7 +227,7 @@ fn complete(state: &State, request_id: &str, answer: Answer) -> Response {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .remove(request_id);
     let Some(pending) = pending else {
-        return Response::json(
+        return server::json(
             400,
             r#"{"errorMessage":"unknown request id","errorType":"InvalidRequestID"}"#,
         );
@@ -310,13 +241,14 @@ fn complete(state: &State, request_id: &str, answer: Answer) -> Response {
         fetched_at: Some(pending.fetched_at),
         snapshot,
     });
-    Response::json(202, r#"{"status":"OK"}"#)
+    server::json(202, r#"{"status":"OK"}"#)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn read_response(stream: &mut TcpStream) -> String {
         // Reads until the declared body length has arrived.

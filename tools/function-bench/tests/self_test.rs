@@ -14,10 +14,13 @@ fn spec(name: &str) -> LaunchSpec {
     std::fs::create_dir_all(&dir).unwrap();
     LaunchSpec {
         binary: PathBuf::from(env!("CARGO_BIN_EXE_echo-function")),
+        args: Vec::new(),
+        dir: None,
         function_name: "echo-function".into(),
         log_level: "info".into(),
         env: Vec::new(),
         log_path: dir.join(format!("{name}.log")),
+        cgroup_procs: None,
     }
 }
 
