@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use email_notification::compose;
-use event_source_runner::{catalog, RunOutcome, RunReport};
+use event_source_runner::{catalog, linked, RunOutcome, RunReport};
 use order_events::{EmailAddress, EventKind, FailureReason};
 
 use crate::inspect::{DeadLetterRow, InventoryState, SagaRow, SentMail};
@@ -248,17 +248,10 @@ fn mask(address: &str) -> String {
         .unwrap_or_else(|_| "***".to_owned())
 }
 
-/// Functions whose filter lets `ORDER_PLACED` through: they all read the
-/// invalid order and each dead-letters it.
-fn order_placed_readers() -> BTreeSet<&'static str> {
-    catalog::FUNCTIONS
-        .iter()
-        .filter(|f| {
-            f.sources.iter().any(|s| {
-                s.stream_var == catalog::ORDER_EVENTS_STREAM
-                    && s.kinds.contains(&EventKind::OrderPlaced)
-            })
-        })
+/// The linked functions whose filter lets `ORDER_PLACED` through: they all
+/// read the invalid order and each dead-letters it.
+pub fn order_placed_readers() -> BTreeSet<&'static str> {
+    catalog::event_readers(linked::LINKED, EventKind::OrderPlaced)
         .map(|f| f.name)
         .collect()
 }

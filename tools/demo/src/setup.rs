@@ -260,9 +260,8 @@ pub async fn reset_emulator(endpoint: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_function_gets_its_own_name_and_the_contract_variables() {
-        let resources = Resources {
+    fn resources() -> Resources {
+        Resources {
             events_stream: "order-events-x".into(),
             commands_stream: "order-commands-x".into(),
             inventory_table: "inventory-x".into(),
@@ -271,7 +270,12 @@ mod tests {
             customers_table: "customers-x".into(),
             dead_letter_queue_url: "http://127.0.0.1:5000/123456789012/dlq".into(),
             sender: EmailAddress::parse("orders@shop.example.com").unwrap(),
-        };
+        }
+    }
+
+    #[test]
+    fn each_function_gets_its_own_name_and_the_contract_variables() {
+        let resources = resources();
         let vars = resources.vars("inventory-update");
         assert_eq!(vars["AWS_LAMBDA_FUNCTION_NAME"], "inventory-update");
         let config = inventory_update::Config::from_vars(&vars).unwrap();
@@ -279,7 +283,41 @@ mod tests {
         let config = email_notification::Config::from_vars(&resources.vars("e")).unwrap();
         assert_eq!(config.sender.as_str(), "orders@shop.example.com");
         assert_eq!(config.core.function_name, "e");
-        order_saga_step::Config::from_vars(&vars).unwrap();
-        participant_simulator::Config::from_vars(&vars).unwrap();
+    }
+
+    /// Every linked function builds from the resources' variables alone.
+    #[test]
+    fn every_linked_function_is_configured_by_the_resources() {
+        use event_source_runner::linked::{self, Wire, WiringError};
+
+        struct Built(Vec<&'static str>);
+        impl Wire for Built {
+            fn wire<I: event_source_runner::Invoke + 'static>(
+                &mut self,
+                function: stream_core::FunctionDescriptor,
+                _invoker: I,
+            ) -> Result<(), WiringError> {
+                self.0.push(function.name);
+                Ok(())
+            }
+        }
+
+        let resources = resources();
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let mut built = Built(Vec::new());
+        for function in linked::LINKED {
+            linked::build(
+                function.name,
+                &sdk,
+                &resources.vars(function.name),
+                &mut built,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", function.name));
+        }
+        let names: Vec<&str> = linked::LINKED.iter().map(|f| f.name).collect();
+        assert_eq!(built.0, names);
     }
 }

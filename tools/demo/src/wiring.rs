@@ -1,6 +1,6 @@
-//! The four functions, each built as deployed (`build_pipeline`) and run in
-//! process behind the local event source runner, one mapping per stream it
-//! reads with the template's filter (`event_source_runner::catalog`).
+//! Every linked function (`event_source_runner::linked`), each built as
+//! deployed and run in process behind the local event source runner, one
+//! mapping per stream it reads with the template's filter.
 //!
 //! Each function is wrapped in a [`Tap`], which passes every batch through
 //! unchanged and watches it: it counts what was processed for the progress
@@ -11,14 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use aws_config::SdkConfig;
-use event_source_runner::catalog::SourceFilter as _;
+use event_source_runner::linked::{self, Wire, WiringError};
 use event_source_runner::{
-    catalog, Deadline, EventSourceMapping, Invoke, InvokeError, KinesisEvent, KinesisEventResponse,
-    MappingConfig, Runner, StreamRef,
+    catalog, Deadline, Invoke, InvokeError, KinesisEvent, KinesisEventResponse, MappingConfig,
+    Runner,
 };
-use order_events::{OrderCancelled, OrderId};
+use order_events::{EventKind, OrderCancelled, OrderId};
+use stream_core::FunctionDescriptor;
 
 use crate::progress::Progress;
 use crate::publisher::OrderEventPublisher;
@@ -186,7 +189,7 @@ pub struct Wiring {
     pub cancel: Option<Arc<CancelOnReservation>>,
 }
 
-/// Builds the four functions from `resources` and adds their mappings,
+/// Builds every linked function from `resources` and adds its mappings,
 /// each with the template's filter and the runner's defaults.
 pub fn wire(
     sdk: &SdkConfig,
@@ -240,113 +243,101 @@ pub fn wire_with(
     progress: &Arc<Progress>,
     publisher: &Arc<OrderEventPublisher>,
 ) -> anyhow::Result<Wiring> {
-    let clients = &options.clients;
-    let tune = options.tune;
-    let sdk = clients.functions;
-    let vars = |name: &str| resources.vars(name);
-    let mut saga = order_saga_step::Config::from_vars(&vars("order-saga-step"))?;
-    if let Some(timeout) = options.step_timeout {
-        saga.step_timeout = timeout;
-    }
-    let inventory = inventory_update::Config::from_vars(&vars("inventory-update"))?;
-    let email = email_notification::Config::from_vars(&vars("email-notification"))?;
-    let mut simulator = participant_simulator::Config::from_vars(&vars("participant-simulator"))?;
-    // The simulated services fail exactly the orders the plan says.
-    simulator.payment_failures = plan.ids_with(Role::PaymentDeclined);
-    simulator.shipping_failures = plan.ids_with(Role::ShippingFails);
-
     let cancel = plan.cancelled().map(|order| {
         Arc::new(CancelOnReservation::new(
             order.id().clone(),
             Arc::clone(publisher),
         ))
     });
-    let mut saga_tap = Tap::new(
-        order_saga_step::build_pipeline(sdk, &saga),
-        Arc::clone(progress),
-    );
-    if let Some(cancel) = &cancel {
-        saga_tap = saga_tap.cancelling(Arc::clone(cancel));
-    }
-
-    let mut runner = Runner::new();
-    let sources = Sources {
-        sdk: clients.runner,
+    let mut wiring = Tapped {
+        runner: Runner::new(),
+        options,
         resources,
-        tune,
+        scenario: scenario_vars(options, plan),
+        progress,
+        cancel: cancel.as_ref(),
     };
-    add(&mut runner, &sources, "order-saga-step", saga_tap)?;
-    add(
-        &mut runner,
-        &sources,
-        "inventory-update",
-        Tap::new(
-            inventory_update::build_pipeline(sdk, &inventory),
-            Arc::clone(progress),
-        ),
-    )?;
-    add(
-        &mut runner,
-        &sources,
-        "email-notification",
-        Tap::new(
-            email_notification::build_pipeline(sdk, &email),
-            Arc::clone(progress),
-        ),
-    )?;
-    add(
-        &mut runner,
-        &sources,
-        "participant-simulator",
-        Tap::new(
-            participant_simulator::build_pipeline(sdk, &simulator),
-            Arc::clone(progress),
-        ),
-    )?;
-    Ok(Wiring { runner, cancel })
-}
-
-/// Where the mappings read, and how they are set up.
-struct Sources<'a> {
-    sdk: &'a SdkConfig,
-    resources: &'a Resources,
-    tune: &'a dyn Fn(&mut MappingConfig),
-}
-
-/// One mapping per stream the function reads, with the template's filter;
-/// one function instance serves all its mappings, as in Lambda.
-fn add<I: Invoke + 'static>(
-    runner: &mut Runner,
-    sources: &Sources<'_>,
-    name: &str,
-    invoker: I,
-) -> anyhow::Result<()> {
-    let Sources {
-        sdk,
-        resources,
-        tune,
-    } = sources;
-    let spec =
-        catalog::find(name).with_context(|| format!("{name} is not in the runner's catalogue"))?;
-    let invoker = Arc::new(invoker);
-    for source in spec.sources {
-        let stream = match source.stream_var {
-            catalog::ORDER_EVENTS_STREAM => &resources.events_stream,
-            catalog::ORDER_COMMANDS_STREAM => &resources.commands_stream,
-            other => anyhow::bail!("{name} reads an unknown stream variable {other}"),
-        };
-        let mut config = MappingConfig {
-            filter: source.filter(),
-            ..MappingConfig::new(name, StreamRef::Name(stream.clone()))
-        };
-        tune(&mut config);
-        runner.push(EventSourceMapping::kinesis(
-            Arc::clone(&invoker),
-            sdk,
-            config,
-        )?);
+    for function in linked::LINKED {
+        let vars = wiring.vars(function.name);
+        linked::build(function.name, options.clients.functions, &vars, &mut wiring)
+            .with_context(|| format!("wiring {}", function.name))?;
     }
-    Ok(())
+    Ok(Wiring {
+        runner: wiring.runner,
+        cancel,
+    })
+}
+
+/// The variables that set the run's scenario, on top of the resources':
+/// the simulated services fail exactly the orders the plan says, and the
+/// saga's step timeout is the one asked for.
+fn scenario_vars(options: &WireOptions<'_>, plan: &Plan) -> HashMap<String, String> {
+    let ids = |role| {
+        let ids: Vec<String> = plan
+            .ids_with(role)
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        ids.join(",")
+    };
+    let mut vars = HashMap::from([
+        (
+            participant_simulator::config::PAYMENT_FAILURES_VAR.to_owned(),
+            ids(Role::PaymentDeclined),
+        ),
+        (
+            participant_simulator::config::SHIPPING_FAILURES_VAR.to_owned(),
+            ids(Role::ShippingFails),
+        ),
+    ]);
+    if let Some(timeout) = options.step_timeout {
+        vars.insert(
+            order_saga_step::config::STEP_TIMEOUT_VAR.to_owned(),
+            timeout.as_secs().max(1).to_string(),
+        );
+    }
+    vars
+}
+
+/// Wires each function behind a [`Tap`]: the one that acts on stock
+/// reservations also plays the cancelling customer. Its mappings read the
+/// run's streams with the template's filter, then `tune`.
+struct Tapped<'a> {
+    runner: Runner,
+    options: &'a WireOptions<'a>,
+    resources: &'a Resources,
+    scenario: HashMap<String, String>,
+    progress: &'a Arc<Progress>,
+    cancel: Option<&'a Arc<CancelOnReservation>>,
+}
+
+impl Tapped<'_> {
+    fn vars(&self, function: &str) -> HashMap<String, String> {
+        let mut vars = self.resources.vars(function);
+        vars.extend(self.scenario.clone());
+        vars
+    }
+}
+
+impl Wire for Tapped<'_> {
+    fn wire<I: Invoke + 'static>(
+        &mut self,
+        function: FunctionDescriptor,
+        invoker: I,
+    ) -> Result<(), WiringError> {
+        let mut tap = Tap::new(invoker, Arc::clone(self.progress));
+        if let Some(cancel) = self
+            .cancel
+            .filter(|_| function.handles(EventKind::InventoryReserved))
+        {
+            tap = tap.cancelling(Arc::clone(cancel));
+        }
+        let mut configs = catalog::mapping_configs(&function, &self.vars(function.name))?;
+        configs.iter_mut().for_each(self.options.tune);
+        Ok(self
+            .runner
+            .push_function(tap, self.options.clients.runner, configs)?)
+    }
 }
 
 #[cfg(test)]

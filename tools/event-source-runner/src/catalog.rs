@@ -2,12 +2,20 @@
 //! through: each function's own descriptor (`DESCRIPTOR` in its crate), the
 //! same the deployed handler decides with and the template tests compare
 //! with the event source mappings' `FilterCriteria`. Nothing here lists a
-//! stream or a type itself.
+//! stream or a type itself; the linked functions' descriptors are in
+//! [`crate::linked`] (re-exported here with the `linked` feature).
 
 use order_events::EventKind;
 pub use stream_core::function::{ORDER_COMMANDS_STREAM, ORDER_EVENTS_STREAM};
-use stream_core::{FunctionDescriptor, Source};
+use stream_core::{
+    config::Vars, ConfigError, FunctionDescriptor, Handled, Handler, HandlerError,
+    InMemoryDeadLetters, IncomingEvent, Pipeline, PipelineConfig, Source, StreamRef,
+};
 
+#[cfg(feature = "linked")]
+pub use crate::linked::{find, manifest, DEPLOYED, FUNCTIONS};
+
+use crate::config::MappingConfig;
 use crate::filter::EventTypeFilter;
 
 /// One stream a function reads.
@@ -34,6 +42,38 @@ pub fn type_names(kinds: &[EventKind]) -> Vec<&'static str> {
     kinds.iter().map(|k| k.as_str()).collect()
 }
 
+/// The mappings of `function` as the template deploys them: one per stream
+/// it reads (named by that stream's variable in `vars`), with its filter
+/// and the runner's defaults.
+pub fn mapping_configs(
+    function: &FunctionDescriptor,
+    vars: &impl Vars,
+) -> Result<Vec<MappingConfig>, ConfigError> {
+    function
+        .sources
+        .iter()
+        .map(|source| {
+            Ok(MappingConfig {
+                filter: source.filter(),
+                ..MappingConfig::new(function.name, StreamRef::from_env(vars, source.stream_var)?)
+            })
+        })
+        .collect()
+}
+
+/// Functions whose mapping of the events stream, among `functions`, lets
+/// `kind` through.
+pub fn event_readers(
+    functions: &[FunctionDescriptor],
+    kind: EventKind,
+) -> impl Iterator<Item = &FunctionDescriptor> {
+    functions.iter().filter(move |f| {
+        f.sources
+            .iter()
+            .any(|s| s.stream_var == ORDER_EVENTS_STREAM && s.kinds.contains(&kind))
+    })
+}
+
 /// A pseudo function of the runner's own: logs every record (no filter).
 pub const PRINT: FunctionDescriptor = FunctionDescriptor {
     name: "print",
@@ -44,31 +84,35 @@ pub const PRINT: FunctionDescriptor = FunctionDescriptor {
     }],
 };
 
-/// The functions that ship: the ones `functions.json` describes.
-pub const DEPLOYED: &[FunctionDescriptor] = &[
-    email_notification::DESCRIPTOR,
-    inventory_update::DESCRIPTOR,
-    order_saga_step::DESCRIPTOR,
-];
+/// Logs every event it is given; for watching a stream.
+pub struct Print;
 
-/// Every function the runner can run on the order streams: the deployed
-/// ones, the participant simulator and `print`.
-pub const FUNCTIONS: &[FunctionDescriptor] = &[
-    DEPLOYED[0],
-    DEPLOYED[1],
-    DEPLOYED[2],
-    participant_simulator::DESCRIPTOR,
-    PRINT,
-];
+impl Handler for Print {
+    fn handles(&self, _kind: EventKind) -> bool {
+        true
+    }
 
-/// The manifest of the deployed functions, as `functions.json` holds it.
-pub fn manifest() -> String {
-    let deployed: Vec<&FunctionDescriptor> = DEPLOYED.iter().collect();
-    stream_core::function::manifest(&deployed)
+    async fn handle(&self, event: IncomingEvent) -> Result<Handled, HandlerError> {
+        tracing::info!(
+            eventType = %event.event.kind(),
+            dedupKey = %event.dedup_key,
+            orderId = event.event.order_id().map(|o| o.as_str()).unwrap_or_default(),
+            partitionKey = %event.origin.partition_key,
+            sequenceNumber = %event.origin.sequence_number,
+            shard = event.origin.shard_id.as_deref().unwrap_or_default(),
+            "record"
+        );
+        Ok(Handled::done())
+    }
 }
 
-pub fn find(name: &str) -> Option<&'static FunctionSpec> {
-    FUNCTIONS.iter().find(|f| f.name == name)
+/// [`PRINT`]'s pipeline.
+pub fn print_pipeline() -> Pipeline<Print, InMemoryDeadLetters> {
+    Pipeline::new(
+        Print,
+        InMemoryDeadLetters::default(),
+        PipelineConfig::new(PRINT.name),
+    )
 }
 
 #[cfg(test)]
@@ -76,43 +120,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commands_come_from_the_commands_stream_and_events_from_the_events_stream() {
-        for function in FUNCTIONS {
-            for source in function.sources {
-                for kind in source.kinds {
-                    assert_eq!(
-                        kind.is_command(),
-                        source.stream_var == ORDER_COMMANDS_STREAM,
-                        "{}: {kind} on {}",
-                        function.name,
-                        source.stream_var
-                    );
-                }
-            }
-        }
-        assert_eq!(find("inventory-update").unwrap().kinds().len(), 4);
-        assert!(find("print").unwrap().sources[0].filter().is_none());
-        assert!(find("nope").is_none());
-        assert_eq!(
-            FUNCTIONS.len(),
-            DEPLOYED.len() + 2,
-            "every deployed function is runnable"
-        );
-    }
-
-    /// `functions.json` is the descriptors' manifest for the template tests
-    /// and the scripts; `UPDATE_MANIFEST=1` rewrites it after a change.
-    #[test]
-    fn the_manifest_file_is_the_descriptors() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions.json");
-        let expected = manifest();
-        if std::env::var_os("UPDATE_MANIFEST").is_some() {
-            std::fs::write(&path, &expected).unwrap();
-        }
-        let actual = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            actual == expected,
-            "functions.json is stale: run `make manifest` (UPDATE_MANIFEST=1 cargo test -p event-source-runner manifest)"
-        );
+    fn mappings_read_each_source_stream_from_the_variables_with_its_filter() {
+        const TWO: FunctionDescriptor = FunctionDescriptor {
+            name: "f",
+            summary: "s",
+            sources: &[
+                Source {
+                    stream_var: ORDER_EVENTS_STREAM,
+                    kinds: &[EventKind::OrderPlaced],
+                },
+                Source {
+                    stream_var: ORDER_COMMANDS_STREAM,
+                    kinds: &[],
+                },
+            ],
+        };
+        let vars = [
+            (ORDER_EVENTS_STREAM, "events"),
+            (ORDER_COMMANDS_STREAM, "commands"),
+        ];
+        let configs = mapping_configs(&TWO, &vars).unwrap();
+        assert_eq!(configs[0].stream, StreamRef::Name("events".into()));
+        assert_eq!(configs[0].function_name, "f");
+        assert!(configs[0].filter.is_some());
+        assert!(configs[1].filter.is_none());
+        let err = mapping_configs(&TWO, &[(ORDER_EVENTS_STREAM, "events")]).unwrap_err();
+        assert!(err.to_string().contains(ORDER_COMMANDS_STREAM), "{err}");
+        let readers: Vec<_> = event_readers(&[TWO, PRINT], EventKind::OrderPlaced)
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(readers, ["f"]);
     }
 }

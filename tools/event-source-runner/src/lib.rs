@@ -51,22 +51,29 @@
 //! - [`event`]: Lambda's event records, built field by field.
 //! - [`shard`]: one shard's reader, batcher and checkpointer (the heart).
 //! - [`mapping`]: one function on one stream, every shard.
-//! - [`runner`]: several mappings driven together until idle or shutdown.
+//! - [`runner`]: several mappings driven together until idle or shutdown
+//!   (it drives [`mapping`]s; a mapping knows nothing of the runner).
 //! - [`on_failure`]: the on-failure destination (Lambda's metadata record).
 //! - [`checkpoint`]: checkpoints kept in a JSON file for resuming.
 //! - [`stats`]: counters and the run report.
-//! - [`catalog`]: which function reads which stream and types (names only).
-//! - [`cli`]: the command line of the `event-source-runner` binary.
+//! - [`catalog`]: which function reads which stream and types (the
+//!   descriptors), the mappings that follow from them, and `print`.
+//! - `linked` (the `linked` feature, on by default): the one list of the
+//!   functions that run in process, and their generic construction; the
+//!   `event-source-runner` binary (`src/bin/`, with its command line) and
+//!   the demo use it. Without the feature the library depends on no
+//!   function crate.
 
 pub mod catalog;
 pub mod checkpoint;
-pub mod cli;
 pub mod config;
 pub mod event;
 pub mod fake;
 pub mod filter;
 pub mod http;
 pub mod invoke;
+#[cfg(feature = "linked")]
+pub mod linked;
 pub mod mapping;
 pub mod on_failure;
 pub mod runner;
@@ -79,9 +86,10 @@ pub use fake::FakeStream;
 pub use filter::{EventTypeFilter, FilterVerdict, NonJsonRecords};
 pub use http::HttpInvoker;
 pub use invoke::{invoke_fn, FnInvoker, Invoke, InvokeError};
-pub use mapping::EventSourceMapping;
+
+pub use mapping::{EventSourceMapping, RunError};
 pub use on_failure::{FailureCondition, InMemoryOnFailure, OnFailureDestination, OnFailureRecord};
-pub use runner::{RunError, RunOptions, Runner};
+pub use runner::{RunOptions, Runner};
 pub use source::{
     IteratorPosition, KinesisSource, RecordsPage, ShardInfo, SourceError, StreamRecord,
     StreamSource,

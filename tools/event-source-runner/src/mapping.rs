@@ -8,17 +8,33 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Instant, SystemTime};
 
-use futures::future::BoxFuture;
 use stream_core::StreamRef;
 
-use crate::checkpoint::{self, ShardCheckpoint};
+use crate::checkpoint::{self, CheckpointError, ShardCheckpoint};
 use crate::config::{MappingConfig, MappingConfigError, StartingPosition};
 use crate::event::EventSource;
 use crate::invoke::Invoke;
-use crate::runner::{self, RunError, RunOptions};
 use crate::shard::{ShardContext, ShardState, Step};
-use crate::source::{IteratorPosition, KinesisSource, StreamSource};
-use crate::stats::{MappingReport, MappingStats, RunReport};
+use crate::source::{IteratorPosition, KinesisSource, SourceError, StreamSource};
+use crate::stats::{MappingReport, MappingStats};
+
+/// Why a run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{function}: cannot read stream {stream}: {source}")]
+    Start {
+        function: String,
+        stream: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error("{function}: {source}")]
+    Checkpoint {
+        function: String,
+        #[source]
+        source: CheckpointError,
+    },
+}
 
 /// What one polling round of a mapping came to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,6 +95,11 @@ impl<I: Invoke, S: StreamSource> EventSourceMapping<I, S> {
 
     pub fn source(&self) -> &S {
         &self.source
+    }
+
+    /// The function this mapping invokes.
+    pub fn function_name(&self) -> &str {
+        &self.config.function_name
     }
 
     /// The stream's ARN, once started.
@@ -297,40 +318,11 @@ impl<I: Invoke, S: StreamSource> EventSourceMapping<I, S> {
             checkpoints: self.checkpoints(),
         }
     }
-
-    /// Drains every shard of this mapping alone; see
-    /// [`Runner::run_until_idle`](crate::Runner::run_until_idle).
-    pub async fn run_until_idle(&mut self, options: &RunOptions) -> Result<RunReport, RunError> {
-        let mut mappings: [&mut dyn runner::DynMapping; 1] = [self];
-        runner::drive(&mut mappings, options, std::future::pending()).await
-    }
 }
 
 fn stream_label(stream: &StreamRef) -> String {
     match stream {
         StreamRef::Name(name) => name.clone(),
         StreamRef::Arn(arn) => arn.clone(),
-    }
-}
-
-impl<I: Invoke, S: StreamSource> runner::DynMapping for EventSourceMapping<I, S> {
-    fn function_name(&self) -> &str {
-        &self.config.function_name
-    }
-
-    fn poll(&mut self) -> BoxFuture<'_, Result<Activity, RunError>> {
-        Box::pin(EventSourceMapping::poll(self))
-    }
-
-    fn refresh(&mut self) -> BoxFuture<'_, Result<usize, RunError>> {
-        Box::pin(self.refresh_shards())
-    }
-
-    fn stats(&self) -> MappingStats {
-        EventSourceMapping::stats(self)
-    }
-
-    fn report(&self, since: &MappingStats) -> MappingReport {
-        EventSourceMapping::report(self, since)
     }
 }

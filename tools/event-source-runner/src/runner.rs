@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use crate::checkpoint::CheckpointError;
+use crate::config::{MappingConfig, MappingConfigError};
 use crate::invoke::Invoke;
-use crate::mapping::{Activity, EventSourceMapping};
-use crate::source::{SourceError, StreamSource};
+use crate::mapping::{Activity, EventSourceMapping, RunError};
+use crate::source::StreamSource;
 use crate::stats::{MappingReport, MappingStats, RunOutcome, RunReport};
 
 /// A mapping with its types erased, so mappings of different functions run
@@ -23,24 +23,6 @@ pub(crate) trait DynMapping: Send {
     fn refresh(&mut self) -> BoxFuture<'_, Result<usize, RunError>>;
     fn stats(&self) -> MappingStats;
     fn report(&self, since: &MappingStats) -> MappingReport;
-}
-
-/// Why a run stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("{function}: cannot read stream {stream}: {source}")]
-    Start {
-        function: String,
-        stream: String,
-        #[source]
-        source: SourceError,
-    },
-    #[error("{function}: {source}")]
-    Checkpoint {
-        function: String,
-        #[source]
-        source: CheckpointError,
-    },
 }
 
 /// How a run polls and when it stops.
@@ -103,6 +85,26 @@ impl Runner {
     {
         self.push(mapping);
         self
+    }
+
+    /// Adds one function instance shared by all its mappings (one per
+    /// entry of `configs`), as one Lambda function serves all its event
+    /// source mappings.
+    pub fn push_function<I: Invoke + 'static>(
+        &mut self,
+        invoker: I,
+        sdk: &aws_config::SdkConfig,
+        configs: impl IntoIterator<Item = MappingConfig>,
+    ) -> Result<(), MappingConfigError> {
+        let invoker = std::sync::Arc::new(invoker);
+        for config in configs {
+            self.push(EventSourceMapping::kinesis(
+                std::sync::Arc::clone(&invoker),
+                sdk,
+                config,
+            )?);
+        }
+        Ok(())
     }
 
     /// Adds a mapping to a runner held by reference.
@@ -249,4 +251,36 @@ pub(crate) async fn drive(
         "event source run ended"
     );
     Ok(report)
+}
+
+/// A mapping run alone is a runner of one.
+impl<I: Invoke, S: StreamSource> EventSourceMapping<I, S> {
+    /// Drains every shard of this mapping alone; see
+    /// [`Runner::run_until_idle`].
+    pub async fn run_until_idle(&mut self, options: &RunOptions) -> Result<RunReport, RunError> {
+        let mut mappings: [&mut dyn DynMapping; 1] = [self];
+        drive(&mut mappings, options, std::future::pending()).await
+    }
+}
+
+impl<I: Invoke, S: StreamSource> DynMapping for EventSourceMapping<I, S> {
+    fn function_name(&self) -> &str {
+        EventSourceMapping::function_name(self)
+    }
+
+    fn poll(&mut self) -> BoxFuture<'_, Result<Activity, RunError>> {
+        Box::pin(EventSourceMapping::poll(self))
+    }
+
+    fn refresh(&mut self) -> BoxFuture<'_, Result<usize, RunError>> {
+        Box::pin(self.refresh_shards())
+    }
+
+    fn stats(&self) -> MappingStats {
+        EventSourceMapping::stats(self)
+    }
+
+    fn report(&self, since: &MappingStats) -> MappingReport {
+        EventSourceMapping::report(self, since)
+    }
 }

@@ -28,12 +28,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_config::Region;
+use event_source_runner::linked;
 use event_source_runner::{
     catalog, Deadline, MappingConfig, OnFailureDestination, RunOptions, RunOutcome, RunReport,
     StreamRef,
 };
 use fault_proxy::{Counts, FaultKind, FaultProxy, Profile, ProxyConfig};
-use order_events::{EmailAddress, EventKind};
+use order_events::EmailAddress;
 use tokio::sync::watch;
 
 use crate::progress::{Printer, Progress, ProgressOutput};
@@ -52,14 +53,6 @@ pub const FULL_PROFILES: [&str; 7] = [
     "latency",
     "lost-responses",
     "mixed",
-];
-
-/// The functions [`wiring`] runs.
-const WIRED: [&str; 4] = [
-    "order-saga-step",
-    "inventory-update",
-    "email-notification",
-    "participant-simulator",
 ];
 
 /// Regions the profiles of one run take in turn.
@@ -250,22 +243,19 @@ impl ProfileRun {
 /// not JSON (every one, with no filter) and the invalid order (those that
 /// handle `ORDER_PLACED`).
 fn readers() -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut not_json = BTreeSet::new();
-    let mut invalid_order = BTreeSet::new();
-    for function in catalog::FUNCTIONS
+    let invalid_order = crate::report::order_placed_readers()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let not_json = linked::LINKED
         .iter()
-        .filter(|f| WIRED.contains(&f.name))
-    {
-        for source in function.sources {
-            if source.stream_var != catalog::ORDER_EVENTS_STREAM {
-                continue;
-            }
-            not_json.insert(function.name.to_owned());
-            if source.kinds.contains(&EventKind::OrderPlaced) {
-                invalid_order.insert(function.name.to_owned());
-            }
-        }
-    }
+        .filter(|f| {
+            f.sources
+                .iter()
+                .any(|s| s.stream_var == catalog::ORDER_EVENTS_STREAM)
+        })
+        .map(|f| f.name.to_owned())
+        .collect();
     (invalid_order, not_json)
 }
 

@@ -2,12 +2,14 @@
 //! streams (local or real) the way Lambda's event source mapping does.
 //! `--help` shows the command line.
 
-mod registry;
+mod cli;
 
 use std::process::ExitCode;
 
-use event_source_runner::catalog::{self, FUNCTIONS};
-use event_source_runner::cli::{self, Cli, Command, FunctionArg, InvokeMode, USAGE};
+use clap::Parser as _;
+use cli::{Cli, FunctionArg, InvokeMode};
+use event_source_runner::catalog;
+use event_source_runner::linked::{self, FUNCTIONS};
 use event_source_runner::{MappingConfig, OnFailureDestination, RunOutcome, Runner};
 use stream_core::config::ProcessEnv;
 use stream_core::StreamRef;
@@ -15,21 +17,17 @@ use stream_core::StreamRef;
 #[tokio::main]
 async fn main() -> ExitCode {
     stream_core::logging::init();
-    let cli = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::List) => {
-            list();
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Run(cli)) => cli,
-        Err(err) => {
-            eprintln!("event-source-runner: {err} (--help shows the usage)");
-            return ExitCode::from(2);
-        }
-    };
+    let cli = Cli::parse();
+    if cli.list {
+        list();
+        return ExitCode::SUCCESS;
+    }
+    if cli.functions.is_empty() {
+        eprintln!(
+            "event-source-runner: name at least one function (--list shows them; --help the usage)"
+        );
+        return ExitCode::from(2);
+    }
     let sdk = stream_core::aws::load_config().await;
     let mut runner = Runner::new();
     for function in &cli.functions {
@@ -68,7 +66,7 @@ fn wire(
     sdk: &aws_config::SdkConfig,
     cli: &Cli,
     function: &FunctionArg,
-) -> Result<(), registry::WiringError> {
+) -> Result<(), linked::WiringError> {
     let spec = function.spec;
     let mut configs: Vec<MappingConfig> = match &function.stream {
         Some(stream) => vec![cli.mapping_config(
@@ -91,10 +89,10 @@ fn wire(
             config.on_failure = Some(destination.clone());
         }
     }
-    match &cli.invoke {
-        InvokeMode::Http(endpoint) => registry::add_http(runner, sdk, endpoint, spec.name, configs),
+    match cli.invoke() {
+        InvokeMode::Http(endpoint) => linked::add_http(runner, sdk, endpoint, spec.name, configs),
         InvokeMode::InProcess => {
-            registry::add_in_process(runner, sdk, &ProcessEnv, spec.name, configs)
+            linked::add_in_process(runner, sdk, &ProcessEnv, spec.name, configs)
         }
     }
 }
@@ -102,7 +100,7 @@ fn wire(
 fn list() {
     for function in FUNCTIONS {
         let streams: Vec<&str> = function.sources.iter().map(|s| s.stream_var).collect();
-        let linked = if registry::is_linked(function.name) {
+        let linked = if linked::is_linked(function.name) {
             "in process or --http"
         } else {
             "--http only in this build"
