@@ -14,6 +14,8 @@ help: ## List the targets
 
 .PHONY: demo
 demo: ## A burst of orders through every function on a fresh private emulator, with a report
+	@echo "demo: building the functions and the demo (several minutes on a first run; cargo's progress follows)" >&2
+	$(CARGO) build -p demo
 	$(LOCAL_AWS) run -- $(CARGO) run -q -p demo
 
 CHAOS_ARGS ?=
