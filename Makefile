@@ -43,8 +43,8 @@ build-all: ## Build the whole workspace (debug)
 validate-template: ## Lint and test template.yaml offline (cfn-lint 1.53.3 + SAM transform tests)
 	scripts/validate-template.sh
 
-bench-functions: ## Measure each function's init, peak memory and CPU per record (real binaries)
-	scripts/bench-functions.sh
+bench-functions: ## What Lambda bills per batch for each function and its Python counterpart (latency × keys, cost)
+	scripts/bench-functions.sh --quota-check
 
 .PHONY: manifest
 manifest: ## Rewrite functions.json from the functions' descriptors (the template tests and scripts read it)
