@@ -13,7 +13,7 @@
 use askama::Template;
 use order_events::{FailureReason, OrderId, OrderPlaced, UserRegistered};
 
-use crate::email::{single_line, MAX_SUBJECT_CHARS};
+use crate::text::{single_line, MAX_SUBJECT_CHARS};
 
 /// Longest display name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 128;
@@ -410,7 +410,7 @@ mod tests {
         assert!(size < 128 * 1024, "{size} bytes");
         assert!(msg.subject.chars().count() <= MAX_SUBJECT_CHARS);
         for part in [&msg.subject, &msg.html, &msg.text] {
-            assert!(!part.chars().any(crate::email::is_invisible), "{part}");
+            assert!(!part.chars().any(crate::text::is_invisible), "{part}");
         }
         assert!(!msg.subject.contains(['\r', '\n']));
     }
@@ -436,7 +436,7 @@ mod tests {
         assert!(msg.subject.chars().count() <= MAX_SUBJECT_CHARS);
         for part in [&msg.subject, &msg.html, &msg.text] {
             assert!(!part.chars().any(|c| c.is_control() && c != '\n'), "{part}");
-            assert!(!part.chars().any(crate::email::is_invisible), "{part}");
+            assert!(!part.chars().any(crate::text::is_invisible), "{part}");
             assert!(!part.contains(&"N".repeat(MAX_NAME_CHARS)), "name not cut");
         }
         assert!(!msg.subject.contains(['\r', '\n']));

@@ -1,9 +1,12 @@
-//! Configuration from the environment, read once at start. A missing or
-//! invalid variable stops the function with one line naming it.
+//! Configuration, read once at start: the environment, and the tuning of
+//! retries and waits derived from it. A missing or invalid variable stops
+//! the function with one line naming it.
+
+use std::time::Duration;
 
 use order_events::EmailAddress;
 use stream_core::config::{parsed_or, required, Vars};
-use stream_core::{ConfigError, CoreConfig};
+use stream_core::{ConfigError, CoreConfig, RetryPolicy};
 
 /// Default of `EMAIL_MAX_CONCURRENCY`: SES calls in flight at once.
 pub const DEFAULT_EMAIL_MAX_CONCURRENCY: usize = 8;
@@ -17,8 +20,23 @@ pub struct Config {
     pub customers_table: String,
     /// `IDEMPOTENCY_TABLE`: once-only records, key `id` (S).
     pub idempotency_table: String,
-    /// `EMAIL_MAX_CONCURRENCY`: SES calls in flight at once.
+    /// `EMAIL_MAX_CONCURRENCY`: SES calls in flight at once, across all
+    /// records of an invocation.
     pub email_max_concurrency: usize,
+    /// Retries of throttled or failed sends.
+    pub send_retry: RetryPolicy,
+    /// Retries of a lookup that found no address: the user's
+    /// `USER_REGISTERED` may be in the same batch under another partition
+    /// key, its address being written at this very moment.
+    pub lookup_retry: RetryPolicy,
+    /// How long "already sent" is remembered. Longer than the stream's
+    /// retention, so every redelivery finds it.
+    pub idempotency_ttl: Duration,
+    /// How long after it reached the stream an order without a known
+    /// address is retried before it is dead-lettered: the user's
+    /// `USER_REGISTERED` travels under another partition key, possibly on
+    /// another shard that is behind.
+    pub address_wait: Duration,
 }
 
 impl Config {
@@ -39,17 +57,70 @@ impl Config {
             });
         }
         let core = CoreConfig::from_vars(vars, true)?;
-        let idempotency_table = core
-            .idempotency_table
-            .clone()
-            .ok_or(ConfigError::Missing("IDEMPOTENCY_TABLE"))?;
-        Ok(Self {
+        let idempotency_table = required(vars, "IDEMPOTENCY_TABLE")?;
+        Ok(Self::with_tuning(
             core,
             sender,
             customers_table,
             idempotency_table,
             email_max_concurrency,
-        })
+        ))
+    }
+
+    /// The read values with the retry and wait tuning that goes with them.
+    fn with_tuning(
+        core: CoreConfig,
+        sender: EmailAddress,
+        customers_table: String,
+        idempotency_table: String,
+        email_max_concurrency: usize,
+    ) -> Self {
+        // Leave room before the deadline for releasing the claim and
+        // answering Lambda.
+        let deadline_margin = (core.deadline_margin / 2).max(Duration::from_millis(250));
+        Self {
+            core,
+            sender,
+            customers_table,
+            idempotency_table,
+            email_max_concurrency,
+            send_retry: RetryPolicy {
+                max_attempts: 8,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_secs(2),
+                deadline_margin,
+            },
+            lookup_retry: RetryPolicy {
+                max_attempts: 5,
+                base_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(500),
+                deadline_margin,
+            },
+            idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
+            address_wait: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// The configuration a deployment with only `SENDER_EMAIL` set would
+    /// get, for tests and local tools that wire the handler to fakes: the
+    /// table and queue names are placeholders that fakes never read.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn new(sender: EmailAddress) -> Self {
+        let core = CoreConfig {
+            function_name: "local".to_owned(),
+            dead_letter_queue_url: "http://localhost/dead-letters".to_owned(),
+            idempotency_table: Some("idempotency".to_owned()),
+            max_concurrency: 16,
+            deadline_margin: Duration::from_secs(2),
+            metrics_namespace: "OrderEventsPipeline".to_owned(),
+        };
+        Self::with_tuning(
+            core,
+            sender,
+            "customers".to_owned(),
+            "idempotency".to_owned(),
+            DEFAULT_EMAIL_MAX_CONCURRENCY,
+        )
     }
 }
 

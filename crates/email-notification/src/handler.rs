@@ -15,14 +15,15 @@ use order_events::{EmailAddress, Event, EventKind, UserId};
 use stream_core::idempotency::IdempotencyStore;
 use stream_core::{
     retry, Deadline, Handled, Handler, HandlerError, Idempotency, IdempotentOutcome, IncomingEvent,
-    RetryError, RetryPolicy,
+    RetryError,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::address_book::{AddressBook, AddressBookError, Lookup};
 use crate::compose::{self, Message};
-use crate::email::{for_log, redact_addresses, Email};
-use crate::mail::{MailSender, SendError};
+use crate::config::Config;
+use crate::mail::{Email, MailSender, SendError};
+use crate::text::{for_log, redact_addresses};
 
 /// Prefix of this function's keys in the idempotency table. Fixed rather
 /// than the deployed function's name, so a redeployment under a new name
@@ -33,53 +34,6 @@ pub const IDEMPOTENCY_SCOPE: &str = "email-notification";
 /// idempotency layer prefixes [`IDEMPOTENCY_SCOPE`]).
 pub fn idempotency_key(kind: EventKind, about: &str) -> String {
     format!("{}#{about}", kind.as_str())
-}
-
-/// The handler's settings.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The `From` address (`SENDER_EMAIL`).
-    pub from: EmailAddress,
-    /// SES calls in flight at once, across all records of an invocation
-    /// (`EMAIL_MAX_CONCURRENCY`).
-    pub max_concurrent_sends: usize,
-    /// Retries of throttled or failed sends.
-    pub send_retry: RetryPolicy,
-    /// Retries of a lookup that found no address: the user's
-    /// `USER_REGISTERED` may be in the same batch under another partition
-    /// key, its address being written at this very moment.
-    pub lookup_retry: RetryPolicy,
-    /// How long "already sent" is remembered. Longer than the stream's
-    /// retention, so every redelivery finds it.
-    pub idempotency_ttl: Duration,
-    /// How long after it reached the stream an order without a known
-    /// address is retried before it is dead-lettered: the user's
-    /// `USER_REGISTERED` travels under another partition key, possibly on
-    /// another shard that is behind.
-    pub address_wait: Duration,
-}
-
-impl Settings {
-    pub fn new(from: EmailAddress) -> Self {
-        Self {
-            from,
-            max_concurrent_sends: 8,
-            send_retry: RetryPolicy {
-                max_attempts: 8,
-                base_delay: Duration::from_millis(100),
-                max_delay: Duration::from_secs(2),
-                deadline_margin: Duration::from_secs(1),
-            },
-            lookup_retry: RetryPolicy {
-                max_attempts: 5,
-                base_delay: Duration::from_millis(50),
-                max_delay: Duration::from_millis(500),
-                deadline_margin: Duration::from_secs(1),
-            },
-            idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
-            address_wait: Duration::from_secs(15 * 60),
-        }
-    }
 }
 
 /// Who an email goes to, before the address book is asked.
@@ -121,21 +75,23 @@ pub struct EmailHandler<M, A, S> {
     addresses: A,
     idempotency: Idempotency<S>,
     slots: Semaphore,
-    settings: Settings,
+    config: Config,
 }
 
 impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
-    pub fn new(mail: M, addresses: A, idempotency_store: S, settings: Settings) -> Self {
+    /// The handler around its ports, tuned by `config` (the From address,
+    /// the sending limit, retries and waits).
+    pub fn new(mail: M, addresses: A, idempotency_store: S, config: Config) -> Self {
         Self {
             mail,
             addresses,
             idempotency: Idempotency::new(
                 idempotency_store,
                 IDEMPOTENCY_SCOPE,
-                settings.idempotency_ttl,
+                config.idempotency_ttl,
             ),
-            slots: Semaphore::new(settings.max_concurrent_sends.max(1)),
-            settings,
+            slots: Semaphore::new(config.email_max_concurrency.max(1)),
+            config,
         }
     }
 
@@ -151,8 +107,8 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
         self.idempotency.store()
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     fn plan<'a>(&self, event: &'a Event) -> Result<Option<Plan<'a>>, HandlerError> {
@@ -205,9 +161,8 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
                 )))
             }
         };
-        let policy = &self.settings.lookup_retry;
         let found = retry(
-            policy,
+            &self.config.lookup_retry,
             deadline,
             |failure: &LookupFailure| matches!(failure, LookupFailure::Unknown),
             |_| async {
@@ -220,14 +175,26 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
             },
         )
         .await;
-        let user = redact_addresses(user.as_str());
+        self.lookup_verdict(plan, &redact_addresses(user.as_str()), found, arrived_at_s)
+    }
+
+    /// What a lookup of `user`'s address (masked) came to, for the record:
+    /// the address, or why not and whether to try again later.
+    fn lookup_verdict(
+        &self,
+        plan: &Plan<'_>,
+        user: &str,
+        found: Result<EmailAddress, RetryError<LookupFailure>>,
+        arrived_at_s: Option<f64>,
+    ) -> Result<EmailAddress, HandlerError> {
+        let policy = &self.config.lookup_retry;
         match found {
             Ok(email) => Ok(email),
             // The registration may still be on its way on another shard:
             // retried (reported) while the record is young.
             Err(RetryError::Exhausted { attempts, .. })
                 if attempts >= policy.max_attempts
-                    && younger_than(arrived_at_s, self.settings.address_wait) =>
+                    && younger_than(arrived_at_s, self.config.address_wait) =>
             {
                 Err(HandlerError::transient(anyhow::anyhow!(
                     "no address for user {user} yet after {attempts} lookup(s); waiting for its USER_REGISTERED"
@@ -249,7 +216,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
             Err(RetryError::Permanent(LookupFailure::Unusable(reason))) => Err(HandlerError::permanent(format!(
                 "the stored address of user {user} is unusable: {reason}"
             ))),
-            Err(RetryError::Permanent(LookupFailure::Store(err))) => Err(address_book_failure(err, &user)),
+            Err(RetryError::Permanent(LookupFailure::Store(err))) => Err(address_book_failure(err, user)),
             Err(RetryError::Permanent(LookupFailure::Unknown)) => Err(HandlerError::permanent(format!(
                 "no known address for user {user}"
             ))),
@@ -261,12 +228,44 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
     async fn slot(&self, deadline: Deadline) -> Option<SemaphorePermit<'_>> {
         let until = deadline
             .instant()
-            .checked_sub(self.settings.send_retry.deadline_margin)
+            .checked_sub(self.config.send_retry.deadline_margin)
             .unwrap_or_else(std::time::Instant::now);
         tokio::time::timeout_at(tokio::time::Instant::from_std(until), self.slots.acquire())
             .await
             .ok()?
             .ok()
+    }
+
+    /// One attempt at sending, in a sending slot; a failure worth
+    /// retrying is logged.
+    async fn send_once(
+        &self,
+        kind: EventKind,
+        email: &Email,
+        masked: &str,
+        attempt: u32,
+        deadline: Deadline,
+    ) -> Result<String, SendError> {
+        let outcome = match self.slot(deadline).await {
+            // The permit is held for the call only, never across a backoff
+            // sleep.
+            Some(_permit) => self.mail.send(email).await,
+            None => Err(SendError::Throttled(
+                "no sending slot free before the deadline".into(),
+            )),
+        };
+        if let Err(err) = &outcome {
+            if err.is_transient() {
+                tracing::warn!(
+                    eventType = kind.as_str(),
+                    recipient = %masked,
+                    attempt,
+                    error = %for_log(&err.to_string()),
+                    "email not sent yet; backing off"
+                );
+            }
+        }
+        outcome
     }
 
     /// Sends, retrying transient failures with backoff and jitter while
@@ -279,34 +278,10 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
     ) -> Result<String, HandlerError> {
         let masked = email.to.masked();
         let result = retry(
-            &self.settings.send_retry,
+            &self.config.send_retry,
             deadline,
             SendError::is_transient,
-            |attempt| {
-                let masked = &masked;
-                async move {
-                    let outcome = match self.slot(deadline).await {
-                        // The permit is held for the call only, never across a
-                        // backoff sleep.
-                        Some(_permit) => self.mail.send(email).await,
-                        None => Err(SendError::Throttled(
-                            "no sending slot free before the deadline".into(),
-                        )),
-                    };
-                    if let Err(err) = &outcome {
-                        if err.is_transient() {
-                            tracing::warn!(
-                                eventType = kind.as_str(),
-                                recipient = %masked,
-                                attempt,
-                                error = %for_log(&err.to_string()),
-                                "email not sent yet; backing off"
-                            );
-                        }
-                    }
-                    outcome
-                }
-            },
+            |attempt| self.send_once(kind, email, &masked, attempt, deadline),
         )
         .await;
         match result {
@@ -343,7 +318,7 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> EmailHandler<M, A, S> {
     ) -> Result<(String, String), HandlerError> {
         let to = self.resolve(plan, arrived_at_s, deadline).await?;
         let email = Email {
-            from: self.settings.from.clone(),
+            from: self.config.sender.clone(),
             to,
             subject: plan.message.subject.clone(),
             html: plan.message.html.clone(),

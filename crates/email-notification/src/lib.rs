@@ -7,12 +7,18 @@
 //! - [`handler`]: the domain: which email, to whom, at most once.
 //! - [`compose`]: subjects and the HTML and text parts, rendered from the
 //!   typed templates in `templates/`.
-//! - [`email`]: the email value, header-safe text, address redaction.
-//! - [`mail`]: the sending port ([`MailSender`]) and its fake.
-//! - [`ses`]: the SES v2 adapter and its error classification.
-//! - [`address_book`]: registered addresses ([`AddressBook`]), the
-//!   DynamoDB adapter (`CUSTOMERS_TABLE`) and a fake.
-//! - [`config`]: the environment.
+//! - [`mail`]: the sending port ([`MailSender`]), the [`Email`] it sends
+//!   and its error; [`mail::ses`] is the SES v2 adapter and its error
+//!   classification, `mail::memory` the fake.
+//! - [`address_book`]: registered addresses ([`AddressBook`]);
+//!   [`address_book::dynamodb`] is the DynamoDB adapter
+//!   (`CUSTOMERS_TABLE`), `address_book::memory` the fake.
+//! - [`text`]: header-safe display text, bounded log echoes, address
+//!   redaction.
+//! - [`config`]: the environment and the tuning derived from it.
+//!
+//! The fakes (`memory` modules) are compiled only for tests and with the
+//! `test-util` feature.
 //!
 //! Decoding, ordering per partition key, dead letters, batch item failures,
 //! logs and metrics are the stream core's (`stream_core`).
@@ -73,7 +79,7 @@
 //!
 //! Addresses are [`order_events::EmailAddress`] values, which reject CR/LF,
 //! commas and angle brackets; SES gets exactly one `To` entry. Subjects are
-//! built from event data passed through [`email::single_line`], as is every
+//! built from event data passed through [`text::single_line`], as is every
 //! value shown in a body: one line, no control, bidirectional-override or
 //! non-character code points, bounded length. The HTML templates escape
 //! every value (names, order and product ids). A failure email shows only
@@ -89,21 +95,28 @@
 pub mod address_book;
 pub mod compose;
 pub mod config;
-pub mod email;
 pub mod handler;
 pub mod mail;
-pub mod ses;
+pub mod text;
 
+// The text rules were once the `email` module; local tools still name
+// them there.
+pub use text as email;
+
+pub use address_book::dynamodb::DynamoDbAddressBook;
 #[cfg(any(test, feature = "test-util"))]
-pub use address_book::InMemoryAddressBook;
-pub use address_book::{AddressBook, DynamoDbAddressBook, Lookup};
+pub use address_book::memory::InMemoryAddressBook;
+pub use address_book::{AddressBook, Lookup};
 pub use config::Config;
-pub use email::Email;
-pub use handler::{idempotency_key, EmailHandler, Settings, IDEMPOTENCY_SCOPE};
+pub use handler::{idempotency_key, EmailHandler, IDEMPOTENCY_SCOPE};
 #[cfg(any(test, feature = "test-util"))]
-pub use mail::FakeMailSender;
-pub use mail::{MailSender, SendError};
-pub use ses::SesMailSender;
+pub use mail::memory::FakeMailSender;
+pub use mail::ses::SesMailSender;
+pub use mail::{Email, MailSender, SendError};
+
+/// The handler's settings are part of [`Config`] now; local tools still
+/// name them `Settings`.
+pub type Settings = Config;
 
 use order_events::EventKind;
 use stream_core::config::{ConfigError, Vars};
@@ -120,20 +133,6 @@ pub type EmailHandlerAws =
 /// The function's pipeline wired to AWS (it emits no records).
 pub type EmailPipeline = Pipeline<EmailHandlerAws, SqsDeadLetters>;
 
-impl Settings {
-    /// The handler's settings for a configuration.
-    pub fn from_config(config: &Config) -> Self {
-        let mut settings = Settings::new(config.sender.clone());
-        settings.max_concurrent_sends = config.email_max_concurrency;
-        // Leave room before the deadline for releasing the claim and
-        // answering Lambda.
-        let margin = (config.core.deadline_margin / 2).max(std::time::Duration::from_millis(250));
-        settings.send_retry.deadline_margin = margin;
-        settings.lookup_retry.deadline_margin = margin;
-        settings
-    }
-}
-
 /// Builds the pipeline from SDK clients made once from `sdk`; used by
 /// `main`, the local event-source runner and end-to-end tests.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipeline {
@@ -142,7 +141,7 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipe
         SesMailSender::new(SesMailSender::client_from(sdk)),
         DynamoDbAddressBook::new(dynamodb.clone(), &config.customers_table),
         DynamoDbIdempotencyStore::new(dynamodb, &config.idempotency_table),
-        Settings::from_config(config),
+        config.clone(),
     );
     let dead_letters = SqsDeadLetters::new(
         stream_core::aws::sqs_client(sdk),

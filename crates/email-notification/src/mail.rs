@@ -1,19 +1,31 @@
-//! The mail-sending port: one narrow trait, so the domain never sees the
-//! SES SDK, and an in-memory fake that records mail and fails on demand.
+//! The mail-sending port: one narrow trait ([`MailSender`]), so the domain
+//! never sees the SES SDK, the email it sends ([`Email`]) and its one
+//! error. The SES v2 adapter is [`ses`]; the in-memory fake that records
+//! mail and fails on demand is `memory` (tests and the `test-util`
+//! feature only).
 
 #[cfg(any(test, feature = "test-util"))]
-use std::collections::VecDeque;
+pub mod memory;
+pub mod ses;
+
 use std::future::Future;
-#[cfg(any(test, feature = "test-util"))]
-use std::sync::atomic::{AtomicU32, Ordering};
-#[cfg(any(test, feature = "test-util"))]
-use std::sync::Mutex;
 
-use crate::email::Email;
+use order_events::EmailAddress;
+
+/// A rendered email to one recipient: a subject, an HTML part and a
+/// plain-text part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub from: EmailAddress,
+    pub to: EmailAddress,
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
 
 /// Why a send failed, already split by what to do about it. The texts are
 /// for logs and dead letters, so adapters keep addresses out of them (see
-/// [`crate::email::redact_addresses`]).
+/// [`crate::text::redact_addresses`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The account's sending rate or quota was hit: back off and retry.
@@ -50,63 +62,5 @@ pub trait MailSender: Send + Sync {
 impl<T: MailSender> MailSender for std::sync::Arc<T> {
     fn send(&self, email: &Email) -> impl Future<Output = Result<String, SendError>> + Send {
         (**self).send(email)
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-/// Records every email it accepts. Failures can be queued (returned by the
-/// next calls, in order) or made permanent (returned by every call until
-/// cleared); queued failures come first.
-#[derive(Debug, Default)]
-pub struct FakeMailSender {
-    sent: Mutex<Vec<Email>>,
-    queued: Mutex<VecDeque<SendError>>,
-    always: Mutex<Option<SendError>>,
-    attempts: AtomicU32,
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl FakeMailSender {
-    /// Every email accepted so far, in order.
-    pub fn sent(&self) -> Vec<Email> {
-        self.sent.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Makes the next calls fail with `errors`, one each.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = SendError>) {
-        if let Ok(mut queued) = self.queued.lock() {
-            queued.extend(errors);
-        }
-    }
-
-    /// Makes every call fail with `error` (or succeed again with `None`).
-    pub fn fail_always(&self, error: Option<SendError>) {
-        if let Ok(mut always) = self.always.lock() {
-            *always = error;
-        }
-    }
-
-    /// Calls made, failed ones included.
-    pub fn attempts(&self) -> u32 {
-        self.attempts.load(Ordering::SeqCst)
-    }
-}
-
-#[cfg(any(test, feature = "test-util"))]
-impl MailSender for FakeMailSender {
-    async fn send(&self, email: &Email) -> Result<String, SendError> {
-        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let poisoned = || SendError::Unavailable("fake mail sender lock poisoned".into());
-        if let Some(error) = self.queued.lock().map_err(|_| poisoned())?.pop_front() {
-            return Err(error);
-        }
-        if let Some(error) = self.always.lock().map_err(|_| poisoned())?.clone() {
-            return Err(error);
-        }
-        self.sent
-            .lock()
-            .map_err(|_| poisoned())?
-            .push(email.clone());
-        Ok(format!("fake-message-{attempt}"))
     }
 }

@@ -1,8 +1,8 @@
-//! One email, as the domain sees it, and the text rules that keep event data
-//! from turning into headers or leaking addresses into logs.
+//! The text rules that keep event data from turning into headers and keep
+//! addresses out of logs: one-line display text, bounded echoes of outside
+//! text, address redaction.
 
 use order_events::values::mask_email;
-use order_events::EmailAddress;
 
 /// Longest subject this function writes, in characters. Subjects are built
 /// from event data (a user's name, an order id), so they are bounded.
@@ -11,17 +11,6 @@ pub const MAX_SUBJECT_CHARS: usize = 200;
 /// Longest piece of outside text (an SES or DynamoDB error message, a stored
 /// value) echoed into a log line or a dead-letter reason, in characters.
 pub const MAX_ECHO_CHARS: usize = 256;
-
-/// A rendered email to one recipient: a subject, an HTML part and a
-/// plain-text part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    pub from: EmailAddress,
-    pub to: EmailAddress,
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-}
 
 /// Characters dropped from displayed text: they have no width of their own
 /// and can only disguise it. Bidirectional controls (an RTL override turns

@@ -342,7 +342,7 @@ async fn hostile_names_and_reasons_reach_ses_as_clean_bounded_messages() {
         assert!(!m.subject.contains(['\r', '\n']), "{:?}", m.subject);
         for part in [&m.subject, &m.body] {
             assert!(
-                !part.chars().any(email_notification::email::is_invisible),
+                !part.chars().any(email_notification::text::is_invisible),
                 "{part:?}"
             );
             assert!(!part.contains("10.1.2.3"), "{part}");

@@ -49,9 +49,9 @@ async fn throttling_then_success_sends_once() {
 
 #[tokio::test]
 async fn throttled_until_the_deadline_is_reported_and_the_retry_sends() {
-    let mut settings = quick_settings();
+    let mut function = quick_config();
     // Only the deadline stops the retries.
-    settings.send_retry = RetryPolicy {
+    function.send_retry = RetryPolicy {
         max_attempts: u32::MAX,
         base_delay: Duration::from_millis(2),
         max_delay: Duration::from_millis(10),
@@ -59,7 +59,7 @@ async fn throttled_until_the_deadline_is_reported_and_the_retry_sends() {
     };
     let mut config = PipelineConfig::new("email-notification-test");
     config.deadline_margin = Duration::from_millis(50);
-    let f = fakes_with(settings, config);
+    let f = fakes_with(function, config);
     f.mail.fail_always(Some(SendError::Throttled(
         "TooManyRequestsException: slow down".into(),
     )));
@@ -83,7 +83,7 @@ async fn throttled_until_the_deadline_is_reported_and_the_retry_sends() {
         .pipeline
         .process(&event, Deadline::in_(Duration::from_millis(700)))
         .await;
-    assert_eq!(failures(&outcome), vec!["100", "101"]);
+    assert_eq!(failures(&outcome), vec![sequence(100), sequence(101)]);
     assert!(f.mail.attempts() > 1, "retried within the invocation");
     assert!(f.mail.sent().is_empty());
     assert!(
@@ -134,7 +134,7 @@ async fn permanent_rejection_is_dead_lettered_once_without_the_address() {
     assert!(reason.contains("MessageRejected"), "{reason}");
     assert!(reason.contains("a***@example.com"), "{reason}");
     assert!(!reason.contains("ada@example.com"), "{reason}");
-    assert_eq!(letters[0].sequence_number, "7");
+    assert_eq!(letters[0].sequence_number, sequence(7));
     assert!(f.store.is_empty(), "no claim left behind");
 }
 
@@ -246,7 +246,7 @@ async fn address_book_outage_is_retried_not_dead_lettered() {
         ],
     );
     let outcome = f.pipeline.process(&event, deadline()).await;
-    assert_eq!(failures(&outcome), vec!["1", "2"]);
+    assert_eq!(failures(&outcome), vec![sequence(1), sequence(2)]);
     assert!(f.dead_letters.letters().is_empty());
     assert!(f.mail.sent().is_empty());
 }
@@ -321,14 +321,14 @@ impl MailSender for SlowSender {
 
 #[tokio::test(flavor = "current_thread")]
 async fn sends_in_flight_never_exceed_email_max_concurrency() {
-    let mut settings = quick_settings();
-    settings.max_concurrent_sends = 3;
+    let mut function = quick_config();
+    function.email_max_concurrency = 3;
     let sender = Arc::new(SlowSender::default());
     let handler = EmailHandler::new(
         sender.clone(),
         Arc::new(email_notification::InMemoryAddressBook::default()),
         Arc::new(InMemoryIdempotencyStore::default()),
-        settings,
+        function,
     );
     let mut config = PipelineConfig::new("email-notification-test");
     config.max_concurrency = 16;
@@ -442,13 +442,13 @@ async fn hostile_names_give_a_clean_bounded_welcome_or_an_invalid_record() {
     );
     for part in [&email.subject, &email.text, &email.html] {
         assert!(
-            !part.chars().any(email_notification::email::is_invisible),
+            !part.chars().any(email_notification::text::is_invisible),
             "{part}"
         );
         assert!(!part.contains('\0'), "{part}");
     }
     assert!(!email.subject.contains(['\r', '\n']));
-    assert!(email.subject.chars().count() <= email_notification::email::MAX_SUBJECT_CHARS);
+    assert!(email.subject.chars().count() <= email_notification::text::MAX_SUBJECT_CHARS);
     let smileys = email.text.chars().filter(|c| *c == '\u{1F600}').count();
     assert!(
         smileys < 128,

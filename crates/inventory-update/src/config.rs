@@ -21,10 +21,7 @@ impl Config {
         let inventory_table = required(vars, "INVENTORY_TABLE")?;
         let order_events_stream = StreamRef::from_env(vars, "ORDER_EVENTS_STREAM")?;
         let core = CoreConfig::from_vars(vars, true)?;
-        let idempotency_table = core
-            .idempotency_table
-            .clone()
-            .ok_or(ConfigError::Missing("IDEMPOTENCY_TABLE"))?;
+        let idempotency_table = required(vars, "IDEMPOTENCY_TABLE")?;
         Ok(Self {
             core,
             inventory_table,

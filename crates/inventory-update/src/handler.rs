@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use order_events::{
     DedupKey, Event, EventKind, FailureReason, InventoryReleased, InventoryReservationFailed,
-    InventoryReserved, OrderCancelled, OrderCreated, OrderId, OrderLines, ReleaseInventory,
-    ReserveInventory,
+    InventoryReserved, OrderCancelled, OrderCreated, OrderId, OrderLine, OrderLines, ProductId,
+    ReleaseInventory, ReserveInventory, SagaId,
 };
 use stream_core::{
     retry, Deadline, Handled, Handler, HandlerError, Idempotency, IdempotencyStore,
@@ -193,90 +193,27 @@ impl<S: StockStore, I: IdempotencyStore> InventoryHandler<S, I> {
         cmd: &ReserveInventory,
         deadline: Deadline,
     ) -> Result<Reply, HandlerError> {
-        let saga_id = cmd.saga();
-        let owner = Owner::Saga(saga_id.clone());
-        let order = &cmd.order_id;
-        let failed = |reason: FailureReason, product_id| {
-            Reply::ReservationFailed(InventoryReservationFailed {
-                order_id: order.clone(),
-                saga_id: saga_id.clone(),
-                reason: reason.code().to_owned(),
-                product_id,
-            })
+        let answer = ReserveAnswer {
+            cmd,
+            saga_id: cmd.saga(),
         };
-        let reserved = |items| {
-            Reply::Reserved(InventoryReserved {
-                order_id: order.clone(),
-                saga_id: saga_id.clone(),
-                items,
-            })
-        };
-        let outcome = match self.reserve(order, &cmd.items, &owner, deadline).await? {
-            Ok(outcome) => outcome,
+        let owner = Owner::Saga(answer.saga_id.clone());
+        match self
+            .reserve(&cmd.order_id, &cmd.items, &owner, deadline)
+            .await?
+        {
+            Ok(outcome) => Ok(answer.to(outcome)),
             Err(detail) => {
                 tracing::warn!(
-                    orderId = %order,
-                    sagaId = %saga_id,
+                    orderId = %cmd.order_id,
+                    sagaId = %answer.saga_id,
                     reason = FailureReason::Other.code(),
                     error = %detail,
                     "the stock store rejected the reservation; answering that it failed"
                 );
-                return Ok(failed(FailureReason::Other, None));
+                Ok(answer.failed(FailureReason::Other, None))
             }
-        };
-        Ok(match outcome {
-            ReserveOutcome::Reserved => reserved(cmd.items.clone()),
-            // The reservation's own lines are the truth; the command's
-            // would do only if they were the same.
-            ReserveOutcome::AlreadyReserved { lines } => {
-                reserved(OrderLines::new(lines).unwrap_or_else(|_| cmd.items.clone()))
-            }
-            ReserveOutcome::TakenOver { lines } => {
-                tracing::info!(
-                    orderId = %order,
-                    sagaId = %saga_id,
-                    "the saga took over the order's reservation made by ORDER_CREATED; only the saga releases it now"
-                );
-                reserved(OrderLines::new(lines).unwrap_or_else(|_| cmd.items.clone()))
-            }
-            ReserveOutcome::AlreadyReleased => failed(FailureReason::AlreadyReleased, None),
-            ReserveOutcome::InsufficientStock {
-                product,
-                requested,
-                available,
-            } => {
-                tracing::info!(
-                    orderId = %order,
-                    sagaId = %saga_id,
-                    productId = %product,
-                    requested = requested.get(),
-                    available,
-                    reason = FailureReason::OutOfStock.code(),
-                    "not enough stock; nothing reserved"
-                );
-                failed(FailureReason::OutOfStock, Some(product))
-            }
-            ReserveOutcome::UnknownProduct { product } => {
-                tracing::info!(
-                    orderId = %order,
-                    sagaId = %saga_id,
-                    productId = %product,
-                    reason = FailureReason::UnknownProduct.code(),
-                    "unknown product; nothing reserved"
-                );
-                failed(FailureReason::UnknownProduct, Some(product))
-            }
-            ReserveOutcome::HeldByOther { owner } => {
-                tracing::warn!(
-                    orderId = %order,
-                    sagaId = %saga_id,
-                    owner = %echo(&owner),
-                    reason = FailureReason::Other.code(),
-                    "the order's reservation belongs to another saga; nothing reserved for this one"
-                );
-                failed(FailureReason::Other, None)
-            }
-        })
+        }
     }
 
     async fn release_reply(
@@ -373,6 +310,91 @@ fn settle<T>(
             "{doing} for order {order}: {}",
             echo(&err.to_string())
         ))),
+    }
+}
+
+/// The reply to one reserve command, for its saga.
+struct ReserveAnswer<'a> {
+    cmd: &'a ReserveInventory,
+    saga_id: SagaId,
+}
+
+impl ReserveAnswer<'_> {
+    fn failed(&self, reason: FailureReason, product_id: Option<ProductId>) -> Reply {
+        Reply::ReservationFailed(InventoryReservationFailed {
+            order_id: self.cmd.order_id.clone(),
+            saga_id: self.saga_id.clone(),
+            reason: reason.code().to_owned(),
+            product_id,
+        })
+    }
+
+    /// Reserved, with the reservation's own lines when the store had them:
+    /// they are the truth; the command's would do only if they were the
+    /// same.
+    fn reserved(&self, lines: Option<Vec<OrderLine>>) -> Reply {
+        let items = lines
+            .and_then(|lines| OrderLines::new(lines).ok())
+            .unwrap_or_else(|| self.cmd.items.clone());
+        Reply::Reserved(InventoryReserved {
+            order_id: self.cmd.order_id.clone(),
+            saga_id: self.saga_id.clone(),
+            items,
+        })
+    }
+
+    /// The reply for what the store did; why nothing was reserved is logged.
+    fn to(&self, outcome: ReserveOutcome) -> Reply {
+        let (order, saga_id) = (&self.cmd.order_id, &self.saga_id);
+        match outcome {
+            ReserveOutcome::Reserved => self.reserved(None),
+            ReserveOutcome::AlreadyReserved { lines } => self.reserved(Some(lines)),
+            ReserveOutcome::TakenOver { lines } => {
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    "the saga took over the order's reservation made by ORDER_CREATED; only the saga releases it now"
+                );
+                self.reserved(Some(lines))
+            }
+            ReserveOutcome::AlreadyReleased => self.failed(FailureReason::AlreadyReleased, None),
+            ReserveOutcome::InsufficientStock {
+                product,
+                requested,
+                available,
+            } => {
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    productId = %product,
+                    requested = requested.get(),
+                    available,
+                    reason = FailureReason::OutOfStock.code(),
+                    "not enough stock; nothing reserved"
+                );
+                self.failed(FailureReason::OutOfStock, Some(product))
+            }
+            ReserveOutcome::UnknownProduct { product } => {
+                tracing::info!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    productId = %product,
+                    reason = FailureReason::UnknownProduct.code(),
+                    "unknown product; nothing reserved"
+                );
+                self.failed(FailureReason::UnknownProduct, Some(product))
+            }
+            ReserveOutcome::HeldByOther { owner } => {
+                tracing::warn!(
+                    orderId = %order,
+                    sagaId = %saga_id,
+                    owner = %echo(&owner),
+                    reason = FailureReason::Other.code(),
+                    "the order's reservation belongs to another saga; nothing reserved for this one"
+                );
+                self.failed(FailureReason::Other, None)
+            }
+        }
     }
 }
 

@@ -12,12 +12,14 @@
 //!
 //! Layout:
 //! - [`handler`]: the domain logic (what each input does and answers).
-//! - [`store`]: the stock store port ([`StockStore`]) and its outcomes.
-//! - [`dynamodb`]: the DynamoDB adapter (one transaction per order) and the
-//!   reading of cancelled transactions.
-//! - [`memory`]: the in-memory store with scripted faults, for tests.
+//! - [`store`]: the stock store port ([`StockStore`]), its outcomes and
+//!   its one error; [`store::dynamodb`] is the DynamoDB adapter (one
+//!   transaction per order, and the reading of cancelled transactions);
+//!   `store::memory` is the in-memory fake with scripted faults, compiled
+//!   only for tests and the `test-util` feature.
 //! - [`reply`]: replies as stored for redeliveries, and as published.
 //! - [`config`]: the environment variables.
+//! - [`text`]: outside text echoed into logs and errors, bounded.
 //!
 //! The stream-batch mechanics (decoding, KPL deaggregation, per-key order,
 //! dead letters, batched publishing of replies, `batchItemFailures`) are
@@ -28,19 +30,22 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
-pub mod dynamodb;
 pub mod handler;
-#[cfg(any(test, feature = "test-util"))]
-pub mod memory;
 pub mod reply;
 pub mod store;
 pub mod text;
 
-pub use config::Config;
-pub use dynamodb::DynamoDbStockStore;
-pub use handler::InventoryHandler;
+// The adapter and the fake were once top-level modules; local tools still
+// name them there (the reservation key layout, for one).
+pub use store::dynamodb;
 #[cfg(any(test, feature = "test-util"))]
-pub use memory::{Fault, InMemoryStockStore};
+pub use store::memory;
+
+pub use config::Config;
+pub use handler::InventoryHandler;
+pub use store::dynamodb::DynamoDbStockStore;
+#[cfg(any(test, feature = "test-util"))]
+pub use store::memory::{Fault, InMemoryStockStore};
 pub use store::{Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 
 use order_events::EventKind;
@@ -63,7 +68,17 @@ pub type InventoryPipeline = Pipeline<
 /// Builds the deployed pipeline from one SDK configuration; clients are
 /// made here, once per process.
 pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> InventoryPipeline {
-    let dynamodb = stream_core::aws::dynamodb_client(sdk);
+    build_pipeline_with_dynamodb(sdk, stream_core::aws::dynamodb_client(sdk), config)
+}
+
+/// [`build_pipeline`] around a given DynamoDB client for the stock and
+/// reply tables, so emulator tests can observe the calls the deployed
+/// wiring makes.
+pub fn build_pipeline_with_dynamodb(
+    sdk: &aws_config::SdkConfig,
+    dynamodb: aws_sdk_dynamodb::Client,
+    config: &Config,
+) -> InventoryPipeline {
     let store = DynamoDbStockStore::new(dynamodb.clone(), &config.inventory_table);
     let replies = DynamoDbIdempotencyStore::new(dynamodb, &config.idempotency_table);
     let dead_letters = SqsDeadLetters::new(
@@ -145,6 +160,3 @@ impl Function for InventoryUpdate {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     stream_core::lambda::run::<InventoryUpdate>().await
 }
-
-#[cfg(test)]
-mod tests;

@@ -27,6 +27,10 @@
 //! deployment are neither leaked nor stuck; a saga that reserves such an
 //! order takes it over like one owned by `ORDER_CREATED`.
 
+pub mod dynamodb;
+#[cfg(any(test, feature = "test-util"))]
+pub mod memory;
+
 use std::fmt;
 use std::future::Future;
 

@@ -1,6 +1,8 @@
 //! The whole function (core pipeline + handler) with in-memory fakes for
 //! every side effect: stock, replies, dead letters and PutRecords.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +13,11 @@ use stream_core::{
     KinesisEvent, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
 };
 
-use crate::{assemble, Fault, InMemoryStockStore, InventoryHandler};
+use common::{
+    items, kinesis_event, order_cancelled, order_created, release, release_for, reserve,
+    reserve_for, sequence,
+};
+use inventory_update::{assemble, Fault, InMemoryStockStore, InventoryHandler};
 
 type FakePipeline = Pipeline<
     InventoryHandler<Arc<InMemoryStockStore>, Arc<InMemoryIdempotencyStore>>,
@@ -69,110 +75,14 @@ impl Fixture {
             .await
     }
 
+    /// Delivers one batch of `records`.
+    async fn deliver(&self, records: impl IntoIterator<Item = (String, Vec<u8>)>) -> BatchOutcome {
+        self.run(&kinesis_event(records)).await
+    }
+
     fn available(&self, product: &str) -> Option<i64> {
         self.stock.available(product)
     }
-}
-
-/// A Lambda event of plain records `(partition key, data)`, sequence
-/// numbers 1, 2, 3..., built from JSON as Lambda sends it.
-pub(crate) fn kinesis_event(records: &[(&str, Vec<u8>)]) -> KinesisEvent {
-    let records: Vec<serde_json::Value> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, data))| {
-            let sequence = format!("{:056}", i + 1);
-            serde_json::json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": sequence,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "approximateArrivalTimestamp": 1761825600.0
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/order-events"
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
-}
-
-fn seq(n: usize) -> String {
-    format!("{n:056}")
-}
-
-fn items(lines: &[(&str, u32)]) -> serde_json::Value {
-    lines
-        .iter()
-        .map(|(p, q)| serde_json::json!({"productId": p, "quantity": q}))
-        .collect()
-}
-
-fn order_created(event_id: &str, order: &str, lines: &[(&str, u32)]) -> (&'static str, Vec<u8>) {
-    let data = serde_json::json!({
-        "eventId": event_id,
-        "eventType": "ORDER_CREATED",
-        "timestamp": "2025-10-30T12:00:00Z",
-        "payload": {"orderId": order, "userId": "u-1", "items": items(lines), "status": "PENDING"}
-    });
-    (leak(order), data.to_string().into_bytes())
-}
-
-fn order_cancelled(event_id: &str, order: &str) -> (&'static str, Vec<u8>) {
-    let data = serde_json::json!({
-        "eventId": event_id,
-        "eventType": "ORDER_CANCELLED",
-        "payload": {"orderId": order, "reason": "changed my mind"}
-    });
-    (leak(order), data.to_string().into_bytes())
-}
-
-fn reserve(event_id: &str, order: &str, lines: &[(&str, u32)]) -> (&'static str, Vec<u8>) {
-    let data = serde_json::json!({
-        "eventId": event_id,
-        "eventType": "RESERVE_INVENTORY",
-        "timestamp": "2025-10-30T12:00:00Z",
-        "payload": {"orderId": order, "sagaId": format!("saga-{order}"), "items": items(lines)}
-    });
-    (leak(order), data.to_string().into_bytes())
-}
-
-fn release(event_id: &str, order: &str) -> (&'static str, Vec<u8>) {
-    release_for(event_id, order, &format!("saga-{order}"))
-}
-
-fn release_for(event_id: &str, order: &str, saga: &str) -> (&'static str, Vec<u8>) {
-    let data = serde_json::json!({
-        "eventId": event_id,
-        "eventType": "RELEASE_INVENTORY",
-        "payload": {"orderId": order, "sagaId": saga}
-    });
-    (leak(order), data.to_string().into_bytes())
-}
-
-fn reserve_for(
-    event_id: &str,
-    order: &str,
-    saga: &str,
-    lines: &[(&str, u32)],
-) -> (&'static str, Vec<u8>) {
-    let data = serde_json::json!({
-        "eventId": event_id,
-        "eventType": "RESERVE_INVENTORY",
-        "payload": {"orderId": order, "sagaId": saga, "items": items(lines)}
-    });
-    (leak(order), data.to_string().into_bytes())
-}
-
-/// Partition keys outlive the test data built from them.
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
 }
 
 fn parse(record: &OutgoingRecord) -> Event {
@@ -192,11 +102,7 @@ fn quantities(lines: &[order_events::OrderLine]) -> Vec<(String, u32)> {
 async fn order_created_reserves_every_line_and_answers_nothing() {
     let f = Fixture::new(&[("p-1", 10), ("p-2", 5)]);
     let outcome = f
-        .run(&kinesis_event(&[order_created(
-            "e-1",
-            "o-1",
-            &[("p-1", 2), ("p-2", 1)],
-        )]))
+        .deliver([order_created("e-1", "o-1", &[("p-1", 2), ("p-2", 1)])])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(outcome.report.processed, 1);
@@ -215,7 +121,7 @@ async fn order_created_reserves_every_line_and_answers_nothing() {
 #[tokio::test]
 async fn a_batch_delivered_twice_changes_stock_once_and_resends_the_same_replies() {
     let f = Fixture::new(&[("p-1", 10), ("p-2", 5)]);
-    let batch = kinesis_event(&[
+    let batch = kinesis_event([
         order_created("e-1", "o-1", &[("p-1", 2)]),
         reserve("c-2", "o-2", &[("p-1", 1), ("p-2", 2)]),
         release("c-3", "o-9"),
@@ -243,15 +149,9 @@ async fn a_batch_delivered_twice_changes_stock_once_and_resends_the_same_replies
 #[tokio::test]
 async fn the_event_and_the_command_of_one_order_hold_its_stock_once() {
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[order_created(
-        "e-1",
-        "o-1",
-        &[("p-1", 3)],
-    )]))
-    .await;
-    let outcome = f
-        .run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 3)])]))
+    f.deliver([order_created("e-1", "o-1", &[("p-1", 3)])])
         .await;
+    let outcome = f.deliver([reserve("c-1", "o-1", &[("p-1", 3)])]).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(7));
     let landed = f.put.landed();
@@ -269,14 +169,10 @@ async fn the_event_and_the_command_of_one_order_hold_its_stock_once() {
 #[tokio::test]
 async fn releasing_twice_gives_back_once_and_an_unreserved_order_changes_nothing() {
     let f = Fixture::new(&[("p-1", 10), ("p-2", 10)]);
-    f.run(&kinesis_event(&[order_created(
-        "e-1",
-        "o-1",
-        &[("p-1", 4), ("p-2", 1)],
-    )]))
-    .await;
+    f.deliver([order_created("e-1", "o-1", &[("p-1", 4), ("p-2", 1)])])
+        .await;
     assert_eq!(f.available("p-1"), Some(6));
-    let cancel = kinesis_event(&[order_cancelled("x-1", "o-1")]);
+    let cancel = kinesis_event([order_cancelled("x-1", "o-1")]);
     let first = f.run(&cancel).await;
     let second = f.run(&cancel).await;
     assert_eq!(first.report.processed, 1);
@@ -287,7 +183,7 @@ async fn releasing_twice_gives_back_once_and_an_unreserved_order_changes_nothing
     );
 
     // A saga's release after the cancellation: nothing left to give back.
-    let outcome = f.run(&kinesis_event(&[release("c-1", "o-1")])).await;
+    let outcome = f.deliver([release("c-1", "o-1")]).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(10));
     let Event::InventoryReleased(reply) = parse(&f.put.landed()[0]) else {
@@ -296,9 +192,7 @@ async fn releasing_twice_gives_back_once_and_an_unreserved_order_changes_nothing
     assert!(reply.items.is_empty());
     assert_eq!(reply.saga_id.unwrap().as_str(), "saga-o-1");
 
-    let never = f
-        .run(&kinesis_event(&[order_cancelled("x-2", "o-never")]))
-        .await;
+    let never = f.deliver([order_cancelled("x-2", "o-never")]).await;
     assert_eq!(never.report.skipped, 1);
     assert_eq!(f.available("p-1"), Some(10));
 }
@@ -306,9 +200,8 @@ async fn releasing_twice_gives_back_once_and_an_unreserved_order_changes_nothing
 #[tokio::test]
 async fn a_release_command_answers_with_the_units_it_gave_back() {
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 4)])]))
-        .await;
-    f.run(&kinesis_event(&[release("c-2", "o-1")])).await;
+    f.deliver([reserve("c-1", "o-1", &[("p-1", 4)])]).await;
+    f.deliver([release("c-2", "o-1")]).await;
     assert_eq!(f.available("p-1"), Some(10));
     let landed = f.put.landed();
     let Event::InventoryReleased(reply) = parse(&landed[1]) else {
@@ -319,18 +212,14 @@ async fn a_release_command_answers_with_the_units_it_gave_back() {
 
 #[tokio::test]
 async fn short_stock_on_order_created_is_logged_and_acknowledged_all_or_none() {
-    let logs = stream_core::logging::CapturedLogs::default();
-    let _guard = tracing::subscriber::set_default(stream_core::logging::json_subscriber(
-        logs.clone(),
-        tracing_subscriber::EnvFilter::new("info"),
-    ));
+    let (logs, _guard) = capture_logs();
     let f = Fixture::new(&[("p-1", 10), ("p-2", 10), ("p-3", 1)]);
     let outcome = f
-        .run(&kinesis_event(&[order_created(
+        .deliver([order_created(
             "e-1",
             "o-1",
             &[("p-1", 1), ("p-2", 2), ("p-3", 2)],
-        )]))
+        )])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert!(
@@ -358,10 +247,10 @@ async fn short_stock_on_order_created_is_logged_and_acknowledged_all_or_none() {
 async fn an_unknown_product_dead_letters_an_event_and_fails_a_command() {
     let f = Fixture::new(&[("p-1", 10)]);
     let outcome = f
-        .run(&kinesis_event(&[
+        .deliver([
             order_created("e-1", "o-1", &[("p-1", 1), ("p-x", 1)]),
             reserve("c-2", "o-2", &[("p-1", 1), ("p-y", 1)]),
-        ]))
+        ])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(10));
@@ -371,7 +260,7 @@ async fn an_unknown_product_dead_letters_an_event_and_fails_a_command() {
         letters[0].reason,
         "unknown product p-x in order o-1; nothing reserved"
     );
-    assert_eq!(letters[0].sequence_number, seq(1));
+    assert_eq!(letters[0].sequence_number, sequence(1));
     let Event::InventoryReservationFailed(reply) = parse(&f.put.landed()[0]) else {
         panic!("expected INVENTORY_RESERVATION_FAILED")
     };
@@ -383,7 +272,7 @@ async fn an_unknown_product_dead_letters_an_event_and_fails_a_command() {
 #[tokio::test]
 async fn a_redelivered_command_replays_its_reply_even_after_stock_changed() {
     let f = Fixture::new(&[("p-1", 1)]);
-    let command = kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 2)])]);
+    let command = kinesis_event([reserve("c-1", "o-1", &[("p-1", 2)])]);
     f.run(&command).await;
     f.stock.set_available("p-1", 100);
     let again = f.run(&command).await;
@@ -406,7 +295,7 @@ async fn a_redelivered_command_replays_its_reply_even_after_stock_changed() {
 async fn throttling_that_outlasts_the_retries_reports_the_record_for_retry() {
     let f = Fixture::new(&[("p-1", 10)]);
     f.stock.fail_always(Some(Fault::Throttled));
-    let batch = kinesis_event(&[
+    let batch = kinesis_event([
         reserve("c-1", "o-1", &[("p-1", 1)]),
         order_created("e-2", "o-1", &[("p-1", 1)]),
         order_created("e-3", "o-3", &[("p-1", 1)]),
@@ -416,7 +305,7 @@ async fn throttling_that_outlasts_the_retries_reports_the_record_for_retry() {
     // Lambda resumes from the lowest reported number.
     assert_eq!(
         outcome.failed_sequence_numbers(),
-        vec![seq(1), seq(2), seq(3)]
+        vec![sequence(1), sequence(2), sequence(3)]
     );
     assert_eq!(outcome.report.transient_failures, 2);
     assert_eq!(outcome.report.not_attempted, 1);
@@ -448,11 +337,7 @@ async fn brief_throttling_and_conflicts_are_retried_within_the_delivery() {
     f.stock.fail_next(1, Fault::Throttled);
     f.stock.fail_next(2, Fault::Conflict);
     let outcome = f
-        .run(&kinesis_event(&[order_created(
-            "e-1",
-            "o-1",
-            &[("p-1", 1)],
-        )]))
+        .deliver([order_created("e-1", "o-1", &[("p-1", 1)])])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.stock.reserve_calls(), 4);
@@ -465,11 +350,11 @@ async fn a_rejected_request_dead_letters_events_and_fails_reserve_commands() {
     f.stock
         .fail_always(Some(Fault::Rejected("ValidationException: bad key".into())));
     let outcome = f
-        .run(&kinesis_event(&[
+        .deliver([
             order_created("e-1", "o-1", &[("p-1", 1)]),
             reserve("c-2", "o-2", &[("p-1", 1)]),
             release("c-3", "o-3"),
-        ]))
+        ])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(
@@ -506,7 +391,7 @@ async fn replies_to_twenty_commands_go_out_in_one_put_records_call() {
             )
         })
         .collect();
-    let outcome = f.run(&kinesis_event(&records)).await;
+    let outcome = f.deliver(records).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(outcome.report.publish_calls, 1);
     let calls = f.put.calls();
@@ -531,9 +416,9 @@ async fn a_reply_that_could_not_be_published_is_resent_on_redelivery() {
     // Every entry of the first two PutRecords calls fails: the publisher
     // gives up and the command is reported for retry.
     let f = Fixture::with_put_records(&[("p-1", 10)], FakePutRecords::failing(|call, _| call < 2));
-    let batch = kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 3)])]);
+    let batch = kinesis_event([reserve("c-1", "o-1", &[("p-1", 3)])]);
     let first = f.run(&batch).await;
-    assert_eq!(first.failed_sequence_numbers(), vec![seq(1)]);
+    assert_eq!(first.failed_sequence_numbers(), vec![sequence(1)]);
     assert!(f.put.landed().is_empty());
     assert_eq!(
         f.available("p-1"),
@@ -560,10 +445,10 @@ async fn an_order_of_more_than_fifty_lines_is_dead_lettered_untouched() {
     let lines: Vec<(String, u32)> = (0..51).map(|i| (format!("p-{i}"), 1)).collect();
     let lines: Vec<(&str, u32)> = lines.iter().map(|(p, q)| (p.as_str(), *q)).collect();
     let outcome = f
-        .run(&kinesis_event(&[
+        .deliver([
             order_created("e-1", "o-1", &lines),
             reserve("c-2", "o-2", &lines),
-        ]))
+        ])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(outcome.report.invalid_records, 2);
@@ -583,18 +468,18 @@ async fn an_order_of_more_than_fifty_lines_is_dead_lettered_untouched() {
 async fn a_poison_record_does_not_stop_the_records_after_it() {
     let f = Fixture::new(&[("p-1", 10)]);
     let outcome = f
-        .run(&kinesis_event(&[
+        .deliver([
             order_created("e-1", "o-1", &[("p-1", 1)]),
-            ("o-1", b"not json at all".to_vec()),
+            ("o-1".to_owned(), b"not json at all".to_vec()),
             order_created("e-3", "o-1", &[("p-1", 1)]),
             order_created("e-4", "o-4", &[("p-1", 2)]),
-        ]))
+        ])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(7));
     let letters = f.dead.letters();
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].sequence_number, seq(2));
+    assert_eq!(letters[0].sequence_number, sequence(2));
     assert_eq!(
         letters[0].data.as_deref(),
         Some(
@@ -609,7 +494,7 @@ async fn a_poison_record_does_not_stop_the_records_after_it() {
 async fn cqrs_shaped_commands_answer_with_the_order_as_saga() {
     let f = Fixture::new(&[("p-1", 10)]);
     let data = br#"{"commandType":"RESERVE_INVENTORY","orderId":"o-7","userId":"u-1","items":[{"productId":"p-1","quantity":2}]}"#;
-    let outcome = f.run(&kinesis_event(&[("o-7", data.to_vec())])).await;
+    let outcome = f.deliver([("o-7".to_owned(), data.to_vec())]).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(8));
     let Event::InventoryReserved(reply) = parse(&f.put.landed()[0]) else {
@@ -626,7 +511,7 @@ async fn other_types_are_skipped_without_touching_stock() {
         "payload": {"orderId": "o-1", "userId": "u-1", "items": items(&[("p-1", 1)])}
     });
     let outcome = f
-        .run(&kinesis_event(&[("o-1", placed.to_string().into_bytes())]))
+        .deliver([("o-1".to_owned(), placed.to_string().into_bytes())])
         .await;
     assert_eq!(outcome.report.skipped, 1);
     assert_eq!(f.stock.reserve_calls(), 0);
@@ -653,13 +538,10 @@ fn capture_logs() -> (
 async fn order_cancelled_leaves_a_saga_reservation_alone_and_says_why() {
     let (logs, _guard) = capture_logs();
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 4)])]))
-        .await;
+    f.deliver([reserve("c-1", "o-1", &[("p-1", 4)])]).await;
     assert_eq!(f.available("p-1"), Some(6));
 
-    let outcome = f
-        .run(&kinesis_event(&[order_cancelled("x-1", "o-1")]))
-        .await;
+    let outcome = f.deliver([order_cancelled("x-1", "o-1")]).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(outcome.report.skipped, 1);
     assert_eq!(f.available("p-1"), Some(6), "the saga's stock stays held");
@@ -679,8 +561,8 @@ async fn order_cancelled_leaves_a_saga_reservation_alone_and_says_why() {
     );
 
     // The saga's own release gives the stock back, once.
-    f.run(&kinesis_event(&[release("c-2", "o-1")])).await;
-    f.run(&kinesis_event(&[release("c-3", "o-1")])).await;
+    f.deliver([release("c-2", "o-1")]).await;
+    f.deliver([release("c-3", "o-1")]).await;
     assert_eq!(f.available("p-1"), Some(10));
     let released: Vec<_> = replies(&f)
         .into_iter()
@@ -695,13 +577,9 @@ async fn order_cancelled_leaves_a_saga_reservation_alone_and_says_why() {
 #[tokio::test]
 async fn a_saga_release_leaves_an_order_created_reservation_alone() {
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[order_created(
-        "e-1",
-        "o-1",
-        &[("p-1", 3)],
-    )]))
-    .await;
-    let outcome = f.run(&kinesis_event(&[release("c-1", "o-1")])).await;
+    f.deliver([order_created("e-1", "o-1", &[("p-1", 3)])])
+        .await;
+    let outcome = f.deliver([release("c-1", "o-1")]).await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(f.available("p-1"), Some(7), "nothing given back");
     assert_eq!(f.stock.owner("o-1"), Some(Some("ORDER_CREATED".into())));
@@ -712,10 +590,9 @@ async fn a_saga_release_leaves_an_order_created_reservation_alone() {
     assert_eq!(reply.saga_id.as_ref().unwrap().as_str(), "saga-o-1");
 
     // ORDER_CANCELLED, the owner, releases it, once.
-    let cancel = kinesis_event(&[order_cancelled("x-1", "o-1")]);
+    let cancel = kinesis_event([order_cancelled("x-1", "o-1")]);
     f.run(&cancel).await;
-    f.run(&kinesis_event(&[order_cancelled("x-2", "o-1")]))
-        .await;
+    f.deliver([order_cancelled("x-2", "o-1")]).await;
     f.run(&cancel).await;
     assert_eq!(f.available("p-1"), Some(10));
 }
@@ -723,10 +600,10 @@ async fn a_saga_release_leaves_an_order_created_reservation_alone() {
 #[tokio::test]
 async fn each_owner_releases_its_own_reservation_once_whatever_arrives() {
     let f = Fixture::new(&[("p-1", 100), ("p-2", 100)]);
-    f.run(&kinesis_event(&[
+    f.deliver([
         order_created("e-1", "o-1", &[("p-1", 5)]),
         reserve("c-2", "o-2", &[("p-1", 7), ("p-2", 1)]),
-    ]))
+    ])
     .await;
     assert_eq!(
         (f.available("p-1"), f.available("p-2")),
@@ -734,7 +611,7 @@ async fn each_owner_releases_its_own_reservation_once_whatever_arrives() {
     );
     // Every release of both orders, each delivered twice, and again with
     // new ids.
-    let releases = kinesis_event(&[
+    let releases = kinesis_event([
         order_cancelled("x-1", "o-1"),
         release("r-1", "o-1"),
         order_cancelled("x-2", "o-2"),
@@ -742,12 +619,12 @@ async fn each_owner_releases_its_own_reservation_once_whatever_arrives() {
     ]);
     f.run(&releases).await;
     f.run(&releases).await;
-    f.run(&kinesis_event(&[
+    f.deliver([
         order_cancelled("x-1b", "o-1"),
         release("r-1b", "o-1"),
         order_cancelled("x-2b", "o-2"),
         release("r-2b", "o-2"),
-    ]))
+    ])
     .await;
     assert_eq!(
         (f.available("p-1"), f.available("p-2")),
@@ -781,14 +658,9 @@ async fn each_owner_releases_its_own_reservation_once_whatever_arrives() {
 #[tokio::test]
 async fn a_saga_takes_over_the_order_created_reservation_so_a_late_cancel_cannot_release_it() {
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[order_created(
-        "e-1",
-        "o-1",
-        &[("p-1", 2)],
-    )]))
-    .await;
-    f.run(&kinesis_event(&[reserve("c-1", "o-1", &[("p-1", 2)])]))
+    f.deliver([order_created("e-1", "o-1", &[("p-1", 2)])])
         .await;
+    f.deliver([reserve("c-1", "o-1", &[("p-1", 2)])]).await;
     assert_eq!(f.available("p-1"), Some(8), "held once");
     assert_eq!(f.stock.owner("o-1"), Some(Some("SAGA#saga-o-1".into())));
     let Event::InventoryReserved(reply) = &replies(&f)[0] else {
@@ -801,28 +673,22 @@ async fn a_saga_takes_over_the_order_created_reservation_so_a_late_cancel_cannot
 
     // The saga shipped; the cancellation comes too late and is refused by
     // the saga, so stock must not come back here either.
-    f.run(&kinesis_event(&[order_cancelled("x-1", "o-1")]))
-        .await;
+    f.deliver([order_cancelled("x-1", "o-1")]).await;
     assert_eq!(f.available("p-1"), Some(8));
     // A failing saga compensates instead: then the stock comes back.
-    f.run(&kinesis_event(&[release("c-2", "o-1")])).await;
+    f.deliver([release("c-2", "o-1")]).await;
     assert_eq!(f.available("p-1"), Some(10));
 }
 
 #[tokio::test]
 async fn another_saga_can_neither_reserve_nor_release_a_saga_reservation() {
     let f = Fixture::new(&[("p-1", 10)]);
-    f.run(&kinesis_event(&[reserve_for(
-        "c-1",
-        "o-1",
-        "s-a",
-        &[("p-1", 2)],
-    )]))
-    .await;
-    f.run(&kinesis_event(&[
+    f.deliver([reserve_for("c-1", "o-1", "s-a", &[("p-1", 2)])])
+        .await;
+    f.deliver([
         reserve_for("c-2", "o-1", "s-b", &[("p-1", 2)]),
         release_for("c-3", "o-1", "s-b"),
-    ]))
+    ])
     .await;
     assert_eq!(f.available("p-1"), Some(8));
     assert_eq!(f.stock.owner("o-1"), Some(Some("SAGA#s-a".into())));
@@ -836,8 +702,7 @@ async fn another_saga_can_neither_reserve_nor_release_a_saga_reservation() {
         panic!("expected INVENTORY_RELEASED, got {:?}", all[2])
     };
     assert!(released.items.is_empty());
-    f.run(&kinesis_event(&[release_for("c-4", "o-1", "s-a")]))
-        .await;
+    f.deliver([release_for("c-4", "o-1", "s-a")]).await;
     assert_eq!(f.available("p-1"), Some(10));
 }
 
@@ -847,26 +712,18 @@ async fn a_reservation_without_an_owner_is_released_once_by_either_flow() {
     f.stock.reserve_without_owner("o-1", &[("p-1", 3)]);
     f.stock.reserve_without_owner("o-2", &[("p-1", 4)]);
     assert_eq!(f.available("p-1"), Some(3));
-    f.run(&kinesis_event(&[
-        order_cancelled("x-1", "o-1"),
-        release("r-2", "o-2"),
-    ]))
-    .await;
+    f.deliver([order_cancelled("x-1", "o-1"), release("r-2", "o-2")])
+        .await;
     assert_eq!(f.available("p-1"), Some(10));
-    f.run(&kinesis_event(&[
-        release("r-1", "o-1"),
-        order_cancelled("x-2", "o-2"),
-    ]))
-    .await;
+    f.deliver([release("r-1", "o-1"), order_cancelled("x-2", "o-2")])
+        .await;
     assert_eq!(f.available("p-1"), Some(10), "given back once each");
 
     // A saga reserving such an order takes it over like ORDER_CREATED's.
     f.stock.reserve_without_owner("o-3", &[("p-1", 5)]);
-    f.run(&kinesis_event(&[reserve("c-3", "o-3", &[("p-1", 5)])]))
-        .await;
+    f.deliver([reserve("c-3", "o-3", &[("p-1", 5)])]).await;
     assert_eq!(f.stock.owner("o-3"), Some(Some("SAGA#saga-o-3".into())));
-    f.run(&kinesis_event(&[order_cancelled("x-3", "o-3")]))
-        .await;
+    f.deliver([order_cancelled("x-3", "o-3")]).await;
     assert_eq!(f.available("p-1"), Some(5));
 }
 
@@ -880,14 +737,13 @@ async fn failure_replies_carry_reason_codes_and_the_product_never_error_text() {
         order_cancelled("x-3", "o-3"),
         reserve("c-3", "o-3", &[("p-2", 1)]),
     ] {
-        f.run(&kinesis_event(&[record])).await;
+        f.deliver([record]).await;
     }
     f.stock.fail_always(Some(Fault::Rejected(format!(
         "ValidationException: {}",
         "\u{202e}k".repeat(50_000)
     ))));
-    f.run(&kinesis_event(&[reserve("c-4", "o-4", &[("p-2", 1)])]))
-        .await;
+    f.deliver([reserve("c-4", "o-4", &[("p-2", 1)])]).await;
     let failures: Vec<(String, Option<String>)> = replies(&f)
         .into_iter()
         .filter_map(|e| match e {
@@ -919,10 +775,10 @@ async fn huge_store_errors_reach_logs_and_dead_letters_bounded() {
     let huge = format!("ValidationException: {}", "x".repeat(100_000));
     f.stock.fail_always(Some(Fault::Rejected(huge)));
     let outcome = f
-        .run(&kinesis_event(&[
+        .deliver([
             order_created("e-1", "o-1", &[("p-1", 1)]),
             reserve("c-2", "o-2", &[("p-1", 1)]),
-        ]))
+        ])
         .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     let letters = f.dead.letters();

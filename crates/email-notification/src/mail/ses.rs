@@ -16,8 +16,8 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use crate::email::{for_log, Email};
-use crate::mail::{MailSender, SendError};
+use super::{Email, MailSender, SendError};
+use crate::text::for_log;
 
 const CHARSET: &str = "UTF-8";
 

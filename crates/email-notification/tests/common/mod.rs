@@ -5,10 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use email_notification::{EmailHandler, FakeMailSender, InMemoryAddressBook, Settings};
+use email_notification::{Config, EmailHandler, FakeMailSender, InMemoryAddressBook};
 use order_events::EmailAddress;
 use serde_json::{json, Value};
+// Not every test binary reads sequence numbers.
+use stream_core::testing::kinesis_record;
+#[allow(unused_imports)]
+pub use stream_core::testing::sequence;
 use stream_core::{
     InMemoryDeadLetters, InMemoryIdempotencyStore, KinesisEvent, Pipeline, PipelineConfig,
     RetryPolicy,
@@ -28,30 +31,30 @@ pub struct Fakes {
 
 pub const SENDER: &str = "orders@shop.example.com";
 
-/// Settings with short backoffs, so tests that retry stay quick.
-pub fn quick_settings() -> Settings {
-    let mut settings = Settings::new(EmailAddress::parse(SENDER).unwrap());
-    settings.send_retry = RetryPolicy {
+/// The configuration with short backoffs, so tests that retry stay quick.
+pub fn quick_config() -> Config {
+    let mut config = Config::new(EmailAddress::parse(SENDER).unwrap());
+    config.send_retry = RetryPolicy {
         max_attempts: 5,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         deadline_margin: Duration::from_millis(100),
     };
-    settings.lookup_retry = RetryPolicy {
+    config.lookup_retry = RetryPolicy {
         max_attempts: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         deadline_margin: Duration::from_millis(100),
     };
-    settings
+    config
 }
 
-pub fn fakes_with(settings: Settings, pipeline: PipelineConfig) -> Fakes {
+pub fn fakes_with(config: Config, pipeline: PipelineConfig) -> Fakes {
     let mail = Arc::new(FakeMailSender::default());
     let addresses = Arc::new(InMemoryAddressBook::default());
     let store = Arc::new(InMemoryIdempotencyStore::default());
     let dead_letters = Arc::new(InMemoryDeadLetters::default());
-    let handler = EmailHandler::new(mail.clone(), addresses.clone(), store.clone(), settings);
+    let handler = EmailHandler::new(mail.clone(), addresses.clone(), store.clone(), config);
     Fakes {
         mail,
         addresses,
@@ -64,7 +67,7 @@ pub fn fakes_with(settings: Settings, pipeline: PipelineConfig) -> Fakes {
 pub fn fakes() -> Fakes {
     let mut config = PipelineConfig::new("email-notification-test");
     config.deadline_margin = Duration::from_millis(50);
-    fakes_with(quick_settings(), config)
+    fakes_with(quick_config(), config)
 }
 
 pub fn envelope(event_id: &str, event_type: &str, payload: Value) -> Vec<u8> {
@@ -75,35 +78,6 @@ pub fn envelope(event_id: &str, event_type: &str, payload: Value) -> Vec<u8> {
         "payload": payload,
     }))
     .unwrap()
-}
-
-/// A Lambda Kinesis event whose records carry `(partition key, data)`,
-/// sequence numbers `first_sequence`, `first_sequence + 1`, ...
-pub fn kinesis_event(first_sequence: u64, records: &[(&str, Vec<u8>)]) -> KinesisEvent {
-    let records: Vec<Value> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, data))| {
-            let sequence = (first_sequence + i as u64).to_string();
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": sequence,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "approximateArrivalTimestamp": 1761825600.0,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/order-events",
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
 }
 
 pub fn user_registered(user: &str, email: &str, name: Option<&str>) -> (String, Vec<u8>) {
@@ -136,12 +110,26 @@ pub fn order_placed(order: &str, user: &str, email: Option<&str>) -> (String, Ve
     )
 }
 
+/// When the records of [`batch`] reached the stream: long ago, so an
+/// order whose address is unknown is not waited for.
+const LONG_AGO_S: f64 = 1761825600.0;
+
+/// A Lambda Kinesis event whose records carry `(partition key, data)`,
+/// sequence numbers `first_sequence`, `first_sequence + 1`, ...
+/// ([`sequence`]), all arrived at [`LONG_AGO_S`].
 pub fn batch(first_sequence: u64, records: &[(String, Vec<u8>)]) -> KinesisEvent {
-    let borrowed: Vec<(&str, Vec<u8>)> = records
+    let mut event = KinesisEvent::default();
+    event.records = records
         .iter()
-        .map(|(k, d)| (k.as_str(), d.clone()))
+        .zip(first_sequence..)
+        .map(|((key, data), n)| {
+            let mut record = kinesis_record(n, key, data.clone());
+            record.kinesis.approximate_arrival_timestamp =
+                serde_json::from_value(json!(LONG_AGO_S)).unwrap();
+            record
+        })
         .collect();
-    kinesis_event(first_sequence, &borrowed)
+    event
 }
 
 pub fn failures(outcome: &stream_core::BatchOutcome) -> Vec<String> {

@@ -36,8 +36,6 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -50,7 +48,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use order_events::{Money, OrderId, OrderLine, OrderLines, ProductId, Quantity, Timestamp};
 
-use crate::store::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use super::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 use crate::text::echo;
 
 /// Key prefix of reservation items.
@@ -70,38 +68,10 @@ pub fn reservation_key(order: &OrderId) -> String {
     format!("{RESERVATION_PREFIX}{order}")
 }
 
-/// DynamoDB calls made by the adapter, counted where they are sent (one
-/// count per logical call; the SDK's own retries of a call are not counted).
-#[derive(Debug, Default)]
-pub struct CallCounts {
-    transact_write_items: AtomicU64,
-    get_item: AtomicU64,
-    update_item: AtomicU64,
-}
-
-impl CallCounts {
-    pub fn transact_write_items(&self) -> u64 {
-        self.transact_write_items.load(Ordering::SeqCst)
-    }
-
-    pub fn get_item(&self) -> u64 {
-        self.get_item.load(Ordering::SeqCst)
-    }
-
-    pub fn update_item(&self) -> u64 {
-        self.update_item.load(Ordering::SeqCst)
-    }
-
-    pub fn total(&self) -> u64 {
-        self.transact_write_items() + self.get_item() + self.update_item()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct DynamoDbStockStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    calls: Arc<CallCounts>,
 }
 
 impl DynamoDbStockStore {
@@ -109,16 +79,10 @@ impl DynamoDbStockStore {
         Self {
             client,
             table: table.into(),
-            calls: Arc::default(),
         }
     }
 
-    pub fn calls(&self) -> &CallCounts {
-        &self.calls
-    }
-
     async fn get_reservation(&self, order: &OrderId) -> Result<Option<Item>, StoreError> {
-        self.calls.get_item.fetch_add(1, Ordering::SeqCst);
         let output = self
             .client
             .get_item()
@@ -135,9 +99,6 @@ impl DynamoDbStockStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<(), SdkError<TransactWriteItemsError, HttpResponse>> {
-        self.calls
-            .transact_write_items
-            .fetch_add(1, Ordering::SeqCst);
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
@@ -269,7 +230,6 @@ impl DynamoDbStockStore {
         owner: &Owner,
         lines: Vec<OrderLine>,
     ) -> Result<ReserveOutcome, StoreError> {
-        self.calls.update_item.fetch_add(1, Ordering::SeqCst);
         let result = self
             .client
             .update_item()

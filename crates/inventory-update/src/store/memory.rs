@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use order_events::{OrderId, OrderLine, OrderLines, ProductId};
 
-use crate::store::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
+use super::{Existing, Owner, ReleaseOutcome, ReserveOutcome, StockStore, StoreError};
 
 /// A failure the fake answers with instead of doing the work.
 #[derive(Debug, Clone, PartialEq, Eq)]

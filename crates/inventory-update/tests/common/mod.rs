@@ -1,44 +1,14 @@
-//! Builders of Lambda Kinesis events and of the records inside them.
+//! Builders of the records this function reads, and of the Lambda
+//! Kinesis events that carry them.
 
 #![allow(dead_code)]
 
-use base64::Engine as _;
-use stream_core::KinesisEvent;
+/// Lambda events built as Lambda sends them: records with sequence numbers
+/// 1, 2, 3... on shard 0.
+pub use stream_core::testing::{kinesis_event, sequence};
 
-/// A Lambda event of plain records `(partition key, data)` with sequence
-/// numbers 1, 2, 3..., built from JSON exactly as Lambda sends it.
-pub fn kinesis_event(records: &[(String, Vec<u8>)]) -> KinesisEvent {
-    let records: Vec<serde_json::Value> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, data))| {
-            let sequence = sequence(i + 1);
-            serde_json::json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": key,
-                    "sequenceNumber": sequence,
-                    "data": base64::engine::general_purpose::STANDARD.encode(data),
-                    "approximateArrivalTimestamp": 1761825600.0
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("shardId-000000000000:{sequence}"),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": "arn:aws:iam::123456789012:role/lambda-role",
-                "awsRegion": "us-east-1",
-                "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/order-events"
-            })
-        })
-        .collect();
-    serde_json::from_value(serde_json::json!({ "Records": records })).expect("a valid KinesisEvent")
-}
-
-pub fn sequence(n: usize) -> String {
-    format!("{n:056}")
-}
-
-fn items(lines: &[(&str, u32)]) -> serde_json::Value {
+/// The `items` of an order or a command.
+pub fn items(lines: &[(&str, u32)]) -> serde_json::Value {
     lines
         .iter()
         .map(|(p, q)| serde_json::json!({"productId": p, "quantity": q}))
