@@ -258,13 +258,50 @@ pub fn order_placed_readers() -> BTreeSet<&'static str> {
 
 /// Checks the run against the plan and the invariants.
 pub fn evaluate(observed: Observed<'_>) -> DemoReport {
-    let plan = observed.plan;
+    let orders = order_outcomes(&observed);
+    let (stock, [stock_check, no_negative, held]) = stock_checks(&observed, &orders);
+    let mail = check_mail(&observed, &orders);
+    let (dead_letters, dead_check) = dead_letters_only_invalid(&observed);
+    let mut published = observed.published.clone();
+    published.duplicate_confirmations = mail
+        .received
+        .get(&(EmailKind::Confirmation, published.duplicated.clone()))
+        .copied()
+        .unwrap_or(0);
+    DemoReport {
+        customers: observed.plan.customers.len(),
+        published,
+        cancelled_order: observed.cancel.clone(),
+        checks: vec![
+            sagas_ended(&observed, &orders),
+            as_planned(&observed, &orders),
+            stock_check,
+            no_negative,
+            held,
+            mail.check,
+            dead_check,
+        ],
+        orders,
+        stock,
+        sender: observed.sender.to_owned(),
+        emails: mail.by_kind,
+        email_samples: mail.samples,
+        dead_letters,
+        runner: runner_totals(&observed),
+        timings: observed.timings,
+        log: None,
+    }
+}
+
+/// How each planned order ended, by its saga.
+fn order_outcomes(observed: &Observed<'_>) -> Vec<OrderOutcome> {
     let sagas: BTreeMap<&str, &SagaRow> = observed
         .sagas
         .iter()
         .map(|s| (s.order_id.as_str(), s))
         .collect();
-    let orders: Vec<OrderOutcome> = plan
+    observed
+        .plan
         .orders
         .iter()
         .map(|order| {
@@ -277,9 +314,11 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
                 reason: saga.and_then(|s| s.reason.clone()),
             }
         })
-        .collect();
+        .collect()
+}
 
-    // Every saga ended.
+/// Every saga ended, only planned orders have one, and the runner drained.
+fn sagas_ended(observed: &Observed<'_>, orders: &[OrderOutcome]) -> Check {
     let mut ended = Check::new("every saga ended (COMPLETED or FAILED)");
     for order in orders.iter().filter(|o| o.outcome == Outcome::Unfinished) {
         ended
@@ -289,7 +328,7 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
     if let Some(extra) = observed
         .sagas
         .iter()
-        .find(|s| plan.order(&s.order_id).is_none())
+        .find(|s| observed.plan.order(&s.order_id).is_none())
     {
         ended.broken.push(format!(
             "a saga exists for {}, which was never placed validly",
@@ -302,28 +341,37 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             observed.run.outcome
         ));
     }
+    ended
+}
 
-    // Each order ended as planned.
-    let mut as_planned = Check::new("each order ended as planned");
-    for order in &orders {
-        let reason = order.reason.as_deref().unwrap_or_default();
-        let expected = match order.role {
-            Role::Normal => (order.outcome == Outcome::Completed).then_some(()),
-            Role::PaymentDeclined => (order.outcome == Outcome::Failed
-                && reason_is(reason, FailureReason::PaymentDeclined))
-            .then_some(()),
-            Role::ShippingFails => (order.outcome == Outcome::Failed
-                && reason_is(reason, FailureReason::ShippingFailed))
-            .then_some(()),
-            Role::Cancelled => (order.outcome == Outcome::Cancelled).then_some(()),
-            Role::Scarce => Some(()),
-        };
-        if expected.is_none() {
-            as_planned.broken.push(format!(
-                "{} ({:?}) ended {} ({reason})",
-                order.order_id, order.role, order.status
-            ));
+/// Whether an order's end is the one its role plans.
+fn ended_as_planned(order: &OrderOutcome) -> bool {
+    let reason = order.reason.as_deref().unwrap_or_default();
+    match order.role {
+        Role::Normal => order.outcome == Outcome::Completed,
+        Role::PaymentDeclined => {
+            order.outcome == Outcome::Failed && reason_is(reason, FailureReason::PaymentDeclined)
         }
+        Role::ShippingFails => {
+            order.outcome == Outcome::Failed && reason_is(reason, FailureReason::ShippingFailed)
+        }
+        Role::Cancelled => order.outcome == Outcome::Cancelled,
+        Role::Scarce => true,
+    }
+}
+
+/// Each order ended as its role plans; exactly one order for the scarce
+/// product won it; the cancellation was published.
+fn as_planned(observed: &Observed<'_>, orders: &[OrderOutcome]) -> Check {
+    let mut as_planned = Check::new("each order ended as planned");
+    for order in orders.iter().filter(|o| !ended_as_planned(o)) {
+        as_planned.broken.push(format!(
+            "{} ({:?}) ended {} ({})",
+            order.order_id,
+            order.role,
+            order.status,
+            order.reason.as_deref().unwrap_or_default()
+        ));
     }
     let scarce: Vec<&OrderOutcome> = orders.iter().filter(|o| o.role == Role::Scarce).collect();
     let won = scarce
@@ -345,18 +393,16 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             scarce.len()
         ));
     }
-    if let Some((order, published)) = &observed.cancel {
-        if !published {
-            as_planned
-                .broken
-                .push(format!("the cancellation of {order} was not published"));
-        }
+    if let Some((order, false)) = &observed.cancel {
+        as_planned
+            .broken
+            .push(format!("the cancellation of {order} was not published"));
     }
+    as_planned
+}
 
-    // Stock.
-    let mut stock_check = Check::new("stock after = stock before - units of completed orders");
-    let mut no_negative = Check::new("no negative stock");
-    let mut held = Check::new("reservations hold exactly the units of completed orders");
+/// Units of each product in the completed orders.
+fn units_sold<'p>(plan: &'p Plan, orders: &[OrderOutcome]) -> BTreeMap<&'p str, i64> {
     let mut sold: BTreeMap<&str, i64> = BTreeMap::new();
     for order in &plan.orders {
         if orders
@@ -368,30 +414,26 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             }
         }
     }
+    sold
+}
+
+/// The stock lines, and the stock invariants: conserved, never negative,
+/// reservations holding exactly what was sold.
+fn stock_checks(observed: &Observed<'_>, orders: &[OrderOutcome]) -> (Vec<StockLine>, [Check; 3]) {
+    let mut stock_check = Check::new("stock after = stock before - units of completed orders");
+    let mut no_negative = Check::new("no negative stock");
+    let mut held = Check::new("reservations hold exactly the units of completed orders");
+    let sold = units_sold(observed.plan, orders);
+    let get = |m: &BTreeMap<String, i64>, product: &str| m.get(product).copied().unwrap_or(0);
     let mut stock = Vec::new();
     for product in shop::all_products() {
         let line = StockLine {
             product_id: product.id.to_owned(),
             name: product.name.to_owned(),
-            before: observed
-                .before
-                .available
-                .get(product.id)
-                .copied()
-                .unwrap_or(0),
-            after: observed
-                .after
-                .available
-                .get(product.id)
-                .copied()
-                .unwrap_or(0),
+            before: get(&observed.before.available, product.id),
+            after: get(&observed.after.available, product.id),
             sold: sold.get(product.id).copied().unwrap_or(0),
-            reserved: observed
-                .after
-                .reserved
-                .get(product.id)
-                .copied()
-                .unwrap_or(0),
+            reserved: get(&observed.after.reserved, product.id),
         };
         if line.after != line.before - line.sold {
             stock_check.broken.push(format!(
@@ -417,121 +459,149 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             no_negative.broken.push(format!("{product}: {available}"));
         }
     }
+    (stock, [stock_check, no_negative, held])
+}
 
-    // Emails: every expected one exactly once, to the customer, and no other.
-    let mut expected: BTreeMap<String, (EmailKind, String, String)> = BTreeMap::new();
+/// An email the plan can cause: its kind, the order or user it is about,
+/// and whom it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedEmail {
+    pub kind: EmailKind,
+    pub key: String,
+    pub to: String,
+}
+
+/// Every email the plan can cause, by subject (a subject names its order
+/// or user, and does not depend on a failure's reason).
+pub fn expected_emails(plan: &Plan) -> BTreeMap<String, ExpectedEmail> {
+    let mut expected = BTreeMap::new();
+    let mut expect = |subject, kind, key: &str, to: &str| {
+        let email = ExpectedEmail {
+            kind,
+            key: key.to_owned(),
+            to: to.to_owned(),
+        };
+        expected.insert(subject, email);
+    };
     for customer in &plan.customers {
         if let Ok(message) = customer
             .registered()
             .map_err(|e| e.to_string())
             .and_then(|u| compose::welcome(&u).map_err(|e| e.to_string()))
         {
-            expected.insert(
+            expect(
                 message.subject,
-                (
-                    EmailKind::Welcome,
-                    customer.user_id.to_owned(),
-                    customer.email.to_owned(),
-                ),
+                EmailKind::Welcome,
+                customer.user_id,
+                customer.email,
             );
         }
     }
     for order in &plan.orders {
-        let to = plan.customer_of(order).email.to_owned();
-        let id = order.id().to_string();
+        let to = plan.customer_of(order).email;
+        let id = order.id().as_str();
         if let Ok(message) = compose::order_placed(&order.placed) {
-            expected.insert(
-                message.subject,
-                (EmailKind::Confirmation, id.clone(), to.clone()),
-            );
+            expect(message.subject, EmailKind::Confirmation, id, to);
         }
         if let Ok(message) = compose::order_completed(order.id()) {
-            expected.insert(
-                message.subject,
-                (EmailKind::Completed, id.clone(), to.clone()),
-            );
+            expect(message.subject, EmailKind::Completed, id, to);
         }
-        let reason = orders
-            .iter()
-            .find(|o| o.order_id == id)
-            .and_then(|o| o.reason.clone())
-            .unwrap_or_default();
-        if let Ok(message) = compose::order_failed(order.id(), &reason) {
-            expected.insert(message.subject, (EmailKind::Failed, id, to));
+        if let Ok(message) = compose::order_failed(order.id(), "") {
+            expect(message.subject, EmailKind::Failed, id, to);
         }
     }
-    let mut emails: BTreeMap<EmailKind, usize> = BTreeMap::new();
-    let mut received: BTreeMap<(EmailKind, String), usize> = BTreeMap::new();
-    let mut samples: Vec<EmailSample> = Vec::new();
-    let mut email_check =
-        Check::new("exactly one confirmation per ORDER_PLACED, one welcome per user, one outcome email per ended saga");
-    for mail in observed.mail {
-        let (kind, key, to) = expected.get(&mail.subject).cloned().unwrap_or((
-            EmailKind::Unexpected,
-            mail.subject.clone(),
-            String::new(),
-        ));
-        *emails.entry(kind).or_insert(0) += 1;
-        *received.entry((kind, key.clone())).or_insert(0) += 1;
-        if kind == EmailKind::Unexpected {
-            email_check
-                .broken
-                .push(format!("unexpected email \"{}\"", mail.subject));
-        } else if mail.to != [to.clone()] {
-            email_check.broken.push(format!(
-                "{} for {key} went to {:?}, not {}",
-                kind.label(),
-                mail.to.iter().map(|a| mask(a)).collect::<Vec<_>>(),
-                mask(&to)
-            ));
-        }
-        if !samples.iter().any(|s| s.kind == kind) {
-            samples.push(EmailSample {
-                kind,
-                subject: mail.subject.clone(),
-                to_masked: mail
-                    .to
-                    .iter()
-                    .map(|a| mask(a))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-    }
-    samples.sort_by_key(|s| s.kind);
-    let mut want = |kind: EmailKind, key: &str, copies: usize| {
-        let got = received.get(&(kind, key.to_owned())).copied().unwrap_or(0);
-        if got != copies {
-            email_check.broken.push(format!(
-                "{key}: {got} {} emails, expected {copies}",
-                kind.label()
-            ));
-        }
+    expected
+}
+
+/// The mail as received, and its invariant.
+struct MailSeen {
+    by_kind: BTreeMap<EmailKind, usize>,
+    received: BTreeMap<(EmailKind, String), usize>,
+    samples: Vec<EmailSample>,
+    check: Check,
+}
+
+/// Emails: every expected one exactly once, to the customer, and no other.
+fn check_mail(observed: &Observed<'_>, orders: &[OrderOutcome]) -> MailSeen {
+    let expected = expected_emails(observed.plan);
+    let mut seen = MailSeen {
+        by_kind: BTreeMap::new(),
+        received: BTreeMap::new(),
+        samples: Vec::new(),
+        check: Check::new("exactly one confirmation per ORDER_PLACED, one welcome per user, one outcome email per ended saga"),
     };
-    for customer in &plan.customers {
-        want(EmailKind::Welcome, customer.user_id, 1);
+    for mail in observed.mail {
+        seen.receive(mail, expected.get(&mail.subject));
     }
-    for order in &orders {
-        want(EmailKind::Confirmation, &order.order_id, 1);
+    seen.samples.sort_by_key(|s| s.kind);
+    for customer in &observed.plan.customers {
+        seen.want(EmailKind::Welcome, customer.user_id, 1);
+    }
+    for order in orders {
+        seen.want(EmailKind::Confirmation, &order.order_id, 1);
         let (completed, failed) = match order.outcome {
             Outcome::Completed => (1, 0),
             Outcome::Failed | Outcome::Cancelled => (0, 1),
             Outcome::Unfinished => (0, 0),
         };
-        want(EmailKind::Completed, &order.order_id, completed);
-        want(EmailKind::Failed, &order.order_id, failed);
+        seen.want(EmailKind::Completed, &order.order_id, completed);
+        seen.want(EmailKind::Failed, &order.order_id, failed);
+    }
+    seen
+}
+
+impl MailSeen {
+    fn receive(&mut self, mail: &SentMail, expected: Option<&ExpectedEmail>) {
+        let masked = || mail.to.iter().map(|a| mask(a)).collect::<Vec<_>>();
+        let kind = expected.map_or(EmailKind::Unexpected, |e| e.kind);
+        let key = expected.map_or(&mail.subject, |e| &e.key);
+        *self.by_kind.entry(kind).or_insert(0) += 1;
+        *self.received.entry((kind, key.clone())).or_insert(0) += 1;
+        match expected {
+            None => self
+                .check
+                .broken
+                .push(format!("unexpected email \"{}\"", mail.subject)),
+            Some(e) if mail.to != [e.to.clone()] => self.check.broken.push(format!(
+                "{} for {key} went to {:?}, not {}",
+                kind.label(),
+                masked(),
+                mask(&e.to)
+            )),
+            Some(_) => {}
+        }
+        if !self.samples.iter().any(|s| s.kind == kind) {
+            self.samples.push(EmailSample {
+                kind,
+                subject: mail.subject.clone(),
+                to_masked: masked().join(", "),
+            });
+        }
     }
 
-    let mut published = observed.published;
-    published.duplicate_confirmations = received
-        .get(&(EmailKind::Confirmation, published.duplicated.clone()))
-        .copied()
-        .unwrap_or(0);
+    fn want(&mut self, kind: EmailKind, key: &str, copies: usize) {
+        let got = self
+            .received
+            .get(&(kind, key.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        if got != copies {
+            self.check.broken.push(format!(
+                "{key}: {got} {} emails, expected {copies}",
+                kind.label()
+            ));
+        }
+    }
+}
 
-    // Dead letters: the invalid order, once per function that reads it.
+/// Dead letters by function and reason, and their invariant: the invalid
+/// order, once per function that reads it, and nothing else.
+fn dead_letters_only_invalid(
+    observed: &Observed<'_>,
+) -> (BTreeMap<(String, String), usize>, Check) {
     let mut dead_check =
         Check::new("only the invalid order is dead-lettered, once by each function reading it");
-    let invalid = plan.invalid_order_data();
+    let invalid = observed.plan.invalid_order_data();
     let mut dead_letters: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut by_function: BTreeMap<&str, usize> = BTreeMap::new();
     for letter in observed.dead_letters {
@@ -555,7 +625,10 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
             "the invalid order was dead-lettered {by_function:?}; expected once by each of {readers:?}"
         ));
     }
+    (dead_letters, dead_check)
+}
 
+fn runner_totals(observed: &Observed<'_>) -> RunnerTotals {
     let event_stream_mappings = observed
         .run
         .mappings
@@ -565,38 +638,31 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
                 .ends_with(&format!("/{}", observed.events_stream))
         })
         .count();
-    let runner = RunnerTotals {
+    let totals = &observed.run.totals;
+    RunnerTotals {
         idle: observed.run.outcome == RunOutcome::Idle,
-        invocations: observed.run.totals.invocations,
-        records_delivered: observed.run.totals.records_delivered,
-        redelivered: observed.run.totals.redelivered,
-        filtered_out: observed.run.totals.filtered_out,
-        filtered_not_json: observed.run.totals.filtered_non_json,
+        invocations: totals.invocations,
+        records_delivered: totals.records_delivered,
+        redelivered: totals.redelivered,
+        filtered_out: totals.filtered_out,
+        filtered_not_json: totals.filtered_non_json,
         event_stream_mappings,
-    };
+    }
+}
 
-    DemoReport {
-        customers: plan.customers.len(),
-        published,
-        cancelled_order: observed.cancel,
-        orders,
-        stock,
-        sender: observed.sender.to_owned(),
-        emails,
-        email_samples: samples,
-        dead_letters,
-        runner,
-        timings: observed.timings,
-        checks: vec![
-            ended,
-            as_planned,
-            stock_check,
-            no_negative,
-            held,
-            email_check,
-            dead_check,
-        ],
-        log: None,
+/// The invariants as the reports print them: a line each, and its breaks
+/// under it.
+pub fn write_checks(text: &mut String, checks: &[Check]) {
+    for check in checks {
+        let _ = writeln!(
+            text,
+            "  [{}] {}",
+            if check.holds() { " ok " } else { "FAIL" },
+            check.name
+        );
+        for broken in &check.broken {
+            let _ = writeln!(text, "         - {broken}");
+        }
     }
 }
 
@@ -740,17 +806,7 @@ impl fmt::Display for DemoReport {
         let holding = self.checks.iter().filter(|c| c.holds()).count();
         writeln!(f, "\nInvariants: {holding} of {} hold", self.checks.len())?;
         let mut text = String::new();
-        for check in &self.checks {
-            let _ = writeln!(
-                text,
-                "  [{}] {}",
-                if check.holds() { " ok " } else { "FAIL" },
-                check.name
-            );
-            for broken in &check.broken {
-                let _ = writeln!(text, "         - {broken}");
-            }
-        }
+        write_checks(&mut text, &self.checks);
         f.write_str(&text)
     }
 }

@@ -265,96 +265,122 @@ impl ShardState {
         if let Some(pending) = self.pending_skip.take() {
             return self.skip(ctx, pending).await;
         }
-
-        let read = if !self.end_of_shard && self.buffer.len() < ctx.config.batch_size {
-            match self.read(ctx).await {
-                Ok(read) => {
-                    self.error_streak = 0;
-                    read
-                }
-                Err(err) => {
-                    self.error_streak += 1;
-                    self.stats.source_errors += 1;
-                    tracing::warn!(
-                        function = %ctx.config.function_name,
-                        shard = %self.info.shard_id,
-                        error = %err,
-                        "reading the shard failed; retrying"
-                    );
-                    return self.wait(backoff(
-                        ctx.config.retry_delay.max(MIN_ERROR_BACKOFF),
-                        self.error_streak,
-                    ));
-                }
-            }
-        } else {
-            Read::Skipped
+        let read = match self.read_if_room(ctx).await {
+            Ok(read) => read,
+            Err(wait) => return wait,
         };
-
-        if let Some(max_age) = ctx.config.max_record_age {
-            let now = system_now();
-            let expired = self
-                .buffer
-                .iter()
-                .take(ctx.config.batch_size)
-                .take_while(|b| {
-                    now.duration_since(b.record.approximate_arrival)
-                        .unwrap_or_default()
-                        > max_age
-                })
-                .count();
-            if expired > 0 {
-                let invoke_count = self.streak_attempts_at_front();
-                let skip = PendingSkip {
-                    count: expired,
-                    condition: FailureCondition::RecordAgeExceeded,
-                    invoke_count,
-                    function_error: None,
-                };
-                return self.skip(ctx, skip).await;
-            }
-        }
-
-        if self.buffer.is_empty() {
-            self.window_opened = None;
-            if self.end_of_shard {
-                self.finished = true;
-                self.dirty = true;
-                tracing::info!(
-                    function = %ctx.config.function_name,
-                    shard = %self.info.shard_id,
-                    "closed shard read to its end"
-                );
-                // Work done: the children it was holding back may now start.
-                return Step::Worked;
-            }
-            return match read {
-                Read::Page {
-                    records: 0,
-                    caught_up: true,
-                }
-                | Read::Skipped => Step::Idle,
-                Read::Page { .. } | Read::Expired => Step::Worked,
+        if let Some(expired) = self.expired_at_front(ctx) {
+            let skip = PendingSkip {
+                count: expired,
+                condition: FailureCondition::RecordAgeExceeded,
+                invoke_count: self.streak_attempts_at_front(),
+                function_error: None,
             };
+            return self.skip(ctx, skip).await;
         }
-
+        if self.buffer.is_empty() {
+            return self.drained(ctx, read);
+        }
         let size = self.batch_size(ctx);
-        let window = ctx.config.batching_window;
-        let full = size == self.limit(ctx) || size < self.buffer.len().min(self.limit(ctx));
-        let redelivery = self.is_redelivery(0);
-        if !(full
-            || redelivery
-            || window.is_zero()
-            || self.end_of_shard
-            || !self.segments.is_empty())
-        {
-            let closes = *self.window_opened.get_or_insert(now) + window;
-            if now < closes {
-                return Step::WaitUntil(closes);
-            }
+        if let Some(closes) = self.window_closes(ctx, size, now) {
+            return Step::WaitUntil(closes);
         }
         self.window_opened = None;
         self.deliver(ctx, size).await
+    }
+
+    /// Reads when the buffer has room for more than a batch; a failed read
+    /// is the wait before the next try.
+    async fn read_if_room<I, S: StreamSource>(
+        &mut self,
+        ctx: &ShardContext<'_, I, S>,
+    ) -> Result<Read, Step> {
+        if self.end_of_shard || self.buffer.len() >= ctx.config.batch_size {
+            return Ok(Read::Skipped);
+        }
+        match self.read(ctx).await {
+            Ok(read) => {
+                self.error_streak = 0;
+                Ok(read)
+            }
+            Err(err) => {
+                self.stats.source_errors += 1;
+                tracing::warn!(
+                    function = %ctx.config.function_name,
+                    shard = %self.info.shard_id,
+                    error = %err,
+                    "reading the shard failed; retrying"
+                );
+                Err(self.error_wait(ctx))
+            }
+        }
+    }
+
+    /// How many records at the front of the next batch are older than
+    /// `max_record_age`, if any.
+    fn expired_at_front<I, S>(&self, ctx: &ShardContext<'_, I, S>) -> Option<usize> {
+        let max_age = ctx.config.max_record_age?;
+        let now = system_now();
+        let expired = self
+            .buffer
+            .iter()
+            .take(ctx.config.batch_size)
+            .take_while(|b| {
+                now.duration_since(b.record.approximate_arrival)
+                    .unwrap_or_default()
+                    > max_age
+            })
+            .count();
+        (expired > 0).then_some(expired)
+    }
+
+    /// Nothing buffered: a closed shard is finished, an open one idle once
+    /// a read found nothing new.
+    fn drained<I, S>(&mut self, ctx: &ShardContext<'_, I, S>, read: Read) -> Step {
+        self.window_opened = None;
+        if self.end_of_shard {
+            self.finished = true;
+            self.dirty = true;
+            tracing::info!(
+                function = %ctx.config.function_name,
+                shard = %self.info.shard_id,
+                "closed shard read to its end"
+            );
+            // Work done: the children it was holding back may now start.
+            return Step::Worked;
+        }
+        match read {
+            Read::Page {
+                records: 0,
+                caught_up: true,
+            }
+            | Read::Skipped => Step::Idle,
+            Read::Page { .. } | Read::Expired => Step::Worked,
+        }
+    }
+
+    /// When the batching window of a batch of `size` closes, if the batch
+    /// must wait for it: not for a full batch, a redelivery, the end of a
+    /// shard or a piece of a bisection.
+    fn window_closes<I, S>(
+        &mut self,
+        ctx: &ShardContext<'_, I, S>,
+        size: usize,
+        now: Instant,
+    ) -> Option<Instant> {
+        let window = ctx.config.batching_window;
+        let limit = self.limit(ctx);
+        let full = size == limit || size < self.buffer.len().min(limit);
+        if full
+            || self.is_redelivery(0)
+            || window.is_zero()
+            || self.end_of_shard
+            || !self.segments.is_empty()
+        {
+            return None;
+        }
+        let closes = *self.window_opened.get_or_insert(now) + window;
+        (now < closes).then_some(closes)
     }
 
     /// The most records the next batch may hold.
@@ -410,6 +436,16 @@ impl ShardState {
         Step::WaitUntil(at)
     }
 
+    /// The wait after a failed call to the stream, the function or the
+    /// destination, growing with each one in a row.
+    fn error_wait<I, S>(&mut self, ctx: &ShardContext<'_, I, S>) -> Step {
+        self.error_streak += 1;
+        self.wait(backoff(
+            ctx.config.retry_delay.max(MIN_ERROR_BACKOFF),
+            self.error_streak,
+        ))
+    }
+
     async fn read<I, S: StreamSource>(
         &mut self,
         ctx: &ShardContext<'_, I, S>,
@@ -450,35 +486,7 @@ impl ShardState {
         let records = page.records.len();
         let was_empty = self.buffer.is_empty();
         for record in page.records {
-            self.stats.records_read += 1;
-            self.last_read = Some(record.sequence_number.clone());
-            let verdict = ctx
-                .config
-                .filter
-                .as_ref()
-                .map_or(FilterVerdict::Deliver, |f| f.check(&record.data));
-            match verdict {
-                FilterVerdict::Deliver => {
-                    self.buffer.push_back(Buffered {
-                        record,
-                        ordinal: self.next_ordinal,
-                    });
-                    self.next_ordinal += 1;
-                }
-                FilterVerdict::Drop => self.stats.filtered_out += 1,
-                FilterVerdict::DropNotJson => {
-                    self.stats.filtered_out += 1;
-                    self.stats.filtered_non_json += 1;
-                    tracing::warn!(
-                        function = %ctx.config.function_name,
-                        shard = %self.info.shard_id,
-                        sequenceNumber = %record.sequence_number,
-                        partitionKey = %record.partition_key,
-                        bytes = record.data.len(),
-                        "record data is not a JSON object; dropped by the filter, as Lambda does"
-                    );
-                }
-            }
+            self.admit(ctx, record);
         }
         if let Some(last) = &self.last_read {
             self.resume = IteratorPosition::AfterSequenceNumber(last.clone());
@@ -495,7 +503,59 @@ impl ShardState {
         })
     }
 
+    /// Buffers a record read from the shard, or counts it dropped by the
+    /// filter.
+    fn admit<I, S>(&mut self, ctx: &ShardContext<'_, I, S>, record: StreamRecord) {
+        self.stats.records_read += 1;
+        self.last_read = Some(record.sequence_number.clone());
+        let verdict = ctx
+            .config
+            .filter
+            .as_ref()
+            .map_or(FilterVerdict::Deliver, |f| f.check(&record.data));
+        match verdict {
+            FilterVerdict::Deliver => {
+                self.buffer.push_back(Buffered {
+                    record,
+                    ordinal: self.next_ordinal,
+                });
+                self.next_ordinal += 1;
+            }
+            FilterVerdict::Drop => self.stats.filtered_out += 1,
+            FilterVerdict::DropNotJson => {
+                self.stats.filtered_out += 1;
+                self.stats.filtered_non_json += 1;
+                tracing::warn!(
+                    function = %ctx.config.function_name,
+                    shard = %self.info.shard_id,
+                    sequenceNumber = %record.sequence_number,
+                    partitionKey = %record.partition_key,
+                    bytes = record.data.len(),
+                    "record data is not a JSON object; dropped by the filter, as Lambda does"
+                );
+            }
+        }
+    }
+
+    /// Invokes the function with the first `size` buffered records and
+    /// acts on its answer.
     async fn deliver<I: Invoke, S>(&mut self, ctx: &ShardContext<'_, I, S>, size: usize) -> Step {
+        match self.invoke(ctx, size).await {
+            Ok(verdict) => {
+                self.error_streak = 0;
+                self.answer(ctx, size, verdict).await
+            }
+            Err(wait) => wait,
+        }
+    }
+
+    /// One invocation, counted; an unreachable function is the wait before
+    /// the next try, without using up a retry attempt.
+    async fn invoke<I: Invoke, S>(
+        &mut self,
+        ctx: &ShardContext<'_, I, S>,
+        size: usize,
+    ) -> Result<Verdict, Step> {
         let event = ctx.event_source.event(
             &self.info.shard_id,
             self.buffer.iter().take(size).map(|b| &b.record),
@@ -523,39 +583,41 @@ impl ShardState {
             tokio::time::timeout(timeout, ctx.invoker.invoke(event, Deadline::in_(timeout)))
                 .await
                 .unwrap_or(Err(InvokeError::Timeout(timeout)));
-
-        let verdict = match result {
-            Ok(response) => judge(
+        match result {
+            Ok(response) => Ok(judge(
                 self.buffer
                     .iter()
                     .take(size)
                     .map(|b| b.record.sequence_number.as_str()),
                 &response,
-            ),
+            )),
             Err(InvokeError::Unavailable(err)) => {
                 self.stats.unavailable += 1;
-                self.error_streak += 1;
                 tracing::warn!(
                     function = %ctx.config.function_name,
                     shard = %self.info.shard_id,
                     error = %format!("{err:#}"),
                     "function unavailable; retrying without using up retry attempts"
                 );
-                return self.wait(backoff(
-                    ctx.config.retry_delay.max(MIN_ERROR_BACKOFF),
-                    self.error_streak,
-                ));
+                Err(self.error_wait(ctx))
             }
             Err(err) => {
                 self.stats.function_errors += 1;
-                Verdict::WholeBatch {
+                Ok(Verdict::WholeBatch {
                     reason: err.to_string(),
                     function_error: true,
-                }
+                })
             }
-        };
-        self.error_streak = 0;
+        }
+    }
 
+    /// Acts on the function's answer to a batch of `size`.
+    async fn answer<I, S>(
+        &mut self,
+        ctx: &ShardContext<'_, I, S>,
+        size: usize,
+        verdict: Verdict,
+    ) -> Step {
         match verdict {
             Verdict::Success => {
                 self.stats.successful_invocations += 1;
@@ -580,23 +642,28 @@ impl ShardState {
             } => {
                 self.stats.whole_batch_failures += 1;
                 if ctx.config.bisect_on_error && size > 1 {
-                    self.stats.bisections += 1;
-                    let first = size.div_ceil(2);
-                    self.consume_segments(size);
-                    self.segments.push_front(size - first);
-                    self.segments.push_front(first);
-                    tracing::info!(
-                        function = %ctx.config.function_name,
-                        shard = %self.info.shard_id,
-                        records = size,
-                        reason = %reason,
-                        "batch failed as a whole; splitting it in two"
-                    );
+                    self.bisect(ctx, size, &reason);
                     return Step::Worked;
                 }
                 self.failed(ctx, size, function_error, &reason).await
             }
         }
+    }
+
+    /// Splits a failed batch of `size` in two halves, delivered in turn.
+    fn bisect<I, S>(&mut self, ctx: &ShardContext<'_, I, S>, size: usize, reason: &str) {
+        self.stats.bisections += 1;
+        let first = size.div_ceil(2);
+        self.consume_segments(size);
+        self.segments.push_front(size - first);
+        self.segments.push_front(first);
+        tracing::info!(
+            function = %ctx.config.function_name,
+            shard = %self.info.shard_id,
+            records = size,
+            reason = %reason,
+            "batch failed as a whole; splitting it in two"
+        );
     }
 
     /// The `remaining` records at the front failed (the first of them was
@@ -658,12 +725,73 @@ impl ShardState {
     /// nothing is acknowledged and the report is retried.
     async fn skip<I, S>(&mut self, ctx: &ShardContext<'_, I, S>, skip: PendingSkip) -> Step {
         let count = skip.count.min(self.buffer.len());
-        let (Some(first), Some(last)) = (
-            self.buffer.front(),
-            self.buffer.get(count.saturating_sub(1)),
-        ) else {
+        let Some(report) = self.failure_report(ctx, &skip, count) else {
             return Step::Worked;
         };
+        let info = &report.kinesis_batch_info;
+        // The same fields whatever became of the records.
+        macro_rules! skipped {
+            ($level:ident, $($rest:tt)*) => {
+                tracing::$level!(
+                    function = %ctx.config.function_name,
+                    shard = %info.shard_id,
+                    condition = ?skip.condition,
+                    startSequenceNumber = %info.start_sequence_number,
+                    endSequenceNumber = %info.end_sequence_number,
+                    records = count,
+                    $($rest)*
+                )
+            };
+        }
+        match &ctx.config.on_failure {
+            Some(destination) => {
+                if let Err(err) = destination.send(&report).await {
+                    self.stats.destination_errors += 1;
+                    tracing::error!(
+                        function = %ctx.config.function_name,
+                        shard = %info.shard_id,
+                        destination = %destination.describe(),
+                        error = %format!("{err:#}"),
+                        "on-failure destination unavailable; the records stay until it takes the report"
+                    );
+                    self.pending_skip = Some(skip);
+                    return self.error_wait(ctx);
+                }
+                self.stats.on_failure_batches += 1;
+                self.stats.on_failure_records += count as u64;
+                skipped!(
+                    warn,
+                    destination = %destination.describe(),
+                    "records skipped and reported to the on-failure destination"
+                );
+            }
+            None => {
+                self.stats.discarded_batches += 1;
+                self.stats.discarded_records += count as u64;
+                skipped!(
+                    error,
+                    "records skipped with no on-failure destination; they are lost to this function"
+                );
+            }
+        }
+        if skip.condition == FailureCondition::RecordAgeExceeded {
+            self.stats.expired_records += count as u64;
+        }
+        self.error_streak = 0;
+        self.acknowledge(count);
+        self.streak = None;
+        Step::Worked
+    }
+
+    /// Lambda's on-failure record of the first `count` buffered records.
+    fn failure_report<I, S>(
+        &self,
+        ctx: &ShardContext<'_, I, S>,
+        skip: &PendingSkip,
+        count: usize,
+    ) -> Option<OnFailureRecord> {
+        let first = &self.buffer.front()?.record;
+        let last = &self.buffer.get(count.saturating_sub(1))?.record;
         let arrival = |r: &StreamRecord| {
             order_events::Timestamp::from_unix_millis(crate::event::unix_millis(
                 r.approximate_arrival,
@@ -671,7 +799,7 @@ impl ShardState {
             .map(|t| t.to_rfc3339())
             .unwrap_or_default()
         };
-        let report = OnFailureRecord {
+        Some(OnFailureRecord {
             request_context: RequestContext {
                 request_id: uuid::Uuid::new_v4().to_string(),
                 function_arn: ctx.event_source.function_arn(&ctx.config.function_name),
@@ -687,68 +815,14 @@ impl ShardState {
             timestamp: order_events::Timestamp::now().to_rfc3339(),
             kinesis_batch_info: KinesisBatchInfo {
                 shard_id: self.info.shard_id.clone(),
-                start_sequence_number: first.record.sequence_number.clone(),
-                end_sequence_number: last.record.sequence_number.clone(),
-                approximate_arrival_of_first_record: arrival(&first.record),
-                approximate_arrival_of_last_record: arrival(&last.record),
+                start_sequence_number: first.sequence_number.clone(),
+                end_sequence_number: last.sequence_number.clone(),
+                approximate_arrival_of_first_record: arrival(first),
+                approximate_arrival_of_last_record: arrival(last),
                 batch_size: count,
                 stream_arn: ctx.event_source.stream_arn.clone(),
             },
-        };
-        let info = &report.kinesis_batch_info;
-        match &ctx.config.on_failure {
-            Some(destination) => {
-                if let Err(err) = destination.send(&report).await {
-                    self.stats.destination_errors += 1;
-                    self.error_streak += 1;
-                    tracing::error!(
-                        function = %ctx.config.function_name,
-                        shard = %info.shard_id,
-                        destination = %destination.describe(),
-                        error = %format!("{err:#}"),
-                        "on-failure destination unavailable; the records stay until it takes the report"
-                    );
-                    let delay = backoff(
-                        ctx.config.retry_delay.max(MIN_ERROR_BACKOFF),
-                        self.error_streak,
-                    );
-                    self.pending_skip = Some(skip);
-                    return self.wait(delay);
-                }
-                self.stats.on_failure_batches += 1;
-                self.stats.on_failure_records += count as u64;
-                tracing::warn!(
-                    function = %ctx.config.function_name,
-                    shard = %info.shard_id,
-                    condition = ?skip.condition,
-                    startSequenceNumber = %info.start_sequence_number,
-                    endSequenceNumber = %info.end_sequence_number,
-                    records = count,
-                    destination = %destination.describe(),
-                    "records skipped and reported to the on-failure destination"
-                );
-            }
-            None => {
-                self.stats.discarded_batches += 1;
-                self.stats.discarded_records += count as u64;
-                tracing::error!(
-                    function = %ctx.config.function_name,
-                    shard = %info.shard_id,
-                    condition = ?skip.condition,
-                    startSequenceNumber = %info.start_sequence_number,
-                    endSequenceNumber = %info.end_sequence_number,
-                    records = count,
-                    "records skipped with no on-failure destination; they are lost to this function"
-                );
-            }
-        }
-        if skip.condition == FailureCondition::RecordAgeExceeded {
-            self.stats.expired_records += count as u64;
-        }
-        self.error_streak = 0;
-        self.acknowledge(count);
-        self.streak = None;
-        Step::Worked
+        })
     }
 
     /// Acknowledges the first `count` buffered records.

@@ -4,12 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use email_notification::compose;
 use event_source_runner::{RunOutcome, RunReport};
 use order_events::{EventKind, FailureReason, OrderId};
 
 use crate::inspect::{DeadLetterRow, InventoryState, SagaRow, SentMail, StreamEvent};
-use crate::report::{Check, EmailKind};
+use crate::report::{expected_emails, Check, EmailKind};
 use crate::shop::Plan;
 
 /// Longest list of examples one broken invariant shows.
@@ -212,45 +211,14 @@ fn stock_conserved(observed: &Observed<'_>) -> Check {
     close(check, hidden)
 }
 
-/// The kind and key (order or user) of each email the plan can cause, by
-/// subject.
-fn expected_subjects(plan: &Plan) -> BTreeMap<String, (EmailKind, String)> {
-    let mut expected = BTreeMap::new();
-    for customer in &plan.customers {
-        if let Ok(message) = customer
-            .registered()
-            .map_err(|e| e.to_string())
-            .and_then(|u| compose::welcome(&u).map_err(|e| e.to_string()))
-        {
-            expected.insert(
-                message.subject,
-                (EmailKind::Welcome, customer.user_id.to_owned()),
-            );
-        }
-    }
-    for order in &plan.orders {
-        let id = order.id().to_string();
-        if let Ok(message) = compose::order_placed(&order.placed) {
-            expected.insert(message.subject, (EmailKind::Confirmation, id.clone()));
-        }
-        if let Ok(message) = compose::order_completed(order.id()) {
-            expected.insert(message.subject, (EmailKind::Completed, id.clone()));
-        }
-        if let Ok(message) = compose::order_failed(order.id(), "") {
-            expected.insert(message.subject, (EmailKind::Failed, id));
-        }
-    }
-    expected
-}
-
 fn one_email_each(observed: &Observed<'_>, notes: &mut Vec<String>) -> Check {
     let mut check = Check::new("at most one email per (kind, order or user)");
     let mut hidden = 0;
-    let expected = expected_subjects(observed.plan);
+    let expected = expected_emails(observed.plan);
     let mut received: BTreeMap<(EmailKind, String), usize> = BTreeMap::new();
     for mail in observed.mail {
         match expected.get(&mail.subject) {
-            Some((kind, key)) => *received.entry((*kind, key.clone())).or_insert(0) += 1,
+            Some(email) => *received.entry((email.kind, email.key.clone())).or_insert(0) += 1,
             None => push_limited(
                 &mut check,
                 &mut hidden,
@@ -463,6 +431,8 @@ pub fn off_plan(plan: &Plan, sagas: &[SagaRow]) -> Vec<(OrderId, String)> {
 
 #[cfg(test)]
 mod tests {
+    use email_notification::compose;
+
     use super::*;
     use std::time::Duration;
 

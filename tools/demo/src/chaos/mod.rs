@@ -549,17 +549,7 @@ pub fn details(run: &ProfileRun) -> String {
             sw.superseded
         );
     }
-    for check in &run.checks {
-        let _ = writeln!(
-            text,
-            "  [{}] {}",
-            if check.holds() { " ok " } else { "FAIL" },
-            check.name
-        );
-        for broken in &check.broken {
-            let _ = writeln!(text, "         - {broken}");
-        }
-    }
+    crate::report::write_checks(&mut text, &run.checks);
     for note in &run.notes {
         let _ = writeln!(text, "  note: {note}");
     }
