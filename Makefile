@@ -134,3 +134,22 @@ fuzz-ci: ## Fuzz every decoder briefly (debug build, FUZZ_CI_SECONDS (24) in all
 	$(CARGO) test -q --workspace --no-run
 	$(FUZZ_TARGET_DIR)/debug/fuzz --total-seconds $(FUZZ_CI_SECONDS) --seed $(FUZZ_CI_SEED) \
 		--artifacts $(FUZZ_TARGET_DIR)/fuzz-artifacts $(FUZZ_ARGS)
+
+# ---------------------------------------------------------------- producer
+# tools/producer: put contract events on a stream, and size a stream and its
+# Lambda consumers. `cargo run -q` builds silently, so a line says so first.
+
+STREAM ?=
+FILES ?=
+PUBLISH_ARGS ?=
+
+.PHONY: publish capacity
+publish: ## Publish events: make publish STREAM=<name or ARN> FILES="events/x.json more.jsonl" [PUBLISH_ARGS="--dry-run"]
+	@test -n "$(FILES)" || { echo 'usage: make publish STREAM=<stream name or ARN> FILES="<event files, - for stdin>" [PUBLISH_ARGS="--dry-run --skip-invalid"]' >&2; exit 2; }
+	@echo "producer: building (quiet; the first build takes a while), then publishing..." >&2
+	$(CARGO) run -q -p producer -- publish $(if $(STREAM),--stream $(STREAM)) $(PUBLISH_ARGS) $(FILES)
+
+capacity: ## Shards, on-demand capacity, Lambda concurrency: make capacity ARGS="--records-per-second 5000 --avg-record-kb 2"
+	@test -n "$(ARGS)" || { echo 'usage: make capacity ARGS="--records-per-second N --avg-record-kb X [--consumers C] [--enhanced-fan-out] [--parallelization-factor F] [--batch-size B] [--avg-batch-ms M]"' >&2; exit 2; }
+	@echo "producer: building (quiet; the first build takes a while)..." >&2
+	$(CARGO) run -q -p producer -- capacity $(ARGS)

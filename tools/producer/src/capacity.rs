@@ -24,7 +24,8 @@ pub const WRITE_KIB_PER_SHARD: f64 = 1024.0;
 pub const READ_KIB_PER_SHARD: f64 = 2048.0;
 /// Where an on-demand stream starts: 4 shards' worth.
 pub const ON_DEMAND_START_SHARDS: u64 = 4;
-/// An on-demand stream's default write quota.
+/// An on-demand stream's default write quota, which twice the peak
+/// must fit.
 pub const ON_DEMAND_MAX_RECORDS: u64 = 200_000;
 pub const ON_DEMAND_MAX_KIB: f64 = 200.0 * 1024.0;
 /// The smallest default shard quota of an account (500 in us-east-1,
@@ -110,21 +111,15 @@ impl Workload {
             .max(shards_for_writes)
             .max(shards_for_reads)
             .max(1);
-        let provisioned = self.mode(
-            provisioned_shards,
-            provisioned_shards.saturating_mul(RECORDS_PER_SHARD),
-            provisioned_shards as f64 * WRITE_KIB_PER_SHARD,
-        );
-        // On demand keeps twice the peak, never less than where it starts.
-        let on_demand_records = rps
+        let provisioned = self.mode(provisioned_shards);
+        // On demand keeps room for twice the peak, never less than where
+        // it starts.
+        let on_demand_shards = rps
             .saturating_mul(2)
-            .max(ON_DEMAND_START_SHARDS * RECORDS_PER_SHARD);
-        let on_demand_kib =
-            (2.0 * write_kib).max(ON_DEMAND_START_SHARDS as f64 * WRITE_KIB_PER_SHARD);
-        let on_demand_shards = on_demand_records
             .div_ceil(RECORDS_PER_SHARD)
-            .max(shards_for(on_demand_kib, WRITE_KIB_PER_SHARD));
-        let on_demand = self.mode(on_demand_shards, on_demand_records, on_demand_kib);
+            .max(shards_for(2.0 * write_kib, WRITE_KIB_PER_SHARD))
+            .max(ON_DEMAND_START_SHARDS);
+        let on_demand = self.mode(on_demand_shards);
         let mut plan = Plan {
             write_kib_per_second: write_kib,
             shared_read_kib_per_second: shared_read_kib,
@@ -139,7 +134,7 @@ impl Workload {
         plan
     }
 
-    fn mode(&self, shards: u64, write_records: u64, write_kib: f64) -> Mode {
+    fn mode(&self, shards: u64) -> Mode {
         let slots = shards.saturating_mul(u64::from(self.parallelization_factor));
         let rps = self.records_per_second as f64;
         let invocations = if self.records_per_second == 0 {
@@ -157,8 +152,8 @@ impl Workload {
             .map(|ms| invocations / slots as f64 * ms / 1000.0);
         Mode {
             shards,
-            write_records_per_second: write_records,
-            write_kib_per_second: write_kib,
+            write_records_per_second: shards.saturating_mul(RECORDS_PER_SHARD),
+            write_kib_per_second: shards as f64 * WRITE_KIB_PER_SHARD,
             lambda_concurrency: slots.saturating_mul(u64::from(self.consumers)),
             invocations_per_second: invocations,
             avg_batch,
@@ -172,8 +167,8 @@ impl Workload {
              scales to twice the peak of the last 30 days; a first burst beyond twice the previous \
              peak is throttled until it has scaled"
         )];
-        if plan.on_demand.write_records_per_second > ON_DEMAND_MAX_RECORDS
-            || plan.on_demand.write_kib_per_second > ON_DEMAND_MAX_KIB
+        if self.records_per_second.saturating_mul(2) > ON_DEMAND_MAX_RECORDS
+            || 2.0 * plan.write_kib_per_second > ON_DEMAND_MAX_KIB
         {
             notes.push(
                 "on-demand beyond its default quota (200 MiB/s, 200,000 records/s per stream) \
@@ -478,10 +473,13 @@ mod tests {
         let plan = workload(10_000, 2.0).plan();
         // 20,000 KiB/s written: 20 shards provisioned.
         assert_eq!(plan.provisioned.shards, 20);
-        assert_eq!(plan.on_demand.write_records_per_second, 20_000);
-        assert_eq!(plan.on_demand.write_kib_per_second, 40_000.0);
+        // Twice 20,000 KiB/s needs 40 shards, which take 40,000 records/s.
         assert_eq!(plan.on_demand.shards, 40);
+        assert_eq!(plan.on_demand.write_records_per_second, 40_000);
+        assert_eq!(plan.on_demand.write_kib_per_second, 40_960.0);
         assert!(!plan.notes.iter().any(|n| n.contains("quota increase")));
+        // Small records: twice 3,000 records/s is 6 shards.
+        assert_eq!(workload(3_000, 0.1).plan().on_demand.shards, 6);
         let big = workload(250_000, 1.0).plan();
         assert!(big.notes.iter().any(|n| n.contains("quota increase")));
         assert!(big.notes.iter().any(|n| n.contains("shard quota")));

@@ -11,6 +11,10 @@
 //!   re-sent entries, and the dry run that batches the same way.
 //! - [`capacity`]: the shard and concurrency arithmetic and its table.
 
+// Input from files and AWS never meets an unwrap or expect: a bad event is
+// reported with its place, not a panic (tests may unwrap what they build).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod capacity;
 pub mod cli;
 pub mod input;

@@ -43,7 +43,11 @@ pub fn prepare(document: Document) -> Result<Prepared, Rejected> {
         location: document.location.clone(),
         reason,
     };
-    let data = complete(&document.data).map_err(reject)?;
+    // Data that is no envelope at all is described in the event model's
+    // words, as a function would dead-letter it.
+    let data = complete(&document.data).map_err(|err| {
+        reject(Envelope::parse(&document.data).map_or_else(|e| e.to_string(), |_| err))
+    })?;
     let (kind, event_id, partition_key) = validate(&data).map_err(reject)?;
     let size = data.len() + partition_key.len();
     if size > MAX_RECORD_BYTES {
