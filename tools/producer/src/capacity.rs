@@ -245,7 +245,14 @@ fn percent(share: Option<f64>) -> String {
 
 /// The plan as a small table and its notes.
 pub fn render(workload: &Workload, plan: &Plan) -> Vec<String> {
-    let (p, o) = (&plan.provisioned, &plan.on_demand);
+    let mut lines = vec![headline(workload, plan), String::new()];
+    lines.extend(table(&rows(workload, plan)));
+    lines.push(String::new());
+    lines.extend(plan.notes.iter().map(|note| format!("note: {note}")));
+    lines
+}
+
+fn headline(workload: &Workload, plan: &Plan) -> String {
     let readers = if workload.enhanced_fan_out {
         format!(
             "{} enhanced fan-out consumer(s), 2 MiB/s per shard each",
@@ -258,91 +265,70 @@ pub fn render(workload: &Workload, plan: &Plan) -> Vec<String> {
             decimal(plan.shared_read_kib_per_second / 1024.0)
         )
     };
-    let mut lines = vec![
-        format!(
-            "workload: {} records/s x {} KB = {} MiB/s written; {readers}",
-            group(workload.records_per_second),
-            workload.avg_record_kib,
-            decimal(plan.write_kib_per_second / 1024.0)
-        ),
-        String::new(),
-    ];
-    let rows: Vec<(String, String, String)> = vec![
-        (
+    format!(
+        "workload: {} records/s x {} KB = {} MiB/s written; {readers}",
+        group(workload.records_per_second),
+        workload.avg_record_kib,
+        decimal(plan.write_kib_per_second / 1024.0)
+    )
+}
+
+/// Label, provisioned, on-demand. On-demand shard counts are AWS's to
+/// choose, hence approximate.
+fn rows(workload: &Workload, plan: &Plan) -> Vec<[String; 3]> {
+    let (p, o) = (&plan.provisioned, &plan.on_demand);
+    let both = |label: &str, of: fn(&Mode) -> String| [label.to_owned(), of(p), of(o)];
+    let provisioned_only = |label: &str, n: u64| [label.to_owned(), group(n), String::new()];
+    vec![
+        [
             "shards".into(),
             group(p.shards),
             format!("~{}", group(o.shards)),
-        ),
-        (
-            "  for records (1,000/s each)".into(),
-            group(plan.shards_for_records),
-            String::new(),
-        ),
-        (
-            "  for writes (1 MiB/s each)".into(),
-            group(plan.shards_for_writes),
-            String::new(),
-        ),
-        (
-            "  for shared reads (2 MiB/s each)".into(),
-            group(plan.shards_for_reads),
-            String::new(),
-        ),
-        (
-            "write capacity, records/s".into(),
-            group(p.write_records_per_second),
-            group(o.write_records_per_second),
-        ),
-        (
-            "write capacity, MiB/s".into(),
-            decimal(p.write_kib_per_second / 1024.0),
-            decimal(o.write_kib_per_second / 1024.0),
-        ),
-        (
+        ],
+        provisioned_only("  for records (1,000/s each)", plan.shards_for_records),
+        provisioned_only("  for writes (1 MiB/s each)", plan.shards_for_writes),
+        provisioned_only("  for shared reads (2 MiB/s each)", plan.shards_for_reads),
+        both("write capacity, records/s", |m| {
+            group(m.write_records_per_second)
+        }),
+        both("write capacity, MiB/s", |m| {
+            decimal(m.write_kib_per_second / 1024.0)
+        }),
+        [
             format!(
                 "Lambda concurrency ({} fn x PF {})",
                 workload.consumers, workload.parallelization_factor
             ),
             group(p.lambda_concurrency),
             format!("~{}", group(o.lambda_concurrency)),
-        ),
-        (
+        ],
+        [
             format!("invocations/s per fn (batch {})", workload.batch_size),
             decimal(p.invocations_per_second),
             decimal(o.invocations_per_second),
-        ),
-        (
-            "records per invocation".into(),
-            decimal(p.avg_batch),
-            decimal(o.avg_batch),
-        ),
-        (
-            "busy time per shard slot".into(),
-            percent(p.busy),
-            percent(o.busy),
-        ),
-    ];
-    let label_width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        ],
+        both("records per invocation", |m| decimal(m.avg_batch)),
+        both("busy time per shard slot", |m| percent(m.busy)),
+    ]
+}
+
+fn table(rows: &[[String; 3]]) -> Vec<String> {
+    let label_width = rows.iter().map(|r| r[0].len()).max().unwrap_or(0);
     let value_width = rows
         .iter()
-        .map(|r| r.1.len().max(r.2.len()))
+        .map(|r| r[1].len().max(r[2].len()))
         .max()
         .unwrap_or(0)
         .max("provisioned".len());
-    lines.push(format!(
-        "{:label_width$}  {:>value_width$}  {:>value_width$}",
-        "", "provisioned", "on-demand"
-    ));
-    for (label, provisioned, on_demand) in rows {
-        lines.push(
+    let header = ["", "provisioned", "on-demand"].map(str::to_owned);
+    std::iter::once(&header)
+        .chain(rows)
+        .map(|[label, provisioned, on_demand]| {
             format!("{label:label_width$}  {provisioned:>value_width$}  {on_demand:>value_width$}")
                 .trim_end()
-                .to_owned(),
-        );
-    }
-    lines.push(String::new());
-    lines.extend(plan.notes.iter().map(|note| format!("note: {note}")));
-    lines
+                .to_owned()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -23,6 +23,14 @@ pub struct Location {
 }
 
 impl Location {
+    fn at(input: &str, line: Option<usize>) -> Self {
+        Self {
+            input: input.to_owned(),
+            line,
+            detail: None,
+        }
+    }
+
     fn within(&self, detail: String) -> Self {
         let detail = match &self.detail {
             Some(outer) => format!("{outer} {detail}"),
@@ -76,11 +84,7 @@ pub fn read(input: &str, bytes: &[u8]) -> Vec<Item> {
         Ok(text) => text,
         Err(err) => {
             return vec![Err(Rejected {
-                location: Location {
-                    input: input.to_owned(),
-                    line: Some(line_at(bytes, err.valid_up_to())),
-                    detail: None,
-                },
+                location: Location::at(input, Some(line_at(bytes, err.valid_up_to()))),
                 reason: "not UTF-8 text".into(),
             })]
         }
@@ -100,12 +104,8 @@ pub fn read(input: &str, bytes: &[u8]) -> Vec<Item> {
                 }
                 Some(Ok(value)) => {
                     consumed = values.byte_offset();
-                    let location = Location {
-                        input: input.to_owned(),
-                        line: Some(line_at(text.as_bytes(), offset + start)),
-                        detail: None,
-                    };
-                    expand(value, &location, &mut items);
+                    let line = line_at(text.as_bytes(), offset + start);
+                    expand(value, &Location::at(input, Some(line)), &mut items);
                 }
                 Some(Err(err)) => {
                     // Skip to the line after the error, so one bad line of
@@ -117,11 +117,7 @@ pub fn read(input: &str, bytes: &[u8]) -> Vec<Item> {
                         line_at(text.as_bytes(), offset) + err.line() - 1
                     };
                     items.push(Err(Rejected {
-                        location: Location {
-                            input: input.to_owned(),
-                            line: Some(line),
-                            detail: None,
-                        },
+                        location: Location::at(input, Some(line)),
                         reason: format!("not JSON: {err}"),
                     }));
                     offset = start_of_line_after(text, offset, err.line());
@@ -136,11 +132,7 @@ pub fn read(input: &str, bytes: &[u8]) -> Vec<Item> {
 /// An input that could not be read at all.
 pub fn unreadable(input: &str, reason: String) -> Item {
     Err(Rejected {
-        location: Location {
-            input: input.to_owned(),
-            line: None,
-            detail: None,
-        },
+        location: Location::at(input, None),
         reason,
     })
 }

@@ -72,31 +72,51 @@ async fn publish_command(args: &PublishArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_INVALID);
     }
-    if records.iter().any(|r| r.kind().is_command())
-        && records.iter().any(|r| !r.kind().is_command())
-    {
+    warn_if_mixed(&records);
+    match (args.dry_run, stream) {
+        (true, _) => {
+            dry_run(&records, rejected.len()).await;
+            ExitCode::SUCCESS
+        }
+        (false, Some(stream)) => send(args, stream, &records, rejected.len()).await,
+        (false, None) => {
+            eprintln!("producer: --stream is required unless --dry-run");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// One stream carries either commands or events: a mix means some go to
+/// the wrong one.
+fn warn_if_mixed(records: &[Prepared]) {
+    let commands = records.iter().filter(|r| r.kind().is_command()).count();
+    if commands > 0 && commands < records.len() {
         eprintln!(
             "warning: the input mixes commands and events; the contract puts commands on \
              ORDER_COMMANDS_STREAM and events on ORDER_EVENTS_STREAM"
         );
     }
-    if args.dry_run {
-        let plan = publish::rehearse(&records).await;
-        for line in publish::dry_run_lines(&plan) {
-            println!("{line}");
-        }
-        let calls = plan.last().map_or(0, |(call, _)| *call);
-        println!(
-            "dry run: {} record(s) in {calls} PutRecords call(s), nothing sent{}",
-            records.len(),
-            skipped(rejected.len())
-        );
-        return ExitCode::SUCCESS;
+}
+
+async fn dry_run(records: &[Prepared], skipped_count: usize) {
+    let plan = publish::rehearse(records).await;
+    for line in publish::dry_run_lines(&plan) {
+        println!("{line}");
     }
-    let Some(stream) = stream else {
-        eprintln!("producer: --stream is required unless --dry-run");
-        return ExitCode::from(EXIT_INVALID);
-    };
+    let calls = plan.last().map_or(0, |(call, _)| *call);
+    println!(
+        "dry run: {} record(s) in {calls} PutRecords call(s), nothing sent{}",
+        records.len(),
+        skipped(skipped_count)
+    );
+}
+
+async fn send(
+    args: &PublishArgs,
+    stream: StreamRef,
+    records: &[Prepared],
+    skipped_count: usize,
+) -> ExitCode {
     let config = stream_core::aws::load_config().await;
     let client = stream_core::aws::kinesis_client(&config);
     if let Err(err) = check_stream(&client, &stream).await {
@@ -107,13 +127,9 @@ async fn publish_command(args: &PublishArgs) -> ExitCode {
         max_attempts: args.max_attempts,
         timeout: args.timeout(),
     };
-    let mut summary = publish::publish(
-        KinesisPutRecords::new(client, stream),
-        &records,
-        persistence,
-    )
-    .await;
-    summary.skipped = rejected.len();
+    let mut summary =
+        publish::publish(KinesisPutRecords::new(client, stream), records, persistence).await;
+    summary.skipped = skipped_count;
     println!("{summary}");
     if summary.failed > 0 {
         ExitCode::FAILURE
