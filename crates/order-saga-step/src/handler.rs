@@ -34,7 +34,8 @@ use stream_core::{
 };
 
 use crate::config::DEFAULT_STEP_TIMEOUT;
-use crate::machine::{transition, Decision, Timing, SHIPPED_AFTER_TIMEOUT};
+use crate::machine::{transition, Decision, Emit, Timing, SHIPPED_AFTER_TIMEOUT};
+use crate::saga::Saga;
 use crate::store::{SagaRecord, SagaStore, StoreError};
 use crate::text;
 
@@ -96,95 +97,124 @@ impl<S: SagaStore> SagaHandler<S> {
             .await
             .map_err(AttemptError::Store)?;
         let saga = current.as_ref().map(|r| &r.saga);
-        let event_type = incoming.event.kind().as_str();
         let timing = Timing::new(crate::now_millis(), self.step_timeout);
         match transition(saga, &incoming.event, &incoming.dedup_key, timing) {
-            Decision::Ignore {
-                reason: reason @ SHIPPED_AFTER_TIMEOUT,
-            } => {
-                tracing::warn!(
-                    orderId = %order_id,
-                    eventType = event_type,
-                    sagaStatus = saga.map(|s| s.status().as_str()).unwrap_or("NONE"),
-                    reason,
-                    "the shipping service answered after the saga timed out"
-                );
-                Ok(Handled::Skipped { reason })
-            }
             Decision::Ignore { reason } => {
-                tracing::debug!(
-                    orderId = %order_id,
-                    eventType = event_type,
-                    sagaStatus = saga.map(|s| s.status().as_str()).unwrap_or("NONE"),
-                    reason,
-                    "event changes nothing in the saga"
-                );
+                log_ignored(order_id, incoming, saga, reason);
                 Ok(Handled::Skipped { reason })
             }
-            Decision::Duplicate { latest } => {
-                let position = position(&incoming.origin);
-                let emit = match current {
-                    Some(record)
-                        if latest && record.source.as_deref() == Some(position.as_str()) =>
-                    {
-                        record.outbox
-                    }
-                    _ => Vec::new(),
-                };
-                tracing::info!(
-                    orderId = %order_id,
-                    eventType = event_type,
-                    latest,
-                    resent = emit.len(),
-                    "event already applied to the saga"
-                );
-                Ok(Handled::Duplicate { emit })
-            }
+            Decision::Duplicate { latest } => Ok(redelivered(order_id, incoming, current, latest)),
             Decision::Reject { reason } => Err(AttemptError::Reject(reason)),
             Decision::Apply { saga: next, emit } => {
-                let now = Timestamp::now();
-                let outbox = emit
-                    .iter()
-                    .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        AttemptError::Reject(format!(
-                            "a saga record cannot be written: {}",
-                            text::echo(&e.to_string())
-                        ))
-                    })?;
-                let from = saga.map(|s| s.status().as_str()).unwrap_or("NONE");
-                let read_version = saga.map(|s| s.version);
-                let record = SagaRecord {
-                    saga: next,
-                    outbox,
-                    source: Some(position(&incoming.origin)),
-                    outbox_pending: false,
-                };
-                match self.store.save(&record, read_version).await {
-                    Ok(()) => {}
-                    Err(StoreError::Conflict) => return Err(AttemptError::Conflict),
-                    Err(other) => return Err(AttemptError::Store(other)),
-                }
-                tracing::info!(
-                    orderId = %order_id,
-                    eventType = event_type,
-                    from,
-                    to = record.saga.status().as_str(),
-                    step = record.saga.phase.step_name(),
-                    version = record.saga.version,
-                    reason = record.saga.reason.map(|r| r.code()),
-                    detail = record.saga.detail.as_deref(),
-                    stepDeadline = record.saga.step_deadline,
-                    emitted = ?record.outbox.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
-                    "saga advanced"
-                );
-                Ok(Handled::Done {
-                    emit: record.outbox,
-                })
+                self.apply(order_id, incoming, saga, next, &emit).await
             }
         }
     }
+
+    /// Writes `next`, decided from `read`, with the records of `emit` as
+    /// its outbox; conditional on `read`'s version.
+    async fn apply(
+        &self,
+        order_id: &OrderId,
+        incoming: &IncomingEvent,
+        read: Option<&Saga>,
+        next: Saga,
+        emit: &[Emit],
+    ) -> Result<Handled, AttemptError> {
+        let now = Timestamp::now();
+        let outbox = emit
+            .iter()
+            .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                AttemptError::Reject(format!(
+                    "a saga record cannot be written: {}",
+                    text::echo(&e.to_string())
+                ))
+            })?;
+        let record = SagaRecord {
+            saga: next,
+            outbox,
+            source: Some(position(&incoming.origin)),
+            outbox_pending: false,
+        };
+        match self.store.save(&record, read.map(|s| s.version)).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(AttemptError::Conflict),
+            Err(other) => return Err(AttemptError::Store(other)),
+        }
+        tracing::info!(
+            orderId = %order_id,
+            eventType = incoming.event.kind().as_str(),
+            from = status_of(read),
+            to = record.saga.status().as_str(),
+            step = record.saga.phase.step_name(),
+            version = record.saga.version,
+            reason = record.saga.reason.map(|r| r.code()),
+            detail = record.saga.detail.as_deref(),
+            stepDeadline = record.saga.step_deadline,
+            emitted = ?record.outbox.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+            "saga advanced"
+        );
+        Ok(Handled::Done {
+            emit: record.outbox,
+        })
+    }
+}
+
+/// The status of `saga` for the logs; `NONE` when there is no saga.
+fn status_of(saga: Option<&Saga>) -> &'static str {
+    saga.map(|s| s.status().as_str()).unwrap_or("NONE")
+}
+
+/// Logs an event that changes nothing: loudly when a shipment was made
+/// for a saga that had already timed out, as someone has to undo it.
+fn log_ignored(order_id: &OrderId, incoming: &IncomingEvent, saga: Option<&Saga>, reason: &str) {
+    let event_type = incoming.event.kind().as_str();
+    let saga_status = status_of(saga);
+    if reason == SHIPPED_AFTER_TIMEOUT {
+        tracing::warn!(
+            orderId = %order_id,
+            eventType = event_type,
+            sagaStatus = saga_status,
+            reason,
+            "the shipping service answered after the saga timed out"
+        );
+    } else {
+        tracing::debug!(
+            orderId = %order_id,
+            eventType = event_type,
+            sagaStatus = saga_status,
+            reason,
+            "event changes nothing in the saga"
+        );
+    }
+}
+
+/// What a redelivery of an applied event sends: the stored outbox again
+/// when it is the very record that made the last transition (its publish
+/// may have failed), nothing otherwise.
+fn redelivered(
+    order_id: &OrderId,
+    incoming: &IncomingEvent,
+    current: Option<SagaRecord>,
+    latest: bool,
+) -> Handled {
+    let position = position(&incoming.origin);
+    let emit = match current {
+        Some(record) if latest && record.source.as_deref() == Some(position.as_str()) => {
+            record.outbox
+        }
+        _ => Vec::new(),
+    };
+    tracing::info!(
+        orderId = %order_id,
+        eventType = incoming.event.kind().as_str(),
+        latest,
+        resent = emit.len(),
+        "event already applied to the saga"
+    );
+    Handled::Duplicate { emit }
 }
 
 /// Where a record sits on its stream: the same for every delivery of that

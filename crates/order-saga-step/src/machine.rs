@@ -216,98 +216,86 @@ pub fn transition(
             },
         };
     };
-    if let Some(position) = saga.applied.iter().rposition(|applied| *applied == key) {
-        return Decision::Duplicate {
-            latest: position + 1 == saga.applied.len(),
-        };
+    if let Some(decision) = screen(saga, event, &key) {
+        return decision;
     }
-    if matches!(event, Event::OrderPlaced(_)) {
-        return Decision::Ignore {
-            reason: "a saga already exists for this order",
-        };
+    match advance(saga, event) {
+        Ok((next, emit)) => applied(next, key, emit, timing),
+        Err(reason) => Decision::Ignore { reason },
     }
-    if reply_saga_id(event).is_some_and(|id| *id != saga.saga_id) {
-        return Decision::Ignore {
-            reason: "reply for another saga of this order",
-        };
-    }
-    if matches!(event, Event::OrderShipped(_)) && shipment_timed_out(saga) {
-        return Decision::Ignore {
-            reason: SHIPPED_AFTER_TIMEOUT,
-        };
-    }
-    if saga.status().is_final() {
-        return Decision::Ignore {
-            reason: "the saga has already ended",
-        };
-    }
+}
 
-    let (next, emit) = match (&saga.phase, event) {
-        (
-            Phase::Running {
-                awaiting: step @ Step::ReserveInventory,
-            },
-            Event::InventoryReserved(_),
-        )
-        | (
-            Phase::Running {
-                awaiting: step @ Step::ProcessPayment,
-            },
-            Event::PaymentProcessed(_),
-        )
-        | (
-            Phase::Running {
-                awaiting: step @ Step::ShipOrder,
-            },
-            Event::OrderShipped(_),
-        ) => succeeded(saga, *step),
-        (
-            Phase::Running {
-                awaiting: Step::ReserveInventory,
-            },
-            Event::InventoryReservationFailed(failed),
-        ) => fail(
+/// What `event` comes to before the saga's phase is looked at: a
+/// duplicate of an applied event, or an event the saga ignores whatever
+/// it awaits. `None`: the phase decides.
+fn screen(saga: &Saga, event: &Event, key: &str) -> Option<Decision> {
+    if let Some(position) = saga.applied.iter().rposition(|applied| applied == key) {
+        return Some(Decision::Duplicate {
+            latest: position + 1 == saga.applied.len(),
+        });
+    }
+    let reason = if matches!(event, Event::OrderPlaced(_)) {
+        "a saga already exists for this order"
+    } else if reply_saga_id(event).is_some_and(|id| *id != saga.saga_id) {
+        "reply for another saga of this order"
+    } else if matches!(event, Event::OrderShipped(_)) && shipment_timed_out(saga) {
+        SHIPPED_AFTER_TIMEOUT
+    } else if saga.status().is_final() {
+        "the saga has already ended"
+    } else {
+        return None;
+    };
+    Some(Decision::Ignore { reason })
+}
+
+/// Why a reply changes nothing: it is not the one the saga awaits.
+const OUT_OF_DATE: &str = "out-of-date reply: not the one the saga awaits";
+
+/// The saga after `event` in its current phase and the records to send,
+/// or why the event changes nothing.
+fn advance(saga: &Saga, event: &Event) -> Result<(Saga, Vec<Emit>), &'static str> {
+    match &saga.phase {
+        Phase::Running { awaiting } => while_running(saga, *awaiting, event),
+        Phase::Compensating { pending } => while_compensating(saga, pending, event),
+        Phase::Completed | Phase::Failed => Err(OUT_OF_DATE),
+    }
+}
+
+/// `event` while the saga awaits the reply to `awaiting`.
+fn while_running(
+    saga: &Saga,
+    awaiting: Step,
+    event: &Event,
+) -> Result<(Saga, Vec<Emit>), &'static str> {
+    let moved = match (awaiting, event) {
+        (Step::ReserveInventory, Event::InventoryReserved(_))
+        | (Step::ProcessPayment, Event::PaymentProcessed(_))
+        | (Step::ShipOrder, Event::OrderShipped(_)) => succeeded(saga, awaiting),
+        (Step::ReserveInventory, Event::InventoryReservationFailed(failed)) => fail(
             saga,
             reservation_failure(&failed.reason),
             detail(Some(&failed.reason)),
             &saga.completed,
         ),
-        (
-            Phase::Running {
-                awaiting: Step::ProcessPayment,
-            },
-            Event::PaymentFailed(reply),
-        ) => fail(
+        (Step::ProcessPayment, Event::PaymentFailed(reply)) => fail(
             saga,
             FailureReason::PaymentDeclined,
             detail(reply.reason.as_deref()),
             &saga.completed,
         ),
-        (
-            Phase::Running {
-                awaiting: Step::ShipOrder,
-            },
-            Event::ShippingFailed(reply),
-        ) => fail(
+        (Step::ShipOrder, Event::ShippingFailed(reply)) => fail(
             saga,
             FailureReason::ShippingFailed,
             detail(reply.reason.as_deref()),
             &saga.completed,
         ),
-        (
-            Phase::Running {
-                awaiting: Step::ShipOrder,
-            },
-            Event::OrderCancelled(_),
-        ) => {
-            return Decision::Ignore {
-                reason: "too late to cancel: the shipment was requested",
-            };
+        (Step::ShipOrder, Event::OrderCancelled(_)) => {
+            return Err("too late to cancel: the shipment was requested")
         }
-        (Phase::Running { awaiting }, Event::OrderCancelled(cancelled)) => {
+        (_, Event::OrderCancelled(cancelled)) => {
             // The awaited step may have taken effect: undo it too.
             let mut undo = saga.completed.clone();
-            undo.push(*awaiting);
+            undo.push(awaiting);
             fail(
                 saga,
                 FailureReason::Cancelled,
@@ -315,28 +303,25 @@ pub fn transition(
                 &undo,
             )
         }
-        (Phase::Compensating { .. }, Event::OrderCancelled(_)) => {
-            return Decision::Ignore {
-                reason: "the saga is already compensating",
-            };
-        }
-        (Phase::Compensating { pending }, Event::PaymentRefunded(_))
-            if pending.first() == Some(&Compensation::RefundPayment) =>
-        {
-            compensated(saga, pending)
-        }
-        (Phase::Compensating { pending }, Event::InventoryReleased(_))
-            if pending.first() == Some(&Compensation::ReleaseInventory) =>
-        {
-            compensated(saga, pending)
-        }
-        _ => {
-            return Decision::Ignore {
-                reason: "out-of-date reply: not the one the saga awaits",
-            };
-        }
+        _ => return Err(OUT_OF_DATE),
     };
-    applied(next, key, emit, timing)
+    Ok(moved)
+}
+
+/// `event` while the saga awaits the reply to the first of `pending`.
+fn while_compensating(
+    saga: &Saga,
+    pending: &[Compensation],
+    event: &Event,
+) -> Result<(Saga, Vec<Emit>), &'static str> {
+    match (pending.first(), event) {
+        (_, Event::OrderCancelled(_)) => Err("the saga is already compensating"),
+        (Some(Compensation::RefundPayment), Event::PaymentRefunded(_))
+        | (Some(Compensation::ReleaseInventory), Event::InventoryReleased(_)) => {
+            Ok(compensated(saga, pending))
+        }
+        _ => Err(OUT_OF_DATE),
+    }
 }
 
 fn start(placed: &OrderPlaced, key: String, timing: Timing) -> Decision {
@@ -626,19 +611,7 @@ pub fn on_deadline(saga: &Saga, timing: Timing) -> DeadlineDecision {
         };
     }
     let Some(deadline) = saga.step_deadline else {
-        let mut next = saga.clone();
-        let Some(version) = next.version.checked_add(1) else {
-            return DeadlineDecision::NotDue {
-                reason: "the saga's stored version cannot grow any further",
-            };
-        };
-        next.version = version;
-        next.step_deadline = Some(timing.deadline());
-        return DeadlineDecision::Apply {
-            saga: next,
-            emit: Vec::new(),
-            action: TimeoutAction::ClockStarted,
-        };
+        return start_clock(saga, timing);
     };
     if !timing.has_passed(deadline) {
         return DeadlineDecision::NotDue {
@@ -656,43 +629,18 @@ pub fn on_deadline(saga: &Saga, timing: Timing) -> DeadlineDecision {
                 TimeoutAction::TimedOut,
             )
         }
-        Phase::Compensating { pending } => {
-            let Some(&first) = pending.first() else {
-                // Never stored (an item without pending compensations does
-                // not load), but a saga with nothing left to undo fails.
-                let mut next = saga.clone();
-                next.reason = Some(FailureReason::TimedOut);
-                return finish(
-                    continue_compensating(next, Vec::new()),
-                    TimeoutAction::GaveUp,
-                    timing,
-                );
-            };
-            if saga.resends < MAX_COMPENSATION_RESENDS {
+        Phase::Compensating { pending } => match pending.first() {
+            Some(&first) if saga.resends < MAX_COMPENSATION_RESENDS => {
                 let mut next = saga.clone();
                 next.resends = saga.resends.saturating_add(1);
                 let emit = compensation_command(&next, first);
                 ((next, vec![emit]), TimeoutAction::Resent)
-            } else {
-                let mut next = saga.clone();
-                next.unconfirmed.push(first);
-                let was = next.reason.unwrap_or(FailureReason::Other);
-                let detail = format!(
-                    "no reply to {} after {} re-sends; the order was failing with {}{}",
-                    first.as_str(),
-                    MAX_COMPENSATION_RESENDS,
-                    was.code(),
-                    saga.detail
-                        .as_deref()
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
-                );
-                next.reason = Some(FailureReason::TimedOut);
-                next.detail = Some(text::clean(&detail, MAX_DETAIL_CHARS));
-                let rest = pending.get(1..).map(<[_]>::to_vec).unwrap_or_default();
-                (continue_compensating(next, rest), TimeoutAction::GaveUp)
             }
-        }
+            // Re-sent as often as it may be; or nothing left to undo (never
+            // stored: an item without pending compensations does not load),
+            // and the saga fails.
+            _ => (give_up(saga, pending), TimeoutAction::GaveUp),
+        },
         Phase::Completed | Phase::Failed => {
             return DeadlineDecision::NotDue {
                 reason: "the saga has already ended",
@@ -700,6 +648,52 @@ pub fn on_deadline(saga: &Saga, timing: Timing) -> DeadlineDecision {
         }
     };
     finish(transition, action, timing)
+}
+
+/// A saga stored without a deadline: its clock starts at `timing`,
+/// nothing is sent.
+fn start_clock(saga: &Saga, timing: Timing) -> DeadlineDecision {
+    let Some(version) = saga.version.checked_add(1) else {
+        return DeadlineDecision::NotDue {
+            reason: "the saga's stored version cannot grow any further",
+        };
+    };
+    let mut next = saga.clone();
+    next.version = version;
+    next.step_deadline = Some(timing.deadline());
+    DeadlineDecision::Apply {
+        saga: next,
+        emit: Vec::new(),
+        action: TimeoutAction::ClockStarted,
+    }
+}
+
+/// The first of `pending` was re-sent as often as it may be: it is given
+/// up (kept as unconfirmed, the reason now TIMED_OUT with what the order
+/// was failing with in the detail) and the rest goes on.
+fn give_up(saga: &Saga, pending: &[Compensation]) -> (Saga, Vec<Emit>) {
+    let mut next = saga.clone();
+    let rest = match pending.split_first() {
+        Some((&first, rest)) => {
+            next.unconfirmed.push(first);
+            let was = next.reason.unwrap_or(FailureReason::Other);
+            let detail = format!(
+                "no reply to {} after {} re-sends; the order was failing with {}{}",
+                first.as_str(),
+                MAX_COMPENSATION_RESENDS,
+                was.code(),
+                saga.detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
+            next.detail = Some(text::clean(&detail, MAX_DETAIL_CHARS));
+            rest.to_vec()
+        }
+        None => Vec::new(),
+    };
+    next.reason = Some(FailureReason::TimedOut);
+    continue_compensating(next, rest)
 }
 
 /// A deadline transition, stamped with its version and new deadline.

@@ -52,9 +52,10 @@ use stream_core::config::ProcessEnv;
 use stream_core::{Deadline, RecordPublisher};
 
 use crate::config::SweepConfig;
-use crate::machine::{on_deadline, DeadlineDecision, TimeoutAction, Timing};
+use crate::machine::{on_deadline, DeadlineDecision, Emit, TimeoutAction, Timing};
+use crate::saga::Saga;
 use crate::store::DynamoDbSagaStore;
-use crate::store::{SagaRecord, ScanCursor, StoreError, SweepStore};
+use crate::store::{SagaRecord, ScanCursor, StoreError, SweepStore, Unreadable};
 use crate::text;
 use crate::{saga_publisher, SagaPublisher};
 
@@ -237,13 +238,7 @@ pub async fn sweep<S: SweepStore, P: RecordPublisher>(
             report.due += 1;
             match entry {
                 Err(unreadable) => {
-                    report.unreadable += 1;
-                    tracing::warn!(
-                        orderId = %text::echo(unreadable.key.as_deref().unwrap_or("?")),
-                        error = %unreadable.error,
-                        "a saga item is unreadable; the sweep leaves it alone"
-                    );
-                    if let Some(key) = unreadable.key {
+                    if let Some(key) = left_alone(unreadable, &mut report) {
                         cursor = Some(ScanCursor(key));
                     }
                 }
@@ -269,6 +264,18 @@ pub async fn sweep<S: SweepStore, P: RecordPublisher>(
     report
 }
 
+/// Counts and logs an item that does not read as a saga; its key, where
+/// the scan goes on.
+fn left_alone(unreadable: Unreadable, report: &mut SweepReport) -> Option<String> {
+    report.unreadable += 1;
+    tracing::warn!(
+        orderId = %text::echo(unreadable.key.as_deref().unwrap_or("?")),
+        error = %unreadable.error,
+        "a saga item is unreadable; the sweep leaves it alone"
+    );
+    unreadable.key
+}
+
 /// Applies the deadline to one due saga; the records to publish if it
 /// wrote anything.
 async fn settle<S: SweepStore>(
@@ -281,19 +288,7 @@ async fn settle<S: SweepStore>(
     let order_id = record.saga.order_id.clone();
     for attempt in 1..=options.race_attempts.max(1) {
         if record.outbox_pending {
-            report.republished += 1;
-            tracing::info!(
-                orderId = %order_id,
-                status = record.saga.status().as_str(),
-                records = record.outbox.len(),
-                "publishing a saga's records again: their first publish is not confirmed"
-            );
-            return Some(Decided {
-                order_id,
-                version: record.saga.version,
-                records: record.outbox,
-                confirm: true,
-            });
+            return Some(republish(record, report));
         }
         let (next, emit, action) = match on_deadline(&record.saga, timing) {
             DeadlineDecision::NotDue { reason } => {
@@ -305,66 +300,12 @@ async fn settle<S: SweepStore>(
             }
             DeadlineDecision::Apply { saga, emit, action } => (saga, emit, action),
         };
-        let now = Timestamp::now();
-        let outbox = match emit
-            .iter()
-            .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(outbox) => outbox,
-            Err(err) => {
-                tracing::error!(
-                    orderId = %order_id,
-                    error = %text::echo(&err.to_string()),
-                    "a record of the saga cannot be written; the saga is left as it is"
-                );
-                report.store_errors += 1;
-                return None;
-            }
-        };
-        let ended = next.status().is_final();
-        let written = match action {
-            // Nothing is sent: the outbox of the last event stays, so its
-            // redelivery can still re-send it.
-            TimeoutAction::ClockStarted => SagaRecord {
-                saga: next,
-                outbox: record.outbox.clone(),
-                source: record.source.clone(),
-                outbox_pending: false,
-            },
-            _ => SagaRecord {
-                saga: next,
-                outbox,
-                source: None,
-                outbox_pending: ended,
-            },
-        };
+        let written = to_write(&record, next, &emit, action, report)?;
         match store.save(&written, Some(record.saga.version)).await {
-            Ok(()) => {
-                count(report, action, ended);
-                log_applied(&record, &written, action);
-                let records = match action {
-                    TimeoutAction::ClockStarted => Vec::new(),
-                    _ => written.outbox,
-                };
-                return Some(Decided {
-                    order_id,
-                    version: written.saga.version,
-                    records,
-                    confirm: ended,
-                });
-            }
+            Ok(()) => return Some(written_and_counted(&record, written, action, report)),
             Err(StoreError::Conflict) => {
                 tracing::debug!(orderId = %order_id, attempt, "the saga moved while the sweep decided; reading it again");
-                match store.load(&order_id).await {
-                    Ok(Some(current)) => record = current,
-                    Ok(None) => return None,
-                    Err(err) => {
-                        report.store_errors += 1;
-                        tracing::warn!(orderId = %order_id, error = %text::echo(&err.to_string()), "saga read failed");
-                        return None;
-                    }
-                }
+                record = read_again(store, &order_id, report).await?;
             }
             Err(err) => {
                 report.store_errors += 1;
@@ -375,6 +316,108 @@ async fn settle<S: SweepStore>(
     }
     report.superseded += 1;
     None
+}
+
+/// An ended saga whose records are not known to have landed: they are
+/// published again, and the mark cleared once they land.
+fn republish(record: SagaRecord, report: &mut SweepReport) -> Decided {
+    report.republished += 1;
+    tracing::info!(
+        orderId = %record.saga.order_id,
+        status = record.saga.status().as_str(),
+        records = record.outbox.len(),
+        "publishing a saga's records again: their first publish is not confirmed"
+    );
+    Decided {
+        order_id: record.saga.order_id,
+        version: record.saga.version,
+        records: record.outbox,
+        confirm: true,
+    }
+}
+
+/// What to write for `next`, decided from `read` by `action`; `None`
+/// (logged and counted) when a record of `emit` cannot be encoded.
+fn to_write(
+    read: &SagaRecord,
+    next: Saga,
+    emit: &[Emit],
+    action: TimeoutAction,
+    report: &mut SweepReport,
+) -> Option<SagaRecord> {
+    let now = Timestamp::now();
+    let outbox = match emit
+        .iter()
+        .map(|e| OutgoingRecord::new(e.event_id.clone(), now, &e.event))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(outbox) => outbox,
+        Err(err) => {
+            tracing::error!(
+                orderId = %read.saga.order_id,
+                error = %text::echo(&err.to_string()),
+                "a record of the saga cannot be written; the saga is left as it is"
+            );
+            report.store_errors += 1;
+            return None;
+        }
+    };
+    let ended = next.status().is_final();
+    Some(match action {
+        // Nothing is sent: the outbox of the last event stays, so its
+        // redelivery can still re-send it.
+        TimeoutAction::ClockStarted => SagaRecord {
+            saga: next,
+            outbox: read.outbox.clone(),
+            source: read.source.clone(),
+            outbox_pending: false,
+        },
+        _ => SagaRecord {
+            saga: next,
+            outbox,
+            source: None,
+            outbox_pending: ended,
+        },
+    })
+}
+
+/// Counts and logs a write of the sweep; the records it decided.
+fn written_and_counted(
+    before: &SagaRecord,
+    written: SagaRecord,
+    action: TimeoutAction,
+    report: &mut SweepReport,
+) -> Decided {
+    let ended = written.saga.status().is_final();
+    count(report, action, ended);
+    log_applied(before, &written, action);
+    let records = match action {
+        TimeoutAction::ClockStarted => Vec::new(),
+        _ => written.outbox,
+    };
+    Decided {
+        order_id: written.saga.order_id,
+        version: written.saga.version,
+        records,
+        confirm: ended,
+    }
+}
+
+/// The saga of `order_id` after a lost race; `None` when it is gone or
+/// cannot be read (logged and counted).
+async fn read_again<S: SweepStore>(
+    store: &S,
+    order_id: &OrderId,
+    report: &mut SweepReport,
+) -> Option<SagaRecord> {
+    match store.load(order_id).await {
+        Ok(current) => current,
+        Err(err) => {
+            report.store_errors += 1;
+            tracing::warn!(orderId = %order_id, error = %text::echo(&err.to_string()), "saga read failed");
+            None
+        }
+    }
 }
 
 fn count(report: &mut SweepReport, action: TimeoutAction, ended: bool) {

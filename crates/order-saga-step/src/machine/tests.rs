@@ -26,23 +26,20 @@ fn transition(state: Option<&Saga>, event: &Event, dedup_key: &DedupKey) -> Deci
     super::transition(state, event, dedup_key, AT)
 }
 
-/// Shorthand for the events the saga reads, all about [`ORDER`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum E {
-    Placed,
-    Reserved,
-    ReserveFailed,
-    Released,
-    Paid,
-    PayFailed,
-    Refunded,
-    Shipped,
-    ShipFailed,
-    Cancelled,
-}
-use E::*;
+/// Declares the shorthand [`E`] and [`ALL_E`], every variant once.
+macro_rules! shorthand_events {
+    ($($name:ident),+ $(,)?) => {
+        /// Shorthand for the events the saga reads, all about [`ORDER`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum E {
+            $($name),+
+        }
 
-const ALL_E: [E; 10] = [
+        const ALL_E: &[E] = &[$(E::$name),+];
+    };
+}
+
+shorthand_events!(
     Placed,
     Reserved,
     ReserveFailed,
@@ -53,7 +50,8 @@ const ALL_E: [E; 10] = [
     Shipped,
     ShipFailed,
     Cancelled,
-];
+);
+use E::*;
 
 fn event(e: E) -> Event {
     event_for(e, ORDER, ORDER)
@@ -315,7 +313,7 @@ fn every_event_not_in_the_flow_changes_nothing_in_every_state() {
     let mut swept = 0;
     for path in REACHABLE {
         let state = after(path);
-        for e in ALL_E {
+        for &e in ALL_E {
             let applies = TABLE
                 .iter()
                 .any(|(p, te, expect)| p == path && *te == e && matches!(expect, Applies(..)));
@@ -1191,6 +1189,104 @@ fn a_move() -> impl Strategy<Value = Move> {
     ]
 }
 
+/// What a random sequence sent, checked against the saga it left: every
+/// record id once, compensations in order and only for requested steps,
+/// failure codes only, and what was sent matching where the saga stands.
+fn check_records(
+    state: Option<&Saga>,
+    emitted: &[Emit],
+    resent: &[Emit],
+) -> Result<(), TestCaseError> {
+    let sent = kinds(emitted);
+    let mut ids: Vec<_> = emitted.iter().map(|e| e.event_id.clone()).collect();
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids.dedup();
+    prop_assert_eq!(
+        ids.len(),
+        emitted.len(),
+        "a record id was sent twice (other than a re-send): {:?}",
+        sent
+    );
+    for record in resent {
+        prop_assert!(
+            matches!(record.event.kind(), K::RefundPayment | K::ReleaseInventory),
+            "only compensations are re-sent"
+        );
+    }
+    let position = |kind: EventKind| sent.iter().position(|k| *k == kind);
+    for kind in sent.iter() {
+        prop_assert_eq!(
+            sent.iter().filter(|k| *k == kind).count(),
+            1,
+            "{} sent twice: {:?}",
+            kind,
+            sent
+        );
+    }
+    prop_assert!(!(sent.contains(&K::OrderCompleted) && sent.contains(&K::OrderFailed)));
+    if let (Some(refund), Some(release)) =
+        (position(K::RefundPayment), position(K::ReleaseInventory))
+    {
+        prop_assert!(refund < release, "refund must precede release: {:?}", sent);
+    }
+    // A compensation only undoes a step that was requested.
+    if sent.contains(&K::RefundPayment) {
+        prop_assert!(sent.contains(&K::ProcessPayment));
+    }
+    if sent.contains(&K::ReleaseInventory) {
+        prop_assert!(sent.contains(&K::ReserveInventory));
+    }
+    // ORDER_FAILED only ever carries a code.
+    for record in emitted {
+        if let Event::OrderFailed(failed) = &record.event {
+            prop_assert!(
+                FailureReason::ALL.iter().any(|r| r.code() == failed.reason),
+                "{}",
+                failed.reason
+            );
+        }
+    }
+    if let Some(saga) = state {
+        match saga.status() {
+            SagaStatus::Completed => {
+                prop_assert_eq!(
+                    &sent,
+                    &[
+                        K::ReserveInventory,
+                        K::ProcessPayment,
+                        K::ShipOrder,
+                        K::OrderCompleted
+                    ]
+                );
+            }
+            SagaStatus::Failed => {
+                prop_assert_eq!(sent.last(), Some(&K::OrderFailed));
+                // Nothing that succeeded is left without its
+                // compensation being sent.
+                for step in &saga.completed {
+                    if let Some(undo) = compensation_kind(*step) {
+                        prop_assert!(sent.contains(&undo), "{:?} left undone: {:?}", step, sent);
+                    }
+                }
+            }
+            SagaStatus::Running => {
+                let Phase::Running { awaiting } = saga.phase else {
+                    unreachable!()
+                };
+                prop_assert_eq!(sent.last(), Some(&step_kind(awaiting)));
+                prop_assert!(!sent
+                    .iter()
+                    .any(|k| matches!(k, K::RefundPayment | K::ReleaseInventory)));
+            }
+            SagaStatus::Compensating => {
+                prop_assert!(saga.reason.is_some());
+                prop_assert!(!sent.contains(&K::OrderFailed));
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
@@ -1268,61 +1364,7 @@ proptest! {
             }
         }
 
-        let sent = kinds(&emitted);
-        let mut ids: Vec<_> = emitted.iter().map(|e| e.event_id.clone()).collect();
-        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        ids.dedup();
-        prop_assert_eq!(ids.len(), emitted.len(), "a record id was sent twice (other than a re-send): {:?}", sent);
-        for record in &resent {
-            prop_assert!(matches!(record.event.kind(), K::RefundPayment | K::ReleaseInventory), "only compensations are re-sent");
-        }
-        let position = |kind: EventKind| sent.iter().position(|k| *k == kind);
-        for kind in sent.iter() {
-            prop_assert_eq!(sent.iter().filter(|k| *k == kind).count(), 1, "{} sent twice: {:?}", kind, sent);
-        }
-        prop_assert!(!(sent.contains(&K::OrderCompleted) && sent.contains(&K::OrderFailed)));
-        if let (Some(refund), Some(release)) = (position(K::RefundPayment), position(K::ReleaseInventory)) {
-            prop_assert!(refund < release, "refund must precede release: {:?}", sent);
-        }
-        // A compensation only undoes a step that was requested.
-        if sent.contains(&K::RefundPayment) {
-            prop_assert!(sent.contains(&K::ProcessPayment));
-        }
-        if sent.contains(&K::ReleaseInventory) {
-            prop_assert!(sent.contains(&K::ReserveInventory));
-        }
-        // ORDER_FAILED only ever carries a code.
-        for record in &emitted {
-            if let Event::OrderFailed(failed) = &record.event {
-                prop_assert!(FailureReason::ALL.iter().any(|r| r.code() == failed.reason), "{}", failed.reason);
-            }
-        }
-        if let Some(saga) = state {
-            match saga.status() {
-                SagaStatus::Completed => {
-                    prop_assert_eq!(&sent, &[K::ReserveInventory, K::ProcessPayment, K::ShipOrder, K::OrderCompleted]);
-                }
-                SagaStatus::Failed => {
-                    prop_assert_eq!(sent.last(), Some(&K::OrderFailed));
-                    // Nothing that succeeded is left without its
-                    // compensation being sent.
-                    for step in &saga.completed {
-                        if let Some(undo) = compensation_kind(*step) {
-                            prop_assert!(sent.contains(&undo), "{:?} left undone: {:?}", step, sent);
-                        }
-                    }
-                }
-                SagaStatus::Running => {
-                    let Phase::Running { awaiting } = saga.phase else { unreachable!() };
-                    prop_assert_eq!(sent.last(), Some(&step_kind(awaiting)));
-                    prop_assert!(!sent.iter().any(|k| matches!(k, K::RefundPayment | K::ReleaseInventory)));
-                }
-                SagaStatus::Compensating => {
-                    prop_assert!(saga.reason.is_some());
-                    prop_assert!(!sent.contains(&K::OrderFailed));
-                }
-            }
-        }
+        check_records(state.as_ref(), &emitted, &resent)?;
     }
 
     /// Whatever happened before, a saga whose participants stop answering

@@ -268,6 +268,14 @@ pub fn to_item(record: &SagaRecord, now: Timestamp) -> Result<Item, String> {
         ),
         ("updatedAt".to_owned(), s(&now.to_rfc3339())),
     ]);
+    insert_optional(&mut item, record);
+    Ok(item)
+}
+
+/// The attributes written only when they have a value (absent otherwise,
+/// so a scan's filter can test for them).
+fn insert_optional(item: &mut Item, record: &SagaRecord) {
+    let saga = &record.saga;
     if let Some(email) = &saga.order.email {
         item.insert("email".to_owned(), s(email.as_str()));
     }
@@ -304,7 +312,6 @@ pub fn to_item(record: &SagaRecord, now: Timestamp) -> Result<Item, String> {
     if let Some(source) = &record.source {
         item.insert("outboxSource".to_owned(), s(source));
     }
-    Ok(item)
 }
 
 fn outbox_entry(record: &OutgoingRecord) -> AttributeValue {
@@ -388,61 +395,14 @@ pub fn from_item(item: &Item) -> Result<SagaRecord, String> {
         .ok_or("attribute version is missing or not a number")?
         .parse()
         .map_err(|e| format!("attribute version: {e}"))?;
-    let step = get_s(item, "step")?;
-    let phase = match status {
-        SagaStatus::Running => Phase::Running {
-            awaiting: Step::parse(step)
-                .ok_or_else(|| format!("attribute step: `{step}` is not a step"))?,
-        },
-        SagaStatus::Compensating => {
-            let pending = get_list(item, "pendingCompensations")?
-                .into_iter()
-                .map(|c| {
-                    Compensation::parse(c).ok_or_else(|| format!("`{c}` is not a compensation"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if pending.is_empty() {
-                return Err("a compensating saga has no pending compensation".to_owned());
-            }
-            Phase::Compensating { pending }
-        }
-        SagaStatus::Completed => Phase::Completed,
-        SagaStatus::Failed => Phase::Failed,
-    };
+    let phase = phase_of(item, status)?;
     let completed = get_list(item, "completedSteps")?
         .into_iter()
         .map(|st| Step::parse(st).ok_or_else(|| format!("`{st}` is not a step")))
         .collect::<Result<Vec<_>, _>>()?;
-    let items: OrderLines =
-        serde_json::from_str(get_s(item, "items")?).map_err(|e| format!("attribute items: {e}"))?;
-    let order = OrderInfo {
-        user_id: parse("userId", get_s(item, "userId")?, |v| UserId::parse(v))?,
-        email: opt_s(item, "email")?
-            .map(|v| parse("email", v, |v| EmailAddress::parse(v)))
-            .transpose()?,
-        items,
-        total: parse("total", get_s(item, "total")?, Money::from_str)?,
-    };
-    // A reason stored as free text (before reasons were codes) reads as
-    // OTHER, its text kept as the detail.
-    let (reason, legacy_detail) = match opt_s(item, "reason")? {
-        None => (None, None),
-        Some(text) => match FailureReason::from_str(text) {
-            Ok(code) => (Some(code), None),
-            Err(()) => (
-                Some(FailureReason::Other),
-                Some(text::clean(text, MAX_DETAIL_CHARS)).filter(|d| !d.is_empty()),
-            ),
-        },
-    };
-    let detail = match opt_s(item, "reasonDetail")? {
-        Some(detail) => Some(text::clean(detail, MAX_DETAIL_CHARS)),
-        None => legacy_detail,
-    };
-    let unconfirmed = get_list(item, "unconfirmedCompensations")?
-        .into_iter()
-        .map(|c| Compensation::parse(c).ok_or_else(|| format!("`{c}` is not a compensation")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let order = order_of(item)?;
+    let (reason, detail) = reason_of(item)?;
+    let unconfirmed = compensations(item, "unconfirmedCompensations")?;
     let outbox_pending = match item.get("outboxPending") {
         None | Some(AttributeValue::Null(_)) => false,
         Some(AttributeValue::Bool(pending)) => *pending,
@@ -479,6 +439,70 @@ pub fn from_item(item: &Item) -> Result<SagaRecord, String> {
         source: opt_s(item, "outboxSource")?.map(str::to_owned),
         outbox_pending,
     })
+}
+
+/// The phase of a saga stored with `status`: the awaited step, or the
+/// compensations still owed (at least one).
+fn phase_of(item: &Item, status: SagaStatus) -> Result<Phase, String> {
+    let step = get_s(item, "step")?;
+    Ok(match status {
+        SagaStatus::Running => Phase::Running {
+            awaiting: Step::parse(step)
+                .ok_or_else(|| format!("attribute step: `{step}` is not a step"))?,
+        },
+        SagaStatus::Compensating => {
+            let pending = compensations(item, "pendingCompensations")?;
+            if pending.is_empty() {
+                return Err("a compensating saga has no pending compensation".to_owned());
+            }
+            Phase::Compensating { pending }
+        }
+        SagaStatus::Completed => Phase::Completed,
+        SagaStatus::Failed => Phase::Failed,
+    })
+}
+
+/// The list attribute `name` of compensations (absent: none).
+fn compensations(item: &Item, name: &str) -> Result<Vec<Compensation>, String> {
+    get_list(item, name)?
+        .into_iter()
+        .map(|c| Compensation::parse(c).ok_or_else(|| format!("`{c}` is not a compensation")))
+        .collect()
+}
+
+/// What later commands and the outcome event need of the order.
+fn order_of(item: &Item) -> Result<OrderInfo, String> {
+    let items: OrderLines =
+        serde_json::from_str(get_s(item, "items")?).map_err(|e| format!("attribute items: {e}"))?;
+    Ok(OrderInfo {
+        user_id: parse("userId", get_s(item, "userId")?, |v| UserId::parse(v))?,
+        email: opt_s(item, "email")?
+            .map(|v| parse("email", v, |v| EmailAddress::parse(v)))
+            .transpose()?,
+        items,
+        total: parse("total", get_s(item, "total")?, Money::from_str)?,
+    })
+}
+
+/// The failure reason and its detail. A reason stored as free text
+/// (before reasons were codes) reads as OTHER, its text kept as the
+/// detail.
+fn reason_of(item: &Item) -> Result<(Option<FailureReason>, Option<String>), String> {
+    let (reason, legacy_detail) = match opt_s(item, "reason")? {
+        None => (None, None),
+        Some(text) => match FailureReason::from_str(text) {
+            Ok(code) => (Some(code), None),
+            Err(()) => (
+                Some(FailureReason::Other),
+                Some(text::clean(text, MAX_DETAIL_CHARS)).filter(|d| !d.is_empty()),
+            ),
+        },
+    };
+    let detail = match opt_s(item, "reasonDetail")? {
+        Some(detail) => Some(text::clean(detail, MAX_DETAIL_CHARS)),
+        None => legacy_detail,
+    };
+    Ok((reason, detail))
 }
 
 fn outbox_record(value: &AttributeValue) -> Result<OutgoingRecord, String> {
