@@ -235,6 +235,14 @@ pub(crate) async fn publish_burst(
     })
 }
 
+/// Where a local run writes the functions' logs: the file the variable
+/// `var` names, or `file` in the temporary directory.
+pub fn log_path(var: &str, file: &str) -> std::path::PathBuf {
+    std::env::var_os(var)
+        .map(Into::into)
+        .unwrap_or_else(|| std::env::temp_dir().join(file))
+}
+
 /// The functions' logs for a local run: warnings and errors (or what
 /// `RUST_LOG` asks for), one JSON line each, in the file `path`, so the
 /// terminal keeps the progress line and the report.

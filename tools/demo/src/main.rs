@@ -2,17 +2,11 @@
 
 use std::process::ExitCode;
 
-/// Where the functions' warnings and errors go, so the terminal keeps the
-/// progress line and the report; `DEMO_LOG` overrides it.
-fn log_path() -> std::path::PathBuf {
-    std::env::var_os("DEMO_LOG")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("order-saga-demo.log"))
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let path = log_path();
+    // The functions' warnings and errors go to a file, so the terminal
+    // keeps the progress line and the report.
+    let path = demo::log_path("DEMO_LOG", "order-saga-demo.log");
     if let Err(err) = demo::log_to_file(&path) {
         eprintln!("demo: cannot write logs to {}: {err}", path.display());
         return ExitCode::from(2);
@@ -21,11 +15,17 @@ async fn main() -> ExitCode {
         progress: demo::ProgressOutput::for_stdout(),
         ..demo::DemoOptions::default()
     };
+    let functions: Vec<&str> = event_source_runner::linked::LINKED
+        .iter()
+        .map(|f| f.name)
+        .collect();
     println!(
-        "Order saga demo: {} orders from {} customers, through order-saga-step, inventory-update,",
-        options.orders, options.customers
+        "Order saga demo: {} orders from {} customers, through {},",
+        options.orders,
+        options.customers,
+        functions.join(", ")
     );
-    println!("email-notification and the payment/shipping simulator, on a local emulator.");
+    println!("on a local emulator.");
     let mut report = match demo::run(options).await {
         Ok(report) => report,
         Err(err) => {

@@ -12,56 +12,55 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use clap::Parser;
 use fault_proxy::{FaultProxy, Profile, ProxyConfig, BUILTIN};
 
-const USAGE: &str =
-    "usage: fault-proxy [--upstream URL] [--listen ADDR] [--profile SPEC] [--seed N]
-
-  --upstream URL   the emulator (default: $AWS_ENDPOINT_URL)
-  --listen ADDR    where to listen (default: 127.0.0.1:0, a free port)
-  --profile SPEC   a built-in profile, or key=value pairs: throttle, 5xx, reset,
-                   latency, lost (probabilities per request), latency_ms=MIN-MAX
-                   (default: none)
-  --seed N         seed of the fault draws (default: 0)
-
-Admin: GET /__fault-proxy/counts, POST /__fault-proxy/counts/reset,
-       GET or PUT /__fault-proxy/profile";
-
+/// The fault-injecting proxy in front of the emulator.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fault-proxy",
+    after_help = "Admin: GET /__fault-proxy/counts, POST /__fault-proxy/counts/reset,\n       GET or PUT /__fault-proxy/profile"
+)]
 struct Args {
-    config: ProxyConfig,
+    /// The emulator (default: $AWS_ENDPOINT_URL)
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Where to listen (default: 127.0.0.1:0, a free port)
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// A built-in profile, or key=value pairs: throttle, 5xx, reset,
+    /// latency, lost (probabilities per request), latency_ms=MIN-MAX
+    /// (default: none)
+    #[arg(long, value_name = "SPEC", value_parser = profile)]
+    profile: Option<Profile>,
+    /// Seed of the fault draws
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut upstream = std::env::var("AWS_ENDPOINT_URL").ok();
-    let mut config = ProxyConfig::new(String::new());
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--upstream" => upstream = Some(value("--upstream")?),
-            "--listen" => {
-                let text = value("--listen")?;
-                config.listen = text
-                    .parse::<SocketAddr>()
-                    .map_err(|_| format!("--listen {text}: not an address like 127.0.0.1:8080"))?;
-            }
-            "--profile" => {
-                config.profile = Profile::parse(&value("--profile")?)
-                    .map_err(|e| format!("{e} (built-in profiles: {})", BUILTIN.join(", ")))?
-            }
-            "--seed" => {
-                let text = value("--seed")?;
-                config.seed = text
-                    .parse()
-                    .map_err(|_| format!("--seed {text}: not a number"))?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
+fn profile(spec: &str) -> Result<Profile, String> {
+    Profile::parse(spec).map_err(|e| format!("{e} (built-in profiles: {})", BUILTIN.join(", ")))
+}
+
+impl Args {
+    /// The proxy's configuration; the upstream falls back to
+    /// `AWS_ENDPOINT_URL`.
+    fn config(self, endpoint_from_env: Option<String>) -> Result<ProxyConfig, String> {
+        let upstream = self
+            .upstream
+            .or(endpoint_from_env)
+            .filter(|u| !u.trim().is_empty())
+            .ok_or("no upstream: pass --upstream or set AWS_ENDPOINT_URL")?;
+        let mut config = ProxyConfig::new(upstream);
+        if let Some(listen) = self.listen {
+            config.listen = listen;
         }
+        if let Some(profile) = self.profile {
+            config.profile = profile;
+        }
+        config.seed = self.seed;
+        Ok(config)
     }
-    config.upstream = upstream
-        .filter(|u| !u.trim().is_empty())
-        .ok_or("no upstream: pass --upstream or set AWS_ENDPOINT_URL")?;
-    Ok(Args { config })
 }
 
 async fn terminated() {
@@ -89,20 +88,16 @@ async fn terminated() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(err) if err.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    let config = match Args::parse().config(std::env::var("AWS_ENDPOINT_URL").ok()) {
+        Ok(config) => config,
         Err(err) => {
-            eprintln!("fault-proxy: {err}\n\n{USAGE}");
+            eprintln!("fault-proxy: {err} (--help shows the usage)");
             return ExitCode::from(2);
         }
     };
-    let profile = args.config.profile.name.clone();
-    let upstream = args.config.upstream.clone();
-    let proxy = match FaultProxy::start(args.config).await {
+    let profile = config.profile.name.clone();
+    let upstream = config.upstream.clone();
+    let proxy = match FaultProxy::start(config).await {
         Ok(proxy) => proxy,
         Err(err) => {
             eprintln!("fault-proxy: {err}");
@@ -128,13 +123,15 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Result<Args, String> {
-        parse_args(list.iter().map(|s| (*s).to_owned()))
+    fn config(list: &[&str]) -> Result<ProxyConfig, String> {
+        Args::try_parse_from(std::iter::once("fault-proxy").chain(list.iter().copied()))
+            .map_err(|e| e.to_string())?
+            .config(None)
     }
 
     #[test]
     fn reads_every_option() {
-        let parsed = args(&[
+        let parsed = config(&[
             "--upstream",
             "http://127.0.0.1:5000",
             "--listen",
@@ -145,10 +142,17 @@ mod tests {
             "7",
         ])
         .unwrap();
-        assert_eq!(parsed.config.upstream, "http://127.0.0.1:5000");
-        assert_eq!(parsed.config.listen.port(), 8099);
-        assert_eq!(parsed.config.profile.name, "mixed");
-        assert_eq!(parsed.config.seed, 7);
+        assert_eq!(parsed.upstream, "http://127.0.0.1:5000");
+        assert_eq!(parsed.listen.port(), 8099);
+        assert_eq!(parsed.profile.name, "mixed");
+        assert_eq!(parsed.seed, 7);
+        let defaults = Args::try_parse_from(["fault-proxy"])
+            .unwrap()
+            .config(Some("http://127.0.0.1:4566".into()))
+            .unwrap();
+        assert_eq!(defaults.upstream, "http://127.0.0.1:4566");
+        assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(defaults.profile, Profile::none());
     }
 
     #[test]
@@ -163,8 +167,13 @@ mod tests {
         ] {
             let mut list = up.to_vec();
             list.extend_from_slice(bad);
-            assert!(args(&list).is_err(), "{bad:?}");
+            assert!(config(&list).is_err(), "{bad:?}");
         }
-        assert_eq!(args(&["--help"]).err().as_deref(), Some(""));
+        assert!(config(&[]).unwrap_err().contains("no upstream"));
+        assert!(config(&["--profile", "chaos-monkey"])
+            .unwrap_err()
+            .contains("built-in profiles"));
+        let help = Args::try_parse_from(["fault-proxy", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
     }
 }

@@ -13,112 +13,108 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use demo::chaos::{self, ChaosOptions};
 use demo::ProgressOutput;
 use fault_proxy::Profile;
 
-const USAGE: &str = "usage: chaos [--orders N] [--customers N] [--profiles P,P,...] [--budget-s S] [--seed N] [--reset-emulator] [--step-timeout-s S]
-
-  --orders N        orders per profile (default 200)
-  --customers N     customers placing them, 2 to 10 (default 10)
-  --profiles LIST   comma-separated fault profiles (default: none,throttling,5xx,
-                    resets,latency,lost-responses,mixed); a profile is a built-in
-                    name or key=value pairs joined by '+' (throttle=0.1+lost=0.02)
-  --budget-s S      longest the functions may run under one profile (default 120)
-  --seed N          seed of the fault draws (default 1)
-  --reset-emulator  empty the emulator before each profile (only for an emulator
-                    of this run's own: scripts/chaos.sh starts one)
-  --step-timeout-s S  the saga's step timeout; the saga sweep runs every 2 s
-                    (default 20; 0: no deadlines, no sweep)";
-
+/// The demo's order mix under injected faults, one run per fault profile,
+/// then a table.
+#[derive(Debug, Parser)]
+#[command(name = "chaos")]
 struct Args {
-    options: ChaosOptions,
-    profiles: Vec<Profile>,
+    /// Orders per profile
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    orders: usize,
+    /// Customers placing them, 2 to 10
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    customers: usize,
+    /// Comma-separated fault profiles (default: none,throttling,5xx,resets,
+    /// latency,lost-responses,mixed); a profile is a built-in name or
+    /// key=value pairs joined by '+' (throttle=0.1+lost=0.02)
+    #[arg(long, value_name = "LIST", value_parser = profiles)]
+    profiles: Option<Profiles>,
+    /// Longest the functions may run under one profile
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    budget_s: u64,
+    /// Seed of the fault draws
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Empty the emulator before each profile (only for an emulator of this
+    /// run's own: scripts/chaos.sh starts one)
+    #[arg(long)]
+    reset_emulator: bool,
+    /// The saga's step timeout; the saga sweep runs every 2 s (0: no
+    /// deadlines, no sweep)
+    #[arg(long, value_name = "S", default_value_t = 20)]
+    step_timeout_s: u64,
 }
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut options = ChaosOptions {
-        progress: ProgressOutput::Lines,
-        ..ChaosOptions::default()
-    };
-    let mut profiles: Vec<Profile> = chaos::FULL_PROFILES
-        .iter()
-        .filter_map(|name| Profile::builtin(name))
-        .collect();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        let number = |name: &str, text: String| {
-            text.parse::<u64>()
-                .map_err(|_| format!("{name} {text}: not a number"))
-        };
-        match arg.as_str() {
-            "--orders" => {
-                options.orders = number("--orders", value("--orders")?)? as usize;
-            }
-            "--customers" => {
-                options.customers = number("--customers", value("--customers")?)? as usize;
-            }
-            "--budget-s" => {
-                options.budget = Duration::from_secs(number("--budget-s", value("--budget-s")?)?);
-            }
-            "--seed" => options.seed = number("--seed", value("--seed")?)?,
-            "--reset-emulator" => options.reset_emulator = true,
-            "--step-timeout-s" => {
-                let seconds = number("--step-timeout-s", value("--step-timeout-s")?)?;
-                options.step_timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
-            }
-            "--profiles" => {
-                profiles = value("--profiles")?
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(|p| Profile::parse(&p.replace('+', ",")).map_err(|e| e.to_string()))
-                    .collect::<Result<_, _>>()?;
-                if profiles.is_empty() {
-                    return Err("--profiles names no profile".to_owned());
-                }
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
+/// The profiles `--profiles` names, at least one.
+#[derive(Debug, Clone)]
+struct Profiles(Vec<Profile>);
+
+fn profiles(list: &str) -> Result<Profiles, String> {
+    let profiles: Vec<Profile> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| Profile::parse(&p.replace('+', ",")).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    if profiles.is_empty() {
+        return Err("names no profile".to_owned());
+    }
+    Ok(Profiles(profiles))
+}
+
+impl Args {
+    fn options(&self) -> ChaosOptions {
+        ChaosOptions {
+            orders: self.orders,
+            customers: self.customers,
+            seed: self.seed,
+            budget: Duration::from_secs(self.budget_s),
+            progress: ProgressOutput::Lines,
+            reset_emulator: self.reset_emulator,
+            step_timeout: (self.step_timeout_s > 0)
+                .then(|| Duration::from_secs(self.step_timeout_s)),
+            ..ChaosOptions::default()
         }
     }
-    demo::Plan::large(options.orders, options.customers).map_err(|e| e.to_string())?;
-    Ok(Args { options, profiles })
-}
 
-fn log_path() -> std::path::PathBuf {
-    std::env::var_os("CHAOS_LOG")
-        .map(Into::into)
-        .unwrap_or_else(|| std::env::temp_dir().join("order-saga-chaos.log"))
+    fn profiles(&self) -> Vec<Profile> {
+        match &self.profiles {
+            Some(Profiles(profiles)) => profiles.clone(),
+            None => chaos::FULL_PROFILES
+                .iter()
+                .filter_map(|name| Profile::builtin(name))
+                .collect(),
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(err) if err.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            eprintln!("chaos: {err}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let path = log_path();
+    let args = Args::parse();
+    if let Err(err) = demo::Plan::large(args.orders, args.customers) {
+        eprintln!("chaos: {err}");
+        return ExitCode::from(2);
+    }
+    let (options, profiles) = (args.options(), args.profiles());
+    let path = demo::log_path("CHAOS_LOG", "order-saga-chaos.log");
     if let Err(err) = demo::log_to_file(&path) {
         eprintln!("chaos: cannot write logs to {}: {err}", path.display());
         return ExitCode::from(2);
     }
     let started = Instant::now();
-    let names: Vec<&str> = args.profiles.iter().map(|p| p.name.as_str()).collect();
+    let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
     println!(
-        "Chaos: {} orders per profile through all four functions, their AWS clients behind a fault proxy; profiles: {}",
-        args.options.orders,
+        "Chaos: {} orders per profile through every function, their AWS clients behind a fault proxy; profiles: {}",
+        options.orders,
         names.join(", ")
     );
     let mut runs = Vec::new();
-    for (index, profile) in args.profiles.iter().enumerate() {
+    for (index, profile) in profiles.iter().enumerate() {
         let region = chaos::region_for(index);
         println!(
             "\n== {} (per request: throttle {}, 5xx {}, reset {}, latency {} ({}-{} ms), lost {}; region {region})",
@@ -131,7 +127,7 @@ async fn main() -> ExitCode {
             profile.latency_max_ms,
             profile.lost_response
         );
-        match chaos::run_profile(profile, region, &args.options).await {
+        match chaos::run_profile(profile, region, &options).await {
             Ok(run) => {
                 print!("{}", chaos::details(&run));
                 runs.push(run);
@@ -167,15 +163,16 @@ async fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Result<Args, String> {
-        parse_args(list.iter().map(|s| (*s).to_owned()))
+    fn args(list: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("chaos").chain(list.iter().copied()))
     }
 
     #[test]
     fn defaults_to_every_profile_with_two_hundred_orders() {
         let parsed = args(&[]).unwrap();
-        assert_eq!(parsed.options.orders, 200);
-        let names: Vec<&str> = parsed.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(parsed.options().orders, 200);
+        let profiles = parsed.profiles();
+        let names: Vec<&str> = profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, chaos::FULL_PROFILES);
     }
 
@@ -195,21 +192,21 @@ mod tests {
             "0",
         ])
         .unwrap();
-        assert_eq!(parsed.options.orders, 60);
-        assert_eq!(parsed.options.budget, Duration::from_secs(90));
-        assert_eq!(parsed.options.seed, 3);
-        assert!(parsed.options.reset_emulator);
-        assert_eq!(parsed.options.step_timeout, None);
-        assert_eq!(
-            args(&[]).unwrap().options.step_timeout,
-            Some(Duration::from_secs(20))
-        );
-        assert!(!args(&[]).unwrap().options.reset_emulator);
-        assert_eq!(parsed.profiles.len(), 2);
-        assert_eq!(parsed.profiles[1].throttle, 0.2);
-        assert_eq!(parsed.profiles[1].lost_response, 0.01);
+        let options = parsed.options();
+        assert_eq!(options.orders, 60);
+        assert_eq!(options.budget, Duration::from_secs(90));
+        assert_eq!(options.seed, 3);
+        assert!(options.reset_emulator);
+        assert_eq!(options.step_timeout, None);
+        let defaults = args(&[]).unwrap().options();
+        assert_eq!(defaults.step_timeout, Some(Duration::from_secs(20)));
+        assert!(!defaults.reset_emulator);
+        let profiles = parsed.profiles();
+        assert_eq!(profiles.len(), 2);
+        assert_eq!(profiles[1].throttle, 0.2);
+        assert_eq!(profiles[1].lost_response, 0.01);
+        assert!(demo::Plan::large(5, 10).is_err(), "--orders 5 is refused");
         for bad in [
-            &["--orders", "5"][..],
             &["--orders", "many"][..],
             &["--profiles", "gremlins"][..],
             &["--profiles", ","][..],

@@ -44,16 +44,8 @@ use crate::shop::Plan;
 use crate::wiring::{self, Clients, WireOptions};
 use crate::{inspect, setup};
 
-/// The profiles of `make chaos`, in order.
-pub const FULL_PROFILES: [&str; 7] = [
-    "none",
-    "throttling",
-    "5xx",
-    "resets",
-    "latency",
-    "lost-responses",
-    "mixed",
-];
+/// The profiles of `make chaos`, in order: every built-in one.
+pub const FULL_PROFILES: [&str; 7] = fault_proxy::BUILTIN;
 
 /// Regions the profiles of one run take in turn.
 const REGIONS: [&str; 8] = [
