@@ -123,6 +123,15 @@ struct Held {
     unconfirmed: Option<String>,
 }
 
+/// One run of a key: the token its claim carries and whether this run
+/// keeps the process's bookkeeping of the claim.
+struct Attempt {
+    key: String,
+    token: String,
+    tracked: bool,
+    expires_at: u64,
+}
+
 /// Runs work at most once per key (while the record lives).
 #[derive(Debug, Clone)]
 pub struct Idempotency<S> {
@@ -231,81 +240,120 @@ impl<S: IdempotencyStore> Idempotency<S> {
         {
             // This process did the work in an earlier attempt but could not
             // record it: record it now and never do the work again.
-            self.confirm(&key, stored.clone(), expires_at, deadline)
-                .await?;
-            self.forget(&key);
-            return decode(&key, Some(stored.clone())).map(IdempotentOutcome::Replayed);
+            return self
+                .confirm_left_behind(&key, stored, expires_at, deadline)
+                .await;
         }
-        let token = left_behind.map_or_else(new_token, |h| h.token);
-        let track = |in_flight: bool, unconfirmed: Option<String>| {
-            if tracked {
-                self.remember(
-                    &key,
-                    Held {
-                        token: token.clone(),
-                        in_flight,
-                        unconfirmed,
-                    },
-                );
-            }
+        let attempt = Attempt {
+            token: left_behind.map_or_else(new_token, |h| h.token),
+            key,
+            tracked,
+            expires_at,
         };
         // Remembered before the claim is sent: if its answer is lost, a
         // redelivery to this process claims again with the same token.
-        track(true, None);
-        match self.acquire(&key, &token, deadline, expires_at).await {
+        self.note(&attempt, true, None);
+        match self.acquire(&attempt, deadline).await {
             Ok(None) => {}
             Ok(Some(stored)) => {
-                if tracked {
-                    self.forget(&key);
-                }
-                return decode(&key, stored).map(IdempotentOutcome::Replayed);
+                self.done_with(&attempt);
+                return decode(&attempt.key, stored).map(IdempotentOutcome::Replayed);
             }
             Err(err) => {
-                track(false, None);
+                self.note(&attempt, false, None);
                 return Err(err);
             }
         }
         match work().await {
             Ok(value) => {
-                let stored = serde_json::to_string(&value).map_err(|e| {
-                    HandlerError::transient(anyhow::anyhow!(
-                        "result of {key} cannot be stored: {e}"
-                    ))
-                })?;
-                track(false, Some(stored.clone()));
-                self.confirm(&key, stored, expires_at, deadline).await?;
-                if tracked {
-                    self.forget(&key);
-                }
+                self.record_result(&attempt, &value, deadline).await?;
                 Ok(IdempotentOutcome::Executed(value))
             }
             Err(err) => {
-                let released = retry(
-                    &self.writes,
-                    deadline,
-                    |_| true,
-                    |_| self.store.release(&key, &token),
-                )
-                .await;
-                match released {
-                    Ok(()) => {
-                        if tracked {
-                            self.forget(&key);
-                        }
-                    }
-                    Err(release_err) => {
-                        // Kept so a redelivery to this process re-enters the
-                        // claim by its token; elsewhere it lapses with this
-                        // invocation's deadline.
-                        track(false, None);
-                        tracing::warn!(
-                            key = %order_events::values::mask_email(&key),
-                            error = %release_err.into_inner(),
-                            "could not release idempotency claim"
-                        );
-                    }
-                }
+                self.release(&attempt, deadline).await;
                 Err(err)
+            }
+        }
+    }
+
+    /// Writes the result an earlier attempt of this process left
+    /// unconfirmed, and replays it.
+    async fn confirm_left_behind<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        stored: &str,
+        expires_at: u64,
+        deadline: Deadline,
+    ) -> Result<IdempotentOutcome<T>, HandlerError> {
+        self.confirm(key, stored.to_owned(), expires_at, deadline)
+            .await?;
+        self.forget(key);
+        decode(key, Some(stored.to_owned())).map(IdempotentOutcome::Replayed)
+    }
+
+    /// Updates what this process remembers of the attempt's claim, when
+    /// the attempt keeps that bookkeeping.
+    fn note(&self, attempt: &Attempt, in_flight: bool, unconfirmed: Option<String>) {
+        if attempt.tracked {
+            self.remember(
+                &attempt.key,
+                Held {
+                    token: attempt.token.clone(),
+                    in_flight,
+                    unconfirmed,
+                },
+            );
+        }
+    }
+
+    /// The attempt's claim is settled in the store: nothing to remember.
+    fn done_with(&self, attempt: &Attempt) {
+        if attempt.tracked {
+            self.forget(&attempt.key);
+        }
+    }
+
+    /// Stores the work's result as COMPLETED; until that lands the result
+    /// stays remembered, so a redelivery writes it instead of redoing the
+    /// work.
+    async fn record_result<T: Serialize>(
+        &self,
+        attempt: &Attempt,
+        value: &T,
+        deadline: Deadline,
+    ) -> Result<(), HandlerError> {
+        let key = &attempt.key;
+        let stored = serde_json::to_string(value).map_err(|e| {
+            HandlerError::transient(anyhow::anyhow!("result of {key} cannot be stored: {e}"))
+        })?;
+        self.note(attempt, false, Some(stored.clone()));
+        self.confirm(key, stored, attempt.expires_at, deadline)
+            .await?;
+        self.done_with(attempt);
+        Ok(())
+    }
+
+    /// Deletes the failed attempt's claim so a retry can run the work.
+    async fn release(&self, attempt: &Attempt, deadline: Deadline) {
+        let released = retry(
+            &self.writes,
+            deadline,
+            |_| true,
+            |_| self.store.release(&attempt.key, &attempt.token),
+        )
+        .await;
+        match released {
+            Ok(()) => self.done_with(attempt),
+            Err(release_err) => {
+                // Kept so a redelivery to this process re-enters the claim
+                // by its token; elsewhere it lapses with this invocation's
+                // deadline.
+                self.note(attempt, false, None);
+                tracing::warn!(
+                    key = %order_events::values::mask_email(&attempt.key),
+                    error = %release_err.into_inner(),
+                    "could not release idempotency claim"
+                );
             }
         }
     }
@@ -315,17 +363,21 @@ impl<S: IdempotencyStore> Idempotency<S> {
     /// completed before with result `r`.
     async fn acquire(
         &self,
-        key: &str,
-        token: &str,
+        attempt: &Attempt,
         deadline: Deadline,
-        expires_at: u64,
     ) -> Result<Option<Option<String>>, HandlerError> {
+        let Attempt {
+            key,
+            token,
+            expires_at,
+            ..
+        } = attempt;
         let started = Instant::now();
         let mut poll = Duration::from_millis(50);
         loop {
             let claim = self
                 .store
-                .claim(key, token, deadline.epoch_millis(), expires_at)
+                .claim(key, token, deadline.epoch_millis(), *expires_at)
                 .await
                 .map_err(store_failure)?;
             let until_ms = match claim {
@@ -440,6 +492,25 @@ mod tests {
         Deadline::in_(Duration::from_secs(30))
     }
 
+    /// Runs key `k` with work that fails with `failure`; the error.
+    async fn run_failing<S: IdempotencyStore>(
+        idem: &Idempotency<S>,
+        failure: HandlerError,
+    ) -> HandlerError {
+        idem.run("k", deadline(), || async { Err::<u8, _>(failure) })
+            .await
+            .unwrap_err()
+    }
+
+    /// Runs key `k` with work that answers `value`.
+    async fn run_answering<S: IdempotencyStore>(
+        idem: &Idempotency<S>,
+        value: u8,
+    ) -> Result<IdempotentOutcome<u8>, HandlerError> {
+        idem.run("k", deadline(), || async { Ok::<_, HandlerError>(value) })
+            .await
+    }
+
     /// A store whose calls fail on demand: before reaching the store, or
     /// after it applied the call (the answer lost on the way back).
     #[derive(Default)]
@@ -523,18 +594,10 @@ mod tests {
     #[tokio::test]
     async fn failure_releases_the_key_so_a_retry_runs() {
         let idem = layer();
-        let err = idem
-            .run("k", deadline(), || async {
-                Err::<u8, _>(HandlerError::permanent("nope"))
-            })
-            .await
-            .unwrap_err();
+        let err = run_failing(&idem, HandlerError::permanent("nope")).await;
         assert!(matches!(err, HandlerError::Permanent(_)));
         assert!(idem.store().is_empty());
-        let out = idem
-            .run("k", deadline(), || async { Ok::<_, HandlerError>(1u8) })
-            .await
-            .unwrap();
+        let out = run_answering(&idem, 1).await.unwrap();
         assert_eq!(out, IdempotentOutcome::Executed(1));
     }
 
@@ -647,10 +710,7 @@ mod tests {
             }
         }
         let idem = Idempotency::new(Refusing, "fn", Duration::from_secs(60));
-        let err = idem
-            .run("k", deadline(), || async { Ok::<_, HandlerError>(1u8) })
-            .await
-            .unwrap_err();
+        let err = run_answering(&idem, 1).await.unwrap_err();
         assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     }
 
@@ -658,18 +718,14 @@ mod tests {
     async fn a_claim_left_by_a_failed_release_is_re_entered() {
         let idem = faulty();
         idem.store().fail_releases.store(true, Ordering::SeqCst);
-        let err = idem
-            .run("k", deadline(), || async {
-                Err::<u8, _>(HandlerError::transient(anyhow::anyhow!("SES throttled")))
-            })
-            .await
-            .unwrap_err();
+        let err = run_failing(
+            &idem,
+            HandlerError::transient(anyhow::anyhow!("SES throttled")),
+        )
+        .await;
         assert!(matches!(err, HandlerError::Transient(_)));
         assert!(!idem.store().inner.is_empty(), "the claim stayed");
-        let out = idem
-            .run("k", deadline(), || async { Ok::<_, HandlerError>(9u8) })
-            .await
-            .unwrap();
+        let out = run_answering(&idem, 9).await.unwrap();
         assert_eq!(out, IdempotentOutcome::Executed(9));
     }
 
@@ -683,10 +739,7 @@ mod tests {
             .claim("fn#k", "someone-else", lapse, ttl)
             .await
             .unwrap();
-        let out = idem
-            .run("k", deadline(), || async { Ok::<_, HandlerError>(1u8) })
-            .await
-            .unwrap();
+        let out = run_answering(&idem, 1).await.unwrap();
         assert_eq!(out, IdempotentOutcome::Executed(1));
         // One that outlives this invocation is reported, not waited for.
         let idem = layer().with_in_progress_wait(Duration::from_millis(20));
@@ -699,10 +752,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let err = idem
-            .run("k", deadline(), || async { Ok::<_, HandlerError>(1u8) })
-            .await
-            .unwrap_err();
+        let err = run_answering(&idem, 1).await.unwrap_err();
         assert!(
             err.to_string()
                 .contains("in progress in another invocation"),

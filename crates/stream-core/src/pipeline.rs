@@ -118,6 +118,18 @@ impl Fate {
     fn must_retry(self) -> bool {
         matches!(self, Fate::Failed | Fate::NotAttempted)
     }
+
+    /// The `outcome` a record's log line gives it.
+    fn outcome(self) -> &'static str {
+        match self {
+            Fate::Processed => "processed",
+            Fate::Duplicate => "duplicate",
+            Fate::Skipped => "skipped",
+            Fate::DeadLettered { .. } => "dead_lettered",
+            Fate::Failed => "transient_failure",
+            Fate::NotAttempted => "not_attempted",
+        }
+    }
 }
 
 /// The pipeline, generic over the function's handler and its side-effect
@@ -150,6 +162,43 @@ struct About {
     event_id: String,
     event_type: &'static str,
     order_id: String,
+}
+
+/// What every log line of a handled record says: who it is about, where
+/// it is in the stream, and how long it took.
+struct RecordLine<'a> {
+    about: &'a About,
+    sequence: &'a str,
+    started: Instant,
+}
+
+/// Writes a handled record's log line at `$level`: the fields of its
+/// [`RecordLine`], then the ones given.
+macro_rules! record_line {
+    ($level:ident, $line:expr, $($fields:tt)+) => {
+        tracing::$level!(
+            eventId = %$line.about.event_id,
+            eventType = $line.about.event_type,
+            orderId = %$line.about.order_id,
+            sequenceNumber = $line.sequence,
+            processingTime = $line.started.elapsed().as_secs_f64() * 1000.0,
+            $($fields)+
+        )
+    };
+}
+
+impl RecordLine<'_> {
+    /// Logs a record the handler dealt with (processed or a duplicate).
+    fn handled(&self, fate: Fate, emit: &[OutgoingRecord]) -> Fate {
+        record_line!(
+            info,
+            self,
+            outcome = fate.outcome(),
+            emitted = emit.len(),
+            "record handled"
+        );
+        fate
+    }
 }
 
 /// Why a record's bytes are not a valid event.
@@ -359,7 +408,7 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
             } else if deadline.is_near(self.config.deadline_margin) {
                 tracing::warn!(
                     sequenceNumber = %units[index].record.kinesis.sequence_number,
-                    outcome = "not_attempted",
+                    outcome = Fate::NotAttempted.outcome(),
                     remainingMs = deadline.remaining().as_millis() as u64,
                     "deadline near; leaving the record for the next invocation"
                 );
@@ -452,7 +501,7 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                 eventId = envelope.event_id().unwrap_or_default(),
                 eventType = envelope.event_type(),
                 sequenceNumber = %unit.record.kinesis.sequence_number,
-                outcome = "skipped",
+                outcome = Fate::Skipped.outcome(),
                 processingTime = started.elapsed().as_secs_f64() * 1000.0,
                 "event type not handled by this function"
             );
@@ -496,52 +545,30 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         started: Instant,
     ) -> (Fate, Vec<OutgoingRecord>) {
         let deadline = incoming.deadline;
-        let sequence = unit.record.kinesis.sequence_number.as_str();
-        let About {
-            event_id,
-            event_type,
-            order_id,
-        } = about;
+        let line = RecordLine {
+            about: &about,
+            sequence: unit.record.kinesis.sequence_number.as_str(),
+            started,
+        };
         match self.handler.handle(incoming).await {
-            Ok(handled) => {
-                let (fate, outcome, emit) = match handled {
-                    Handled::Done { emit } => (Fate::Processed, "processed", emit),
-                    Handled::Duplicate { emit } => (Fate::Duplicate, "duplicate", emit),
-                    Handled::Skipped { reason } => {
-                        tracing::info!(
-                            eventId = %event_id,
-                            eventType = event_type,
-                            orderId = %order_id,
-                            sequenceNumber = sequence,
-                            outcome = "skipped",
-                            reason,
-                            processingTime = started.elapsed().as_secs_f64() * 1000.0,
-                            "event skipped"
-                        );
-                        return (Fate::Skipped, Vec::new());
-                    }
-                };
-                tracing::info!(
-                    eventId = %event_id,
-                    eventType = event_type,
-                    orderId = %order_id,
-                    sequenceNumber = sequence,
-                    outcome,
-                    emitted = emit.len(),
-                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
-                    "record handled"
+            Ok(Handled::Done { emit }) => (line.handled(Fate::Processed, &emit), emit),
+            Ok(Handled::Duplicate { emit }) => (line.handled(Fate::Duplicate, &emit), emit),
+            Ok(Handled::Skipped { reason }) => {
+                record_line!(
+                    info,
+                    line,
+                    outcome = Fate::Skipped.outcome(),
+                    reason,
+                    "event skipped"
                 );
-                (fate, emit)
+                (Fate::Skipped, Vec::new())
             }
             Err(HandlerError::Transient(err)) => {
-                tracing::warn!(
-                    eventId = %event_id,
-                    eventType = event_type,
-                    orderId = %order_id,
-                    sequenceNumber = sequence,
-                    outcome = "transient_failure",
+                record_line!(
+                    warn,
+                    line,
+                    outcome = Fate::Failed.outcome(),
                     error = %clip(&format!("{err:#}"), MAX_REASON_CHARS),
-                    processingTime = started.elapsed().as_secs_f64() * 1000.0,
                     "record failed; reported for retry"
                 );
                 (Fate::Failed, Vec::new())
@@ -550,8 +577,8 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
                 let verdict = Verdict {
                     reason: &reason,
                     invalid: false,
-                    event_id: Some(&event_id),
-                    event_type: Some(event_type),
+                    event_id: Some(&about.event_id),
+                    event_type: Some(about.event_type),
                 };
                 (
                     self.dead_letter(unit, &verdict, deadline, started).await,
@@ -590,27 +617,28 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         let event_type = verdict.event_type.unwrap_or_default();
         match sent {
             Ok(()) => {
+                let fate = Fate::DeadLettered {
+                    invalid: verdict.invalid,
+                };
                 tracing::error!(
                     eventId = %event_id,
                     eventType = event_type,
                     sequenceNumber = %unit.record.kinesis.sequence_number,
                     partitionKey = %order_events::values::mask_email(unit.partition_key),
                     deadLetterId = %letter.dead_letter_id,
-                    outcome = "dead_lettered",
+                    outcome = fate.outcome(),
                     reason = %reason,
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,
                     "record can never succeed; sent to the dead-letter queue"
                 );
-                Fate::DeadLettered {
-                    invalid: verdict.invalid,
-                }
+                fate
             }
             Err(err) => {
                 tracing::error!(
                     eventId = %event_id,
                     eventType = event_type,
                     sequenceNumber = %unit.record.kinesis.sequence_number,
-                    outcome = "transient_failure",
+                    outcome = Fate::Failed.outcome(),
                     reason = %reason,
                     error = %clip(&format!("{:#}", err.into_inner()), MAX_REASON_CHARS),
                     processingTime = started.elapsed().as_secs_f64() * 1000.0,

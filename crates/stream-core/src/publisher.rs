@@ -142,103 +142,142 @@ impl<A: PutRecordsApi> OrderedPublisher<A> {
 impl<A: PutRecordsApi> RecordPublisher for OrderedPublisher<A> {
     async fn publish(&self, records: &[OutgoingRecord], deadline: Deadline) -> PublishReport {
         let mut report = PublishReport::default();
-        // Per key, the records still to send, in order; keys in the order
-        // they first appear.
-        let mut key_order: Vec<&str> = Vec::new();
-        let mut queues: HashMap<&str, VecDeque<usize>> = HashMap::new();
-        for (index, record) in records.iter().enumerate() {
-            queues
-                .entry(record.partition_key.as_str())
-                .or_insert_with(|| {
-                    key_order.push(record.partition_key.as_str());
-                    VecDeque::new()
-                })
-                .push_back(index);
-        }
+        let mut queues = KeyQueues::new(records);
         let mut failures_in_a_row: u32 = 0;
-        let abandon = |queues: &mut HashMap<&str, VecDeque<usize>>, failed: &mut Vec<usize>| {
-            for queue in queues.values_mut() {
-                failed.extend(queue.drain(..));
-            }
-        };
         loop {
-            key_order.retain(|k| queues.get(k).is_some_and(|q| !q.is_empty()));
-            if key_order.is_empty() {
+            let batch = queues.next_batch(records);
+            if batch.is_empty() {
                 break;
             }
-            let mut batch: Vec<usize> = Vec::new();
-            let mut bytes = 0;
-            for key in &key_order {
-                let Some(&index) = queues.get(key).and_then(|q| q.front()) else {
-                    continue;
-                };
-                let size = records[index].data.len() + records[index].partition_key.len();
-                if batch.len() == MAX_ENTRIES_PER_CALL
-                    || (!batch.is_empty() && bytes + size > MAX_BYTES_PER_CALL)
-                {
-                    break;
-                }
-                bytes += size;
-                batch.push(index);
-            }
-            let entries: Vec<&OutgoingRecord> = batch.iter().map(|&i| &records[i]).collect();
             report.calls += 1;
-            let round_failed = match self.api.put_records(&entries).await {
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), entries = entries.len(), "PutRecords call failed");
-                    true
-                }
-                Ok(results) if results.len() != batch.len() => {
-                    tracing::warn!(
-                        sent = batch.len(),
-                        answered = results.len(),
-                        "PutRecords answered a different number of entries"
-                    );
-                    true
-                }
-                Ok(results) => {
-                    let mut any_failed = false;
-                    for (&index, result) in batch.iter().zip(&results) {
-                        match result {
-                            EntryResult::Ok => {
-                                if let Some(queue) =
-                                    queues.get_mut(records[index].partition_key.as_str())
-                                {
-                                    queue.pop_front();
-                                }
-                            }
-                            EntryResult::Failed { code, message } => {
-                                any_failed = true;
-                                tracing::debug!(code = %code, message = %message, "PutRecords entry failed; re-sending");
-                            }
-                        }
-                    }
-                    any_failed
-                }
-            };
-            if !round_failed {
+            if self.send(records, &batch, &mut queues).await {
                 failures_in_a_row = 0;
                 continue;
             }
             failures_in_a_row += 1;
-            if failures_in_a_row >= self.policy.max_attempts {
-                abandon(&mut queues, &mut report.failed);
-                break;
-            }
-            let cap = self
-                .policy
-                .base_delay
-                .saturating_mul(1 << failures_in_a_row.min(16))
-                .min(self.policy.max_delay);
-            let delay = rand::Rng::random_range(&mut rand::rng(), std::time::Duration::ZERO..=cap);
-            if deadline.remaining() <= delay + self.policy.deadline_margin {
-                abandon(&mut queues, &mut report.failed);
+            let delay = self.backoff(failures_in_a_row);
+            if failures_in_a_row >= self.policy.max_attempts
+                || deadline.remaining() <= delay + self.policy.deadline_margin
+            {
+                queues.abandon(&mut report.failed);
                 break;
             }
             tokio::time::sleep(delay).await;
         }
         report.failed.sort_unstable();
         report
+    }
+}
+
+impl<A: PutRecordsApi> OrderedPublisher<A> {
+    /// Sends one batch; the entries that landed leave their queues. True
+    /// when every entry landed.
+    async fn send(
+        &self,
+        records: &[OutgoingRecord],
+        batch: &[usize],
+        queues: &mut KeyQueues<'_>,
+    ) -> bool {
+        let entries: Vec<&OutgoingRecord> = batch.iter().map(|&i| &records[i]).collect();
+        let results = match self.api.put_records(&entries).await {
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), entries = entries.len(), "PutRecords call failed");
+                return false;
+            }
+            Ok(results) if results.len() != batch.len() => {
+                tracing::warn!(
+                    sent = batch.len(),
+                    answered = results.len(),
+                    "PutRecords answered a different number of entries"
+                );
+                return false;
+            }
+            Ok(results) => results,
+        };
+        let mut all_landed = true;
+        for (&index, result) in batch.iter().zip(&results) {
+            match result {
+                EntryResult::Ok => queues.landed(&records[index]),
+                EntryResult::Failed { code, message } => {
+                    all_landed = false;
+                    tracing::debug!(code = %code, message = %message, "PutRecords entry failed; re-sending");
+                }
+            }
+        }
+        all_landed
+    }
+
+    /// The wait after the `failures_in_a_row`th failed call in a row: full
+    /// jitter under a cap that doubles with each.
+    fn backoff(&self, failures_in_a_row: u32) -> std::time::Duration {
+        let cap = self
+            .policy
+            .base_delay
+            .saturating_mul(1 << failures_in_a_row.min(16))
+            .min(self.policy.max_delay);
+        rand::Rng::random_range(&mut rand::rng(), std::time::Duration::ZERO..=cap)
+    }
+}
+
+/// Per partition key, the indexes of the records still to send, in order;
+/// keys in the order they first appear.
+struct KeyQueues<'a> {
+    order: Vec<&'a str>,
+    by_key: HashMap<&'a str, VecDeque<usize>>,
+}
+
+impl<'a> KeyQueues<'a> {
+    fn new(records: &'a [OutgoingRecord]) -> Self {
+        let mut order: Vec<&str> = Vec::new();
+        let mut by_key: HashMap<&str, VecDeque<usize>> = HashMap::new();
+        for (index, record) in records.iter().enumerate() {
+            by_key
+                .entry(record.partition_key.as_str())
+                .or_insert_with(|| {
+                    order.push(record.partition_key.as_str());
+                    VecDeque::new()
+                })
+                .push_back(index);
+        }
+        Self { order, by_key }
+    }
+
+    /// The next call's entries: the first waiting record of each key, within
+    /// a call's limits. Empty when everything landed.
+    fn next_batch(&mut self, records: &[OutgoingRecord]) -> Vec<usize> {
+        let by_key = &self.by_key;
+        self.order
+            .retain(|k| by_key.get(k).is_some_and(|q| !q.is_empty()));
+        let mut batch: Vec<usize> = Vec::new();
+        let mut bytes = 0;
+        for key in &self.order {
+            let Some(&index) = self.by_key.get(key).and_then(|q| q.front()) else {
+                continue;
+            };
+            let size = records[index].data.len() + records[index].partition_key.len();
+            if batch.len() == MAX_ENTRIES_PER_CALL
+                || (!batch.is_empty() && bytes + size > MAX_BYTES_PER_CALL)
+            {
+                break;
+            }
+            bytes += size;
+            batch.push(index);
+        }
+        batch
+    }
+
+    /// `record` landed: the next of its key may go.
+    fn landed(&mut self, record: &OutgoingRecord) {
+        if let Some(queue) = self.by_key.get_mut(record.partition_key.as_str()) {
+            queue.pop_front();
+        }
+    }
+
+    /// Gives up: every record still waiting is reported unpublished.
+    fn abandon(&mut self, failed: &mut Vec<usize>) {
+        for queue in self.by_key.values_mut() {
+            failed.extend(queue.drain(..));
+        }
     }
 }
 

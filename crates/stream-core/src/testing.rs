@@ -189,53 +189,53 @@ where
         ));
     }
     for path in &files {
-        mismatches.extend(check_one(path, run, effects).await);
+        let loaded = Sample::load(path).and_then(|sample| {
+            let expected = sample.expected_response()?;
+            Ok((sample, expected))
+        });
+        let (sample, expected) = match loaded {
+            Ok(loaded) => loaded,
+            Err(mismatch) => {
+                mismatches.push(mismatch);
+                continue;
+            }
+        };
+        match AssertUnwindSafe(run(sample.event.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok((outcome, harness)) => {
+                mismatches.extend(judge(&sample, &expected, &outcome, |sample, outcome| {
+                    effects(sample, outcome, &harness)
+                }))
+            }
+            Err(panic) => mismatches.push(format!(
+                "{}: the run panicked: {}",
+                sample.name,
+                panic_message(&*panic)
+            )),
+        }
     }
     mismatches
 }
 
-/// What is wrong with one sample's run: its response, its effects, or
-/// both.
-async fn check_one<H, Run, Fut>(
-    path: &Path,
-    run: &mut Run,
-    effects: &mut impl FnMut(&Sample, &BatchOutcome, &H),
-) -> Vec<String>
-where
-    Run: FnMut(KinesisEvent) -> Fut,
-    Fut: Future<Output = (BatchOutcome, H)>,
-{
-    let loaded = Sample::load(path).and_then(|sample| {
-        let expected = sample.expected_response()?;
-        Ok((sample, expected))
-    });
-    let (sample, expected) = match loaded {
-        Ok(loaded) => loaded,
-        Err(mismatch) => return vec![mismatch],
-    };
+/// What is wrong with one sample's answer and effects.
+fn judge(
+    sample: &Sample,
+    expected: &serde_json::Value,
+    outcome: &BatchOutcome,
+    effects: impl FnOnce(&Sample, &BatchOutcome),
+) -> Vec<String> {
     let name = &sample.name;
-    let ran = AssertUnwindSafe(run(sample.event.clone()))
-        .catch_unwind()
-        .await;
-    let (outcome, harness) = match ran {
-        Ok(ran) => ran,
-        Err(panic) => {
-            return vec![format!(
-                "{name}: the run panicked: {}",
-                panic_message(&*panic)
-            )]
-        }
-    };
     let mut mismatches = Vec::new();
     match serde_json::to_value(&outcome.response) {
-        Ok(actual) if actual == expected => {}
+        Ok(actual) if actual == *expected => {}
         Ok(actual) => mismatches.push(format!(
             "{name}: response {actual} differs from the expected {expected}"
         )),
         Err(e) => mismatches.push(format!("{name}: unserialisable response: {e}")),
     }
-    let checked =
-        std::panic::catch_unwind(AssertUnwindSafe(|| effects(&sample, &outcome, &harness)));
+    let checked = std::panic::catch_unwind(AssertUnwindSafe(|| effects(sample, outcome)));
     if let Err(panic) = checked {
         mismatches.push(format!("{name}: {}", panic_message(&*panic)));
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_events::EventKind;
+use stream_core::idempotency::Claim;
 use stream_core::testing::kinesis_event;
 use stream_core::{
     Deadline, DynamoDbIdempotencyStore, Handled, Handler, HandlerError, Idempotency,
@@ -88,12 +89,12 @@ async fn a_failed_attempt_releases_the_key_and_a_timed_out_claim_lapses() {
         .as_millis() as u64;
     let ttl = now_ms / 1000 + 3600;
     let store = idem.store();
+    let claim = |id: &'static str, owner: &'static str, until_ms: u64| async move {
+        store.claim(id, owner, until_ms, ttl).await.unwrap()
+    };
     assert_eq!(
-        store
-            .claim("test-fn#evt-3", "crashed-attempt", now_ms - 1_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::Acquired
+        claim("test-fn#evt-3", "crashed-attempt", now_ms - 1_000).await,
+        Claim::Acquired
     );
     let taken_over = idem
         .run("evt-3", deadline(), || async { Ok::<_, HandlerError>(3u8) })
@@ -103,46 +104,21 @@ async fn a_failed_attempt_releases_the_key_and_a_timed_out_claim_lapses() {
     // A live claim is reported in progress, with its lapse time, to
     // everyone but its owner, whose retried put (the first answer lost)
     // gets back in.
+    let live = now_ms + 60_000;
+    assert_eq!(claim("test-fn#evt-4", "owner", live).await, Claim::Acquired);
     assert_eq!(
-        store
-            .claim("test-fn#evt-4", "owner", now_ms + 60_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::Acquired
+        claim("test-fn#evt-4", "other", live).await,
+        Claim::InProgress { until_ms: live }
     );
-    assert_eq!(
-        store
-            .claim("test-fn#evt-4", "other", now_ms + 60_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::InProgress {
-            until_ms: now_ms + 60_000
-        }
-    );
-    assert_eq!(
-        store
-            .claim("test-fn#evt-4", "owner", now_ms + 60_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::Acquired
-    );
+    assert_eq!(claim("test-fn#evt-4", "owner", live).await, Claim::Acquired);
     // Only the owner's release deletes the claim.
     store.release("test-fn#evt-4", "other").await.unwrap();
     assert!(matches!(
-        store
-            .claim("test-fn#evt-4", "third", now_ms + 60_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::InProgress { .. }
+        claim("test-fn#evt-4", "third", live).await,
+        Claim::InProgress { .. }
     ));
     store.release("test-fn#evt-4", "owner").await.unwrap();
-    assert_eq!(
-        store
-            .claim("test-fn#evt-4", "third", now_ms + 60_000, ttl)
-            .await
-            .unwrap(),
-        stream_core::idempotency::Claim::Acquired
-    );
+    assert_eq!(claim("test-fn#evt-4", "third", live).await, Claim::Acquired);
 }
 
 /// A handler whose one effect is guarded by the idempotency layer.

@@ -117,6 +117,15 @@ fn config(max_concurrency: usize) -> PipelineConfig {
     }
 }
 
+/// The scripted handler with in-memory dead letters, four keys at once.
+fn scripted() -> Pipeline<ScriptedHandler, InMemoryDeadLetters> {
+    Pipeline::new(
+        ScriptedHandler::default(),
+        InMemoryDeadLetters::default(),
+        config(4),
+    )
+}
+
 fn minute() -> Deadline {
     Deadline::in_(Duration::from_secs(60))
 }
@@ -131,11 +140,7 @@ fn failed(outcome: &BatchOutcome) -> Vec<String> {
 
 #[tokio::test]
 async fn a_failure_mid_key_stops_that_key_only() {
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    );
+    let pipeline = scripted();
     // Key a: ok, transient, ok. Key b: ok, ok. Interleaved in the stream.
     let event = batch(&["ok-a#1", "ok-b#1", "transient-a#2", "ok-b#2", "ok-a#3"]);
     let outcome = pipeline.process(&event, minute()).await;
@@ -210,11 +215,7 @@ async fn near_the_deadline_no_record_starts_and_the_rest_are_reported() {
 
 #[tokio::test]
 async fn a_duplicate_is_acknowledged_and_counted() {
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    );
+    let pipeline = scripted();
     let outcome = pipeline.process(&batch(&["dup-1", "ok-2"]), minute()).await;
     assert!(failed(&outcome).is_empty());
     assert_eq!(outcome.report.duplicates, 1);
@@ -223,11 +224,7 @@ async fn a_duplicate_is_acknowledged_and_counted() {
 
 #[tokio::test]
 async fn unknown_and_unhandled_types_are_skipped_without_calling_the_handler() {
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    );
+    let pipeline = scripted();
     let event = kinesis_event([
         (
             "k1",
@@ -335,12 +332,7 @@ async fn a_panicking_handler_fails_its_record_alone() {
 
 #[tokio::test]
 async fn transient_failures_wait_before_the_answer_and_success_resets_the_wait() {
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    )
-    .with_failure_backoff(Duration::from_secs(30));
+    let pipeline = scripted().with_failure_backoff(Duration::from_secs(30));
     // The wait never eats into the deadline margin: with 400 ms left and a
     // 100 ms margin it is cut to what remains.
     let short = Deadline::in_(Duration::from_millis(400));
@@ -443,12 +435,7 @@ async fn emits_that_cannot_be_published_fail_their_source_record() {
             deadline_margin: Duration::from_millis(1),
         },
     );
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    )
-    .with_publisher(publisher);
+    let pipeline = scripted().with_publisher(publisher);
     let outcome = pipeline
         .process(&batch(&["emit-1", "emit-2", "emit-3"]), minute())
         .await;
@@ -460,11 +447,7 @@ async fn emits_that_cannot_be_published_fail_their_source_record() {
 
 #[tokio::test]
 async fn the_response_serialises_as_lambda_expects() {
-    let pipeline = Pipeline::new(
-        ScriptedHandler::default(),
-        InMemoryDeadLetters::default(),
-        config(4),
-    );
+    let pipeline = scripted();
     let ok = pipeline.process(&batch(&["ok-1"]), minute()).await;
     assert_eq!(
         serde_json::to_value(&ok.response).unwrap(),

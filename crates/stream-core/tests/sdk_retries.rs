@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
-use stream_core::idempotency::{IdempotencyStore, Rejected};
+use stream_core::idempotency::{IdempotencyStore, Rejected, StoreError};
 use stream_core::DynamoDbIdempotencyStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -84,15 +84,19 @@ async fn client(url: &str) -> aws_sdk_dynamodb::Client {
     stream_core::aws::dynamodb_client(&sdk)
 }
 
-async fn one_get(url: &str) {
-    let result = client(url)
-        .await
+/// One read of the table through `client`, which the endpoint fails.
+async fn failing_get(client: &aws_sdk_dynamodb::Client) {
+    let result = client
         .get_item()
         .table_name("t")
         .key("id", AttributeValue::S("k".into()))
         .send()
         .await;
     assert!(result.is_err());
+}
+
+async fn one_get(url: &str) {
+    failing_get(&client(url).await).await;
 }
 
 #[tokio::test]
@@ -113,13 +117,7 @@ async fn throttling_is_retried_without_a_quota_cutting_retries_short() {
     let calls = 40;
     let c = client(&url).await;
     for _ in 0..calls {
-        let result = c
-            .get_item()
-            .table_name("t")
-            .key("id", AttributeValue::S("k".into()))
-            .send()
-            .await;
-        assert!(result.is_err());
+        failing_get(&c).await;
     }
     assert_eq!(
         count.load(Ordering::SeqCst),
@@ -127,21 +125,28 @@ async fn throttling_is_retried_without_a_quota_cutting_retries_short() {
     );
 }
 
-#[tokio::test]
-async fn a_validation_error_about_the_data_is_tried_once_and_marked_rejected() {
-    let (url, count) = answering_with(
-        400,
-        "ValidationException",
-        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
-    )
-    .await;
+/// A claim's error when the store answers every request with a
+/// `ValidationException` saying `message`, and how many requests one read
+/// of the table made.
+async fn validation_error(message: &'static str) -> (StoreError, u32) {
+    let (url, count) = answering_with(400, "ValidationException", message).await;
     one_get(&url).await;
-    assert_eq!(count.load(Ordering::SeqCst), 1);
+    let attempts = count.load(Ordering::SeqCst);
     let store = DynamoDbIdempotencyStore::new(client(&url).await, "t");
     let err = store
         .claim("k", "token", u64::MAX, u64::MAX)
         .await
         .unwrap_err();
+    (err, attempts)
+}
+
+#[tokio::test]
+async fn a_validation_error_about_the_data_is_tried_once_and_marked_rejected() {
+    let (err, attempts) = validation_error(
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes",
+    )
+    .await;
+    assert_eq!(attempts, 1);
     assert!(err.0.downcast_ref::<Rejected>().is_some(), "{err:#}");
 }
 
@@ -149,16 +154,6 @@ async fn a_validation_error_about_the_data_is_tried_once_and_marked_rejected() {
 async fn a_validation_error_about_the_table_is_not_blamed_on_the_record() {
     // A deployment fault (a table with another key schema) must not
     // dead-letter every record: it stays retryable until a deploy fixes it.
-    let (url, _) = answering_with(
-        400,
-        "ValidationException",
-        "One of the required keys was not given a value",
-    )
-    .await;
-    let store = DynamoDbIdempotencyStore::new(client(&url).await, "t");
-    let err = store
-        .claim("k", "token", u64::MAX, u64::MAX)
-        .await
-        .unwrap_err();
+    let (err, _) = validation_error("One of the required keys was not given a value").await;
     assert!(err.0.downcast_ref::<Rejected>().is_none(), "{err:#}");
 }

@@ -50,6 +50,33 @@ impl DynamoDbIdempotencyStore {
         }
     }
 
+    /// The claim that made a conditional claim fail: from the old item the
+    /// failure returned, or read when it did not come back.
+    async fn held_claim(
+        &self,
+        key: &str,
+        old: Option<&HashMap<String, AttributeValue>>,
+    ) -> Result<Claim, StoreError> {
+        if let Some(claim) = old.and_then(Self::read_claim) {
+            return Ok(claim);
+        }
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e)))
+            .context("reading idempotency record")?;
+        Ok(item
+            .item()
+            .and_then(Self::read_claim)
+            // Deleted between the two calls: let the retry claim it.
+            .unwrap_or(Claim::InProgress { until_ms: 0 }))
+    }
+
     fn read_claim(item: &HashMap<String, AttributeValue>) -> Option<Claim> {
         let status = item.get("status")?.as_s().ok()?;
         Some(if status == COMPLETED {
@@ -103,31 +130,12 @@ impl IdempotencyStore for DynamoDbIdempotencyStore {
             .await;
         match result {
             Ok(_) => Ok(Claim::Acquired),
-            Err(err) => {
-                let failed = match err.as_service_error() {
-                    Some(PutItemError::ConditionalCheckFailedException(failed)) => failed,
-                    _ => return Err(failure(err, "claiming idempotency key")),
-                };
-                if let Some(claim) = failed.item().and_then(Self::read_claim) {
-                    return Ok(claim);
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    self.held_claim(key, failed.item()).await
                 }
-                // The old item did not come back with the failure; read it.
-                let item = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("id", AttributeValue::S(key.to_owned()))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| anyhow::anyhow!(DisplayErrorContext(e)))
-                    .context("reading idempotency record")?;
-                Ok(item
-                    .item()
-                    .and_then(Self::read_claim)
-                    // Deleted between the two calls: let the retry claim it.
-                    .unwrap_or(Claim::InProgress { until_ms: 0 }))
-            }
+                _ => Err(failure(err, "claiming idempotency key")),
+            },
         }
     }
 
