@@ -101,37 +101,56 @@ fn of(records: &[Record], order: &str, kind: Option<EventKind>) -> Vec<Record> {
 
 use EventKind::*;
 
-#[tokio::test]
-async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
-    let world = World::new().await;
-    // o-stuck's commands get a 1 s deadline, o-fresh's an hour.
-    let quick = world.saga("1");
-    let patient = world.saga("3600");
-    let (mut events_seen, mut commands_seen) = (0, 0);
+/// How far a test has read the two streams.
+#[derive(Default)]
+struct Seen {
+    events: usize,
+    commands: usize,
+}
 
+impl World {
+    async fn new_events(&self, seen: &mut Seen) -> Vec<Record> {
+        new_records(&self.cfg, &self.events, &mut seen.events).await
+    }
+
+    async fn new_commands(&self, seen: &mut Seen) -> Vec<Record> {
+        new_records(&self.cfg, &self.commands, &mut seen.commands).await
+    }
+}
+
+/// Places o-stuck (1 s deadlines) and o-fresh (an hour); o-stuck's
+/// reservation succeeds and its payment is never answered. The item of
+/// o-fresh after that.
+async fn leave_o_stuck_awaiting_payment(
+    world: &World,
+    patient: &order_saga_step::SagaPipeline,
+    seen: &mut Seen,
+) -> HashMap<String, AttributeValue> {
+    let quick = world.saga("1");
     world.place("o-stuck").await;
     world.place("o-fresh").await;
-    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    let events = world.new_events(seen).await;
     world
         .deliver_events(&quick, &of(&events, "o-stuck", None))
         .await;
     world
-        .deliver_events(&patient, &of(&events, "o-fresh", None))
+        .deliver_events(patient, &of(&events, "o-fresh", None))
         .await;
-    // The reservation of o-stuck succeeds; its payment is never answered.
-    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    let commands = world.new_commands(seen).await;
     world
         .answer_inventory(&of(&commands, "o-stuck", None))
         .await;
-    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    let events = world.new_events(seen).await;
     world.deliver_events(&quick, &events).await;
-    let fresh_before = world.item("o-fresh").await;
     assert_eq!(
         s(&world.item("o-stuck").await, "step").as_deref(),
         Some("PROCESS_PAYMENT")
     );
+    world.item("o-fresh").await
+}
 
-    // A minute later, the sweep as the binary builds it.
+/// The sweep as the binary builds it, a minute later: o-stuck timed out.
+async fn sweep_a_minute_later(world: &World) {
     let config = SweepConfig::from_vars(&world.vars("300")).unwrap();
     let sweeper = build_sweeper(&world.cfg, &config);
     let report = sweeper.run(now_millis() + 60_000, deadline()).await;
@@ -146,7 +165,6 @@ async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
         "{report:?}"
     );
     assert!(report.scanned >= 2 && report.resume.is_none(), "{report:?}");
-
     let stuck = world.item("o-stuck").await;
     assert_eq!(s(&stuck, "status").as_deref(), Some("COMPENSATING"));
     assert_eq!(s(&stuck, "reason").as_deref(), Some("TIMED_OUT"));
@@ -154,27 +172,31 @@ async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
         s(&stuck, "reasonDetail").as_deref(),
         Some("no reply to PROCESS_PAYMENT by its deadline")
     );
-    // Within its deadline: not a single attribute changed.
-    assert_eq!(world.item("o-fresh").await, fresh_before);
+}
 
+/// The payment service answers the refund, inventory the release: o-stuck
+/// ends FAILED with TIMED_OUT. Its item then.
+async fn compensate_o_stuck(
+    world: &World,
+    patient: &order_saga_step::SagaPipeline,
+    seen: &mut Seen,
+) -> HashMap<String, AttributeValue> {
     // The compensation is on the stream: the payment is refunded, the
     // payment request in flight included.
-    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    let commands = world.new_commands(seen).await;
     assert_eq!(
         kinds(&world.written(&world.commands, "o-stuck").await),
         [ReserveInventory, ProcessPayment, RefundPayment]
     );
-    // The payment service is back: it answers the refund (and, late, the
-    // payment itself); inventory answers the release.
     world
         .answer(&of(&commands, "o-stuck", Some(RefundPayment)))
         .await;
-    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
-    world.deliver_events(&patient, &events).await;
-    let commands = new_records(&world.cfg, &world.commands, &mut commands_seen).await;
+    let events = world.new_events(seen).await;
+    world.deliver_events(patient, &events).await;
+    let commands = world.new_commands(seen).await;
     world.answer_inventory(&commands).await;
-    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
-    world.deliver_events(&patient, &events).await;
+    let events = world.new_events(seen).await;
+    world.deliver_events(patient, &events).await;
 
     let stuck = world.item("o-stuck").await;
     assert_eq!(s(&stuck, "status").as_deref(), Some("FAILED"));
@@ -192,13 +214,27 @@ async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
             ReleaseInventory
         ]
     );
+    stuck
+}
 
-    // The late PAYMENT_PROCESSED changes nothing.
+#[tokio::test]
+async fn a_saga_left_waiting_is_compensated_and_ends_failed_timed_out() {
+    let world = World::new().await;
+    let patient = world.saga("3600");
+    let mut seen = Seen::default();
+    let fresh_before = leave_o_stuck_awaiting_payment(&world, &patient, &mut seen).await;
+    sweep_a_minute_later(&world).await;
+    // Within its deadline: not a single attribute changed.
+    assert_eq!(world.item("o-fresh").await, fresh_before);
+    let stuck = compensate_o_stuck(&world, &patient, &mut seen).await;
+
+    // The payment service answers the payment too, late: that
+    // PAYMENT_PROCESSED changes nothing.
     let all_commands = testkit::read_stream(&world.cfg, &world.commands).await;
     world
         .answer(&of(&all_commands, "o-stuck", Some(ProcessPayment)))
         .await;
-    let events = new_records(&world.cfg, &world.events, &mut events_seen).await;
+    let events = world.new_events(&mut seen).await;
     assert_eq!(of(&events, "o-stuck", Some(PaymentProcessed)).len(), 1);
     world.deliver_events(&patient, &events).await;
     assert_eq!(world.item("o-stuck").await, stuck);

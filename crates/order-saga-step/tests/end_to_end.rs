@@ -7,11 +7,12 @@
 //! declined, one's shipment fails. The second test delivers every batch
 //! twice, as Lambda may, and must end in the very same state.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_kinesis::primitives::Blob;
 use event_source_runner::catalog::SourceFilter as _;
 use event_source_runner::{
@@ -156,15 +157,8 @@ impl Env {
     }
 
     async fn status(&self, order: &str) -> Option<String> {
-        let out = aws_sdk_dynamodb::Client::new(&self.cfg)
-            .get_item()
-            .table_name(&self.saga_table)
-            .key("orderId", AttributeValue::S(order.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        Some(out.item()?.get("status")?.as_s().ok()?.clone())
+        let item = common::saga_item(&self.cfg, &self.saga_table, order).await?;
+        common::string_attr(&item, "status")
     }
 
     /// The distinct commands of `order` in stream order, and the most

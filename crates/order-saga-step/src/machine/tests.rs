@@ -1191,7 +1191,8 @@ fn a_move() -> impl Strategy<Value = Move> {
 
 /// What a random sequence sent, checked against the saga it left: every
 /// record id once, compensations in order and only for requested steps,
-/// failure codes only, and what was sent matching where the saga stands.
+/// failure codes only, and (see [`check_sent_matches`]) what was sent
+/// matching where the saga stands.
 fn check_records(
     state: Option<&Saga>,
     emitted: &[Emit],
@@ -1246,42 +1247,48 @@ fn check_records(
             );
         }
     }
-    if let Some(saga) = state {
-        match saga.status() {
-            SagaStatus::Completed => {
-                prop_assert_eq!(
-                    &sent,
-                    &[
-                        K::ReserveInventory,
-                        K::ProcessPayment,
-                        K::ShipOrder,
-                        K::OrderCompleted
-                    ]
-                );
-            }
-            SagaStatus::Failed => {
-                prop_assert_eq!(sent.last(), Some(&K::OrderFailed));
-                // Nothing that succeeded is left without its
-                // compensation being sent.
-                for step in &saga.completed {
-                    if let Some(undo) = compensation_kind(*step) {
-                        prop_assert!(sent.contains(&undo), "{:?} left undone: {:?}", step, sent);
-                    }
+    match state {
+        Some(saga) => check_sent_matches(saga, &sent),
+        None => Ok(()),
+    }
+}
+
+/// What was sent matches where `saga` stands.
+fn check_sent_matches(saga: &Saga, sent: &[EventKind]) -> Result<(), TestCaseError> {
+    match saga.status() {
+        SagaStatus::Completed => {
+            prop_assert_eq!(
+                sent,
+                [
+                    K::ReserveInventory,
+                    K::ProcessPayment,
+                    K::ShipOrder,
+                    K::OrderCompleted
+                ]
+            );
+        }
+        SagaStatus::Failed => {
+            prop_assert_eq!(sent.last(), Some(&K::OrderFailed));
+            // Nothing that succeeded is left without its
+            // compensation being sent.
+            for step in &saga.completed {
+                if let Some(undo) = compensation_kind(*step) {
+                    prop_assert!(sent.contains(&undo), "{:?} left undone: {:?}", step, sent);
                 }
             }
-            SagaStatus::Running => {
-                let Phase::Running { awaiting } = saga.phase else {
-                    unreachable!()
-                };
-                prop_assert_eq!(sent.last(), Some(&step_kind(awaiting)));
-                prop_assert!(!sent
-                    .iter()
-                    .any(|k| matches!(k, K::RefundPayment | K::ReleaseInventory)));
-            }
-            SagaStatus::Compensating => {
-                prop_assert!(saga.reason.is_some());
-                prop_assert!(!sent.contains(&K::OrderFailed));
-            }
+        }
+        SagaStatus::Running => {
+            let Phase::Running { awaiting } = saga.phase else {
+                unreachable!()
+            };
+            prop_assert_eq!(sent.last(), Some(&step_kind(awaiting)));
+            prop_assert!(!sent
+                .iter()
+                .any(|k| matches!(k, K::RefundPayment | K::ReleaseInventory)));
+        }
+        SagaStatus::Compensating => {
+            prop_assert!(saga.reason.is_some());
+            prop_assert!(!sent.contains(&K::OrderFailed));
         }
     }
     Ok(())

@@ -201,6 +201,25 @@ pub fn string_attr(item: &HashMap<String, AttributeValue>, name: &str) -> Option
     item.get(name)?.as_s().ok().cloned()
 }
 
+/// The item of `order` in the saga table `table`, read strongly
+/// consistent; `None` when there is none.
+pub async fn saga_item(
+    cfg: &aws_config::SdkConfig,
+    table: &str,
+    order: &str,
+) -> Option<HashMap<String, AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(cfg)
+        .get_item()
+        .table_name(table)
+        .key("orderId", AttributeValue::S(order.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item()
+        .cloned()
+}
+
 /// Hands `records` of the stream `arn` to `pipeline` as one batch, as the
 /// event source mapping would; every record must succeed.
 pub async fn deliver<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
@@ -285,17 +304,7 @@ impl Emulator {
 
     /// The saga item of `order`, read strongly consistent.
     pub async fn item(&self, order: &str) -> HashMap<String, AttributeValue> {
-        aws_sdk_dynamodb::Client::new(&self.cfg)
-            .get_item()
-            .table_name(&self.table)
-            .key("orderId", AttributeValue::S(order.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item()
-            .unwrap()
-            .clone()
+        saga_item(&self.cfg, &self.table, order).await.unwrap()
     }
 
     /// The distinct records of `order` on `stream` (one per deduplication
