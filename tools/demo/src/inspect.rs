@@ -4,12 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -254,25 +252,7 @@ pub async fn stream_events(sdk: &SdkConfig, stream: &str) -> anyhow::Result<Vec<
 
 /// Mail sent from `sender` through the emulator at `endpoint`.
 pub async fn sent_mail(endpoint: &str, sender: &str) -> anyhow::Result<Vec<SentMail>> {
-    let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
-    let uri: hyper::Uri = url.parse().with_context(|| format!("{url} is not a URL"))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<Bytes>>();
-    let response = client
-        .get(uri)
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    if !response.status().is_success() {
-        bail!("GET {url} answered {}", response.status());
-    }
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .with_context(|| format!("reading {url}"))?
-        .to_bytes();
-    let data: serde_json::Value =
-        serde_json::from_slice(&body).with_context(|| format!("{url} is not JSON"))?;
+    let data = testkit::emulator_api::data(endpoint).await?;
     Ok(read_sent_mail(&data, sender))
 }
 

@@ -239,21 +239,7 @@ async fn create_sender_identity(sdk: &SdkConfig, sender: &str) -> anyhow::Result
 /// Empties the emulator at `endpoint` (`POST /moto-api/reset`): every
 /// resource of every region goes, so only for an emulator of one's own.
 pub async fn reset_emulator(endpoint: &str) -> anyhow::Result<()> {
-    use http_body_util::Empty;
-    let url = format!("{}/moto-api/reset", endpoint.trim_end_matches('/'));
-    let request = hyper::Request::post(url.as_str())
-        .body(Empty::<bytes::Bytes>::new())
-        .with_context(|| format!("{url} is not a URL"))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client
-        .request(request)
-        .await
-        .with_context(|| format!("POST {url}"))?;
-    if !response.status().is_success() {
-        bail!("POST {url} answered {}", response.status());
-    }
-    Ok(())
+    testkit::emulator_api::reset(endpoint).await
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! The emulator is shared by every test of a run, and tests run in parallel, so
 //! each test creates its own resources under [`unique_name`] and never resets
 //! the emulator. Helpers panic with a description of what failed: this crate is
-//! only ever a dev-dependency.
+//! a dev-dependency of the product crates. [`emulator_api`] (the emulator's
+//! own HTTP API, over hyper) returns errors instead: the demo uses it too.
 
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_kinesis::types::{Record, ShardIteratorType, StreamStatus};
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+pub mod emulator_api;
 
 /// Region every helper and test uses; the emulator keeps state per region.
 pub const REGION: &str = "us-east-1";
@@ -263,12 +264,9 @@ pub struct SentEmail {
 /// filter by a recipient or sender domain unique to the test, for example one
 /// made with [`unique_name`].
 pub async fn sent_emails() -> Vec<SentEmail> {
-    let url = format!("{}/moto-api/data.json", endpoint());
-    let body = http_get(&url)
+    let data = emulator_api::data(&endpoint())
         .await
-        .unwrap_or_else(|e| panic!("GET {url} failed: {e:#}"));
-    let data: serde_json::Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("GET {url} returned invalid JSON: {e}"));
+        .unwrap_or_else(|e| panic!("{e:#}"));
     parse_sent_emails(&data)
 }
 
@@ -330,79 +328,6 @@ fn parse_sent_emails(data: &serde_json::Value) -> Vec<SentEmail> {
         }
     });
     simple.chain(raw).collect()
-}
-
-/// Minimal HTTP/1.1 GET for the emulator's plain-HTTP inspection endpoints,
-/// which the SDK clients cannot reach.
-async fn http_get(url: &str) -> anyhow::Result<Vec<u8>> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| anyhow::anyhow!("only http:// endpoints are supported, got {url}"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
-    let mut stream = TcpStream::connect(&addr).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut response))
-        .await
-        .map_err(|_| anyhow::anyhow!("no complete response within 60s"))??;
-    parse_http_response(&response)
-}
-
-fn parse_http_response(response: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("response has no end of headers"))?;
-    let head = std::str::from_utf8(&response[..split])?;
-    let body = &response[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    anyhow::ensure!(status == "200", "unexpected status: {status_line}");
-    let chunked = lines.any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("transfer-encoding")
-                && value.to_ascii_lowercase().contains("chunked")
-        })
-    });
-    if chunked {
-        decode_chunked(body)
-    } else {
-        // The connection is closed after the response, so the body is the rest.
-        Ok(body.to_vec())
-    }
-}
-
-fn decode_chunked(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow::anyhow!("truncated chunk header"))?;
-        let size_field = std::str::from_utf8(&data[..line_end])?;
-        let size_hex = size_field.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| anyhow::anyhow!("bad chunk size {size_hex:?}"))?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        anyhow::ensure!(data.len() >= size + 2, "truncated chunk");
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
 }
 
 /// Every record in the stream, read from TRIM_HORIZON: shards in shard-id
@@ -529,17 +454,6 @@ mod tests {
     #[should_panic(expected = "must be 1-60 characters")]
     fn unique_name_rejects_invalid_prefix() {
         unique_name("bad name");
-    }
-
-    #[test]
-    fn parses_plain_and_chunked_responses() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_http_response(plain).unwrap(), b"{}");
-        let chunked =
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4;x=y\r\n\":1}\r\n0\r\n\r\n";
-        assert_eq!(parse_http_response(chunked).unwrap(), b"{\"a\":1}");
-        let error = b"HTTP/1.1 500 Internal Server Error\r\n\r\noops";
-        assert!(parse_http_response(error).is_err());
     }
 
     #[test]
