@@ -165,6 +165,21 @@ mod tests {
     }
 
     #[test]
+    fn retries_keep_half_the_deadline_margin_and_at_least_250_ms() {
+        let config = Config::from_vars(&OK).unwrap();
+        assert_eq!(config.send_retry.deadline_margin, Duration::from_secs(1));
+        assert_eq!(config.lookup_retry.deadline_margin, Duration::from_secs(1));
+        let config = Config::from_vars(&with(&[("DEADLINE_MARGIN_MS", "100")])).unwrap();
+        assert_eq!(
+            config.send_retry.deadline_margin,
+            Duration::from_millis(250)
+        );
+        let local = Config::new(config.sender.clone());
+        assert_eq!(local.send_retry.deadline_margin, Duration::from_secs(1));
+        assert_eq!(local.email_max_concurrency, DEFAULT_EMAIL_MAX_CONCURRENCY);
+    }
+
+    #[test]
     fn each_bad_variable_is_named() {
         let cases = [
             (with(&[("SENDER_EMAIL", "")]), "SENDER_EMAIL"),

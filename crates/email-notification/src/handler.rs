@@ -382,29 +382,23 @@ impl<M: MailSender, A: AddressBook, S: IdempotencyStore> Handler for EmailHandle
                 self.resolve_and_send(&plan, arrived_at_s, deadline)
             })
             .await?;
-        match outcome {
-            IdempotentOutcome::Executed((message_id, recipient)) => {
-                tracing::info!(
-                    eventType = plan.kind.as_str(),
-                    idempotencyKey = %redact_addresses(&key),
-                    recipient = %recipient,
-                    messageId = %message_id,
-                    effect = "sent",
-                    "email sent"
-                );
-                Ok(Handled::done())
-            }
-            IdempotentOutcome::Replayed((message_id, recipient)) => {
-                tracing::info!(
-                    eventType = plan.kind.as_str(),
-                    idempotencyKey = %redact_addresses(&key),
-                    recipient = %recipient,
-                    messageId = %message_id,
-                    effect = "already_sent",
-                    "email already sent for this key; not sending again"
-                );
-                Ok(Handled::duplicate())
-            }
-        }
+        let ((message_id, recipient), handled, effect, what) = match outcome {
+            IdempotentOutcome::Executed(sent) => (sent, Handled::done(), "sent", "email sent"),
+            IdempotentOutcome::Replayed(sent) => (
+                sent,
+                Handled::duplicate(),
+                "already_sent",
+                "email already sent for this key; not sending again",
+            ),
+        };
+        tracing::info!(
+            eventType = plan.kind.as_str(),
+            idempotencyKey = %redact_addresses(&key),
+            recipient = %recipient,
+            messageId = %message_id,
+            effect,
+            "{what}"
+        );
+        Ok(handled)
     }
 }

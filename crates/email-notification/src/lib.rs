@@ -71,7 +71,7 @@
 //! `CUSTOMERS_TABLE` are retried (throttling, 5xx, timeouts, and faults of
 //! the deployment such as a missing table) unless DynamoDB blames the
 //! record's data (an item or key too large): then the record is
-//! dead-lettered ([`address_book`]). At most
+//! dead-lettered ([`address_book::dynamodb`]). At most
 //! `EMAIL_MAX_CONCURRENCY` (default 8) SES calls are in flight at once, so
 //! a burst does not exceed the account's sending rate.
 //!
@@ -114,8 +114,8 @@ pub use mail::memory::FakeMailSender;
 pub use mail::ses::SesMailSender;
 pub use mail::{Email, MailSender, SendError};
 
-/// The handler's settings are part of [`Config`] now; local tools still
-/// name them `Settings`.
+/// The handler's settings are the function's [`Config`]; `Settings` is
+/// the name local tools know them by.
 pub type Settings = Config;
 
 use order_events::EventKind;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{batch, envelope, order_placed, user_registered};
+use common::{assert_acknowledged, batch, order_placed, record, user_registered};
 use email_notification::{build_pipeline, Config, EmailPipeline};
 use serde_json::json;
 use stream_core::Deadline;
@@ -145,11 +145,7 @@ async fn order_without_email_reaches_the_address_registered_earlier() {
         ],
     );
     let outcome = env.pipeline.process(&event, deadline()).await;
-    assert!(
-        outcome.failed_sequence_numbers().is_empty(),
-        "{:?}",
-        outcome.response
-    );
+    assert_acknowledged(&outcome);
 
     let mut subjects: Vec<String> = env
         .mail()
@@ -187,21 +183,15 @@ async fn order_without_email_reaches_the_address_registered_earlier() {
     // Completion later, again without an address: same recipient.
     let done = batch(
         10,
-        &[(
-            order.clone(),
-            envelope(
-                "done-1",
-                "ORDER_COMPLETED",
-                json!({"orderId": order, "sagaId": order, "userId": user}),
-            ),
+        &[record(
+            &order,
+            "done-1",
+            "ORDER_COMPLETED",
+            json!({"orderId": order, "sagaId": order, "userId": user}),
         )],
     );
     let outcome = env.pipeline.process(&done, deadline()).await;
-    assert!(
-        outcome.failed_sequence_numbers().is_empty(),
-        "{:?}",
-        outcome.response
-    );
+    assert_acknowledged(&outcome);
     let mail = env.mail().await;
     assert_eq!(mail.len(), 3);
     assert!(mail
@@ -224,22 +214,16 @@ async fn injection_attempts_yield_one_recipient_and_the_expected_subject() {
         ),
         order_placed("inj-comma", &user, Some(&format!("{to},{evil}"))),
         order_placed("inj-crlf", &user, Some(&format!("{to}\r\nBcc: {evil}"))),
-        (
-            "inj-html".to_owned(),
-            envelope(
-                "inj-html",
-                "ORDER_PLACED",
-                json!({"orderId": "inj-html", "userId": user,
+        record(
+            "inj-html",
+            "inj-html",
+            "ORDER_PLACED",
+            json!({"orderId": "inj-html", "userId": user,
                        "items": [{"productId": "<img src=x onerror=alert(1)>", "quantity": 1, "price": "2.5"}]}),
-            ),
         ),
     ];
     let outcome = env.pipeline.process(&batch(1, &records), deadline()).await;
-    assert!(
-        outcome.failed_sequence_numbers().is_empty(),
-        "{:?}",
-        outcome.response
-    );
+    assert_acknowledged(&outcome);
 
     let all = testkit::sent_emails().await;
     assert!(
@@ -291,11 +275,7 @@ async fn unverified_sender_is_dead_lettered_without_the_address_in_clear() {
         &[order_placed(&unique_name("order"), "user-linus", Some(&to))],
     );
     let outcome = env.pipeline.process(&event, deadline()).await;
-    assert!(
-        outcome.failed_sequence_numbers().is_empty(),
-        "{:?}",
-        outcome.response
-    );
+    assert_acknowledged(&outcome);
     assert!(env.mail().await.is_empty());
 
     let letters = env.dead_letters().await;
@@ -319,22 +299,16 @@ async fn hostile_names_and_reasons_reach_ses_as_clean_bounded_messages() {
     );
     let records = vec![
         user_registered(&user, &to, Some(&name)),
-        (
-            order.clone(),
-            envelope(
-                &format!("of-{order}"),
-                "ORDER_FAILED",
-                json!({"orderId": order, "sagaId": order, "email": to,
+        record(
+            &order,
+            &format!("of-{order}"),
+            "ORDER_FAILED",
+            json!({"orderId": order, "sagaId": order, "email": to,
                        "reason": format!("DispatchFailure 10.1.2.3 {}", "\u{202E}r".repeat(400))}),
-            ),
         ),
     ];
     let outcome = env.pipeline.process(&batch(1, &records), deadline()).await;
-    assert!(
-        outcome.failed_sequence_numbers().is_empty(),
-        "{:?}",
-        outcome.response
-    );
+    assert_acknowledged(&outcome);
     assert!(env.dead_letters().await.is_empty());
     let mail = env.mail().await;
     assert_eq!(mail.len(), 2, "{mail:?}");

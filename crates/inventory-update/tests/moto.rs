@@ -29,8 +29,9 @@ use inventory_update::{
 };
 use stream_core::idempotency::{Claim, StoreError};
 use stream_core::{
-    Deadline, DynamoDbIdempotencyStore, FakePutRecords, IdempotencyStore, InMemoryDeadLetters,
-    KinesisEvent, OrderedPublisher, PipelineConfig, RetryPolicy,
+    BatchOutcome, DeadLetterSink, Deadline, DynamoDbIdempotencyStore, FakePutRecords, Handler,
+    IdempotencyStore, InMemoryDeadLetters, OrderedPublisher, Pipeline, PipelineConfig,
+    RecordPublisher, RetryPolicy,
 };
 
 struct Env {
@@ -228,6 +229,14 @@ impl Intercept for StockTableCalls {
     }
 }
 
+/// Delivers one batch of `records` to `pipeline`, as one invocation.
+async fn deliver<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
+    pipeline: &Pipeline<H, D, P>,
+    records: impl IntoIterator<Item = (String, Vec<u8>)>,
+) -> BatchOutcome {
+    pipeline.process(&kinesis_event(records), deadline()).await
+}
+
 fn deadline() -> Deadline {
     Deadline::in_(Duration::from_secs(120))
 }
@@ -278,12 +287,11 @@ async fn a_batch_delivered_twice_changes_stock_once() {
 async fn order_cancelled_delivered_twice_gives_stock_back_once() {
     let env = Env::new(&[("p-a", 10), ("p-b", 5)]).await;
     let pipeline = env.pipeline();
-    pipeline
-        .process(
-            &kinesis_event([order_created("e-1", "o-1", &[("p-a", 4), ("p-b", 2)])]),
-            deadline(),
-        )
-        .await;
+    deliver(
+        &pipeline,
+        [order_created("e-1", "o-1", &[("p-a", 4), ("p-b", 2)])],
+    )
+    .await;
     assert_eq!(env.available("p-a").await, Some(6));
     let cancel = kinesis_event([order_cancelled("x-1", "o-1")]);
     let first = pipeline.process(&cancel, deadline()).await;
@@ -298,12 +306,7 @@ async fn order_cancelled_delivered_twice_gives_stock_back_once() {
     assert_eq!(reservation["state"], AttributeValue::S("RELEASED".into()));
 
     // Reserving a released order again changes nothing.
-    pipeline
-        .process(
-            &kinesis_event([order_created("e-1b", "o-1", &[("p-a", 4)])]),
-            deadline(),
-        )
-        .await;
+    deliver(&pipeline, [order_created("e-1b", "o-1", &[("p-a", 4)])]).await;
     assert_eq!(env.available("p-a").await, Some(10));
 }
 
@@ -326,9 +329,7 @@ async fn concurrent_cancels_and_releases_give_stock_back_once_and_only_by_the_ow
             }
         })
         .collect();
-    env.pipeline()
-        .process(&kinesis_event(reserves), deadline())
-        .await;
+    deliver(&env.pipeline(), reserves).await;
     assert_eq!(env.available("p-a").await, Some(100 - 3 * ORDERS as i64));
 
     let mut tasks = Vec::new();
@@ -341,9 +342,9 @@ async fn concurrent_cancels_and_releases_give_stock_back_once_and_only_by_the_ow
             release(&format!("s-{i}"), &order),
         ] {
             let pipeline = env.pipeline();
-            tasks.push(tokio::spawn(async move {
-                pipeline.process(&kinesis_event([record]), deadline()).await
-            }));
+            tasks.push(tokio::spawn(
+                async move { deliver(&pipeline, [record]).await },
+            ));
         }
     }
     for outcome in futures::future::join_all(tasks).await {
@@ -380,15 +381,14 @@ async fn an_order_whose_last_line_is_short_reserves_nothing() {
     let env = Env::new(&[("p-a", 10), ("p-b", 10), ("p-c", 1)]).await;
     let pipeline = env.pipeline();
     let lines = [("p-a", 1), ("p-b", 2), ("p-c", 2)];
-    let outcome = pipeline
-        .process(
-            &kinesis_event([
-                order_created("e-1", "o-1", &lines),
-                reserve("c-2", "o-2", &lines),
-            ]),
-            deadline(),
-        )
-        .await;
+    let outcome = deliver(
+        &pipeline,
+        [
+            order_created("e-1", "o-1", &lines),
+            reserve("c-2", "o-2", &lines),
+        ],
+    )
+    .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(env.available("p-a").await, Some(10));
     assert_eq!(env.available("p-b").await, Some(10));
@@ -504,17 +504,16 @@ async fn a_poison_record_does_not_stop_the_records_after_it() {
     let env = Env::new(&[("p-a", 10)]).await;
     let pipeline = env.pipeline();
     let poison = ("o-1".to_owned(), b"{ this is not JSON".to_vec());
-    let outcome = pipeline
-        .process(
-            &kinesis_event([
-                order_created("e-1", "o-1", &[("p-a", 1)]),
-                poison,
-                order_created("e-3", "o-1", &[("p-a", 1)]),
-                order_created("e-4", "o-4", &[("p-a", 2)]),
-            ]),
-            deadline(),
-        )
-        .await;
+    let outcome = deliver(
+        &pipeline,
+        [
+            order_created("e-1", "o-1", &[("p-a", 1)]),
+            poison,
+            order_created("e-3", "o-1", &[("p-a", 1)]),
+            order_created("e-4", "o-4", &[("p-a", 2)]),
+        ],
+    )
+    .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(outcome.report.permanent_failures, 1);
     assert_eq!(
@@ -545,16 +544,14 @@ async fn a_poison_record_does_not_stop_the_records_after_it() {
 #[tokio::test]
 async fn an_unknown_product_is_dead_lettered_for_events_and_answered_for_commands() {
     let env = Env::new(&[("p-a", 10)]).await;
-    let outcome = env
-        .pipeline()
-        .process(
-            &kinesis_event([
-                order_created("e-1", "o-1", &[("p-a", 1), ("p-ghost", 1)]),
-                reserve("c-2", "o-2", &[("p-ghost", 1), ("p-a", 1)]),
-            ]),
-            deadline(),
-        )
-        .await;
+    let outcome = deliver(
+        &env.pipeline(),
+        [
+            order_created("e-1", "o-1", &[("p-a", 1), ("p-ghost", 1)]),
+            reserve("c-2", "o-2", &[("p-ghost", 1), ("p-a", 1)]),
+        ],
+    )
+    .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(env.available("p-a").await, Some(10));
     let letters = env.dead_letters().await;
@@ -643,16 +640,12 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
         PipelineConfig::new("inventory-update"),
     );
     let lines = [("p-a", 1), ("p-b", 2), ("p-c", 3)];
-    let run = |records: Vec<(String, Vec<u8>)>| {
-        let event: KinesisEvent = kinesis_event(records);
-        let pipeline = &pipeline;
-        async move { pipeline.process(&event, deadline()).await }
-    };
 
     // Events: one transaction per order, whatever its number of lines.
-    let outcome = run((0..ORDERS)
-        .map(|i| order_created(&format!("e-{i}"), &format!("o-{i}"), &lines))
-        .collect())
+    let outcome = deliver(
+        &pipeline,
+        (0..ORDERS).map(|i| order_created(&format!("e-{i}"), &format!("o-{i}"), &lines)),
+    )
     .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(
@@ -662,9 +655,10 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
     assert_eq!(env.available("p-c").await, Some(1000 - 3 * ORDERS as i64));
 
     // Releases: one read of the reservation and one transaction per order.
-    run((0..ORDERS)
-        .map(|i| order_cancelled(&format!("x-{i}"), &format!("o-{i}")))
-        .collect())
+    deliver(
+        &pipeline,
+        (0..ORDERS).map(|i| order_cancelled(&format!("x-{i}"), &format!("o-{i}"))),
+    )
     .await;
     assert_eq!(
         (calls.transact_write_items(), calls.get_item()),
@@ -674,9 +668,10 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
 
     // Commands: one transaction per order, two idempotency writes (claim,
     // complete) per command, and every reply in one PutRecords call.
-    let outcome = run((0..ORDERS)
-        .map(|i| reserve(&format!("c-{i}"), &format!("o-{}", 100 + i), &lines))
-        .collect())
+    let outcome = deliver(
+        &pipeline,
+        (0..ORDERS).map(|i| reserve(&format!("c-{i}"), &format!("o-{}", 100 + i), &lines)),
+    )
     .await;
     assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(calls.transact_write_items(), 3 * ORDERS as u64);
@@ -695,49 +690,55 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
 #[tokio::test]
 async fn order_cancelled_of_a_saga_reservation_changes_nothing() {
     let env = Env::new(&[("p-a", 10)]).await;
-    let pipeline = env.pipeline();
-    pipeline
-        .process(
-            &kinesis_event([reserve("c-1", "o-1", &[("p-a", 4)])]),
-            deadline(),
-        )
-        .await;
-    let before = env.reservation("o-1").await.unwrap();
-    assert_eq!(before["owner"], AttributeValue::S("SAGA#saga-o-1".into()));
-
-    let outcome = pipeline
-        .process(&kinesis_event([order_cancelled("x-1", "o-1")]), deadline())
-        .await;
-    assert!(outcome.failed_sequence_numbers().is_empty());
+    let outcome = release_by_another_owner(
+        &env,
+        &env.pipeline(),
+        reserve("c-1", "o-1", &[("p-a", 4)]),
+        "SAGA#saga-o-1",
+        order_cancelled("x-1", "o-1"),
+    )
+    .await;
     assert_eq!(outcome.report.skipped, 1);
+    assert!(env.dead_letters().await.is_empty());
+}
+
+/// Reserves 4 of `p-a`'s 10 units for o-1 with `reservation` (stored as
+/// owned by `owner`), then delivers `release`, which is not the owner's:
+/// it is acknowledged, and neither the stock nor the reservation moves.
+async fn release_by_another_owner<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
+    env: &Env,
+    pipeline: &Pipeline<H, D, P>,
+    reservation: (String, Vec<u8>),
+    owner: &str,
+    release: (String, Vec<u8>),
+) -> BatchOutcome {
+    deliver(pipeline, [reservation]).await;
+    let before = env.reservation("o-1").await.unwrap();
+    assert_eq!(before["owner"], AttributeValue::S(owner.into()));
+
+    let outcome = deliver(pipeline, [release]).await;
+    assert!(outcome.failed_sequence_numbers().is_empty());
     assert_eq!(env.available("p-a").await, Some(6));
     assert_eq!(
         env.reservation("o-1").await.unwrap(),
         before,
         "the reservation is untouched"
     );
-    assert!(env.dead_letters().await.is_empty());
+    outcome
 }
 
 #[tokio::test]
 async fn a_saga_release_of_an_order_created_reservation_changes_nothing() {
     let env = Env::new(&[("p-a", 10)]).await;
     let (pipeline, calls) = env.counted_pipeline();
-    pipeline
-        .process(
-            &kinesis_event([order_created("e-1", "o-1", &[("p-a", 4)])]),
-            deadline(),
-        )
-        .await;
-    let before = env.reservation("o-1").await.unwrap();
-    assert_eq!(before["owner"], AttributeValue::S("ORDER_CREATED".into()));
-
-    let outcome = pipeline
-        .process(&kinesis_event([release("c-1", "o-1")]), deadline())
-        .await;
-    assert!(outcome.failed_sequence_numbers().is_empty());
-    assert_eq!(env.available("p-a").await, Some(6));
-    assert_eq!(env.reservation("o-1").await.unwrap(), before);
+    release_by_another_owner(
+        &env,
+        &pipeline,
+        order_created("e-1", "o-1", &[("p-a", 4)]),
+        "ORDER_CREATED",
+        release("c-1", "o-1"),
+    )
+    .await;
     let replies = env.replies().await;
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].1, "INVENTORY_RELEASED");
@@ -752,15 +753,14 @@ async fn a_saga_release_of_an_order_created_reservation_changes_nothing() {
 async fn each_owner_releases_its_own_reservation_once() {
     let env = Env::new(&[("p-a", 100), ("p-b", 100)]).await;
     let pipeline = env.pipeline();
-    pipeline
-        .process(
-            &kinesis_event([
-                order_created("e-1", "o-1", &[("p-a", 5)]),
-                reserve("c-2", "o-2", &[("p-a", 7), ("p-b", 1)]),
-            ]),
-            deadline(),
-        )
-        .await;
+    deliver(
+        &pipeline,
+        [
+            order_created("e-1", "o-1", &[("p-a", 5)]),
+            reserve("c-2", "o-2", &[("p-a", 7), ("p-b", 1)]),
+        ],
+    )
+    .await;
     assert_eq!(env.available("p-a").await, Some(88));
     let everything = kinesis_event([
         order_cancelled("x-1", "o-1"),
@@ -772,17 +772,16 @@ async fn each_owner_releases_its_own_reservation_once() {
         let outcome = pipeline.process(&everything, deadline()).await;
         assert!(outcome.failed_sequence_numbers().is_empty());
     }
-    pipeline
-        .process(
-            &kinesis_event([
-                order_cancelled("x-1b", "o-1"),
-                release("r-1b", "o-1"),
-                order_cancelled("x-2b", "o-2"),
-                release("r-2b", "o-2"),
-            ]),
-            deadline(),
-        )
-        .await;
+    deliver(
+        &pipeline,
+        [
+            order_cancelled("x-1b", "o-1"),
+            release("r-1b", "o-1"),
+            order_cancelled("x-2b", "o-2"),
+            release("r-2b", "o-2"),
+        ],
+    )
+    .await;
     assert_eq!(env.available("p-a").await, Some(100));
     assert_eq!(env.available("p-b").await, Some(100));
     let replies = env.replies().await;
@@ -805,13 +804,8 @@ async fn each_owner_releases_its_own_reservation_once() {
 async fn a_saga_takes_over_an_order_created_reservation_and_other_sagas_are_refused() {
     let env = Env::new(&[("p-a", 10)]).await;
     let pipeline = env.pipeline();
-    let run = |records: Vec<(String, Vec<u8>)>| {
-        let event = kinesis_event(records);
-        let pipeline = &pipeline;
-        async move { pipeline.process(&event, deadline()).await }
-    };
-    run(vec![order_created("e-1", "o-1", &[("p-a", 2)])]).await;
-    run(vec![reserve_for("c-1", "o-1", "s-1", &[("p-a", 2)])]).await;
+    deliver(&pipeline, [order_created("e-1", "o-1", &[("p-a", 2)])]).await;
+    deliver(&pipeline, [reserve_for("c-1", "o-1", "s-1", &[("p-a", 2)])]).await;
     assert_eq!(env.available("p-a").await, Some(8), "held once");
     let item = env.reservation("o-1").await.unwrap();
     assert_eq!(item["owner"], AttributeValue::S("SAGA#s-1".into()));
@@ -819,12 +813,12 @@ async fn a_saga_takes_over_an_order_created_reservation_and_other_sagas_are_refu
 
     // A late cancellation (the saga may have shipped) changes nothing;
     // another saga can neither reserve nor release it.
-    run(vec![order_cancelled("x-1", "o-1")]).await;
-    run(vec![reserve_for("c-2", "o-1", "s-2", &[("p-a", 2)])]).await;
-    run(vec![release_for("c-3", "o-1", "s-2")]).await;
+    deliver(&pipeline, [order_cancelled("x-1", "o-1")]).await;
+    deliver(&pipeline, [reserve_for("c-2", "o-1", "s-2", &[("p-a", 2)])]).await;
+    deliver(&pipeline, [release_for("c-3", "o-1", "s-2")]).await;
     assert_eq!(env.available("p-a").await, Some(8));
     // The saga's compensation gives it back.
-    run(vec![release_for("c-4", "o-1", "s-1")]).await;
+    deliver(&pipeline, [release_for("c-4", "o-1", "s-1")]).await;
     assert_eq!(env.available("p-a").await, Some(10));
 
     let replies = env.replies().await;
@@ -895,7 +889,7 @@ async fn a_reservation_written_without_an_owner_is_released_once_by_either_flow(
         release("r-1", "o-1"),
         order_cancelled("x-2", "o-2"),
     ] {
-        let outcome = pipeline.process(&kinesis_event([record]), deadline()).await;
+        let outcome = deliver(&pipeline, [record]).await;
         assert!(outcome.failed_sequence_numbers().is_empty());
     }
     assert_eq!(

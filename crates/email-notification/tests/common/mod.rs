@@ -70,6 +70,11 @@ pub fn fakes() -> Fakes {
     fakes_with(quick_config(), config)
 }
 
+/// A record of `event_type` under partition key `key`.
+pub fn record(key: &str, event_id: &str, event_type: &str, payload: Value) -> (String, Vec<u8>) {
+    (key.to_owned(), envelope(event_id, event_type, payload))
+}
+
 pub fn envelope(event_id: &str, event_type: &str, payload: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "eventId": event_id,
@@ -86,10 +91,7 @@ pub fn user_registered(user: &str, email: &str, name: Option<&str>) -> (String, 
     if let Some(name) = name {
         payload["name"] = json!(name);
     }
-    (
-        user.to_owned(),
-        envelope(&format!("ur-{user}"), "USER_REGISTERED", payload),
-    )
+    record(user, &format!("ur-{user}"), "USER_REGISTERED", payload)
 }
 
 pub fn order_placed(order: &str, user: &str, email: Option<&str>) -> (String, Vec<u8>) {
@@ -104,10 +106,7 @@ pub fn order_placed(order: &str, user: &str, email: Option<&str>) -> (String, Ve
     if let Some(email) = email {
         payload["email"] = json!(email);
     }
-    (
-        order.to_owned(),
-        envelope(&format!("op-{order}"), "ORDER_PLACED", payload),
-    )
+    record(order, &format!("op-{order}"), "ORDER_PLACED", payload)
 }
 
 /// When the records of [`batch`] reached the stream: long ago, so an
@@ -130,6 +129,27 @@ pub fn batch(first_sequence: u64, records: &[(String, Vec<u8>)]) -> KinesisEvent
         })
         .collect();
     event
+}
+
+impl Fakes {
+    /// The recipient of every email sent so far, in order.
+    pub fn recipients(&self) -> Vec<String> {
+        self.mail
+            .sent()
+            .iter()
+            .map(|m| m.to.as_str().to_owned())
+            .collect()
+    }
+}
+
+/// Asserts that Lambda is told every record of the batch is done with.
+#[track_caller]
+pub fn assert_acknowledged(outcome: &stream_core::BatchOutcome) {
+    assert!(
+        outcome.failed_sequence_numbers().is_empty(),
+        "{:?}",
+        outcome.response
+    );
 }
 
 pub fn failures(outcome: &stream_core::BatchOutcome) -> Vec<String> {

@@ -171,6 +171,49 @@ impl InMemoryStockStore {
         self.release_calls.load(Ordering::SeqCst)
     }
 
+    /// Takes every line from stock for an order with no reservation yet,
+    /// or none of them.
+    fn reserve_new(
+        inner: &mut Inner,
+        order: &OrderId,
+        lines: &OrderLines,
+        owner: &Owner,
+    ) -> ReserveOutcome {
+        // Check every line before changing any: all or none.
+        for line in lines {
+            match inner.stock.get(&line.product_id) {
+                None => {
+                    return ReserveOutcome::UnknownProduct {
+                        product: line.product_id.clone(),
+                    }
+                }
+                Some(&units) if units < i64::from(line.quantity.get()) => {
+                    return ReserveOutcome::InsufficientStock {
+                        product: line.product_id.clone(),
+                        requested: line.quantity,
+                        available: Some(units),
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for line in lines {
+            if let Some(units) = inner.stock.get_mut(&line.product_id) {
+                // Checked above: at least the quantity is there.
+                *units -= i64::from(line.quantity.get());
+            }
+        }
+        inner.reservations.insert(
+            order.clone(),
+            Reservation {
+                lines: lines.as_slice().to_vec(),
+                state: State::Reserved,
+                owner: Some(owner.to_attribute()),
+            },
+        );
+        ReserveOutcome::Reserved
+    }
+
     fn take_fault(inner: &mut Inner) -> Option<StoreError> {
         inner
             .always
@@ -208,39 +251,7 @@ impl StockStore for InMemoryStockStore {
                 },
             });
         }
-        // Check every line before changing any: all or none.
-        for line in lines {
-            match inner.stock.get(&line.product_id) {
-                None => {
-                    return Ok(ReserveOutcome::UnknownProduct {
-                        product: line.product_id.clone(),
-                    })
-                }
-                Some(&units) if units < i64::from(line.quantity.get()) => {
-                    return Ok(ReserveOutcome::InsufficientStock {
-                        product: line.product_id.clone(),
-                        requested: line.quantity,
-                        available: Some(units),
-                    })
-                }
-                Some(_) => {}
-            }
-        }
-        for line in lines {
-            if let Some(units) = inner.stock.get_mut(&line.product_id) {
-                // Checked above: at least the quantity is there.
-                *units -= i64::from(line.quantity.get());
-            }
-        }
-        inner.reservations.insert(
-            order.clone(),
-            Reservation {
-                lines: lines.as_slice().to_vec(),
-                state: State::Reserved,
-                owner: Some(owner.to_attribute()),
-            },
-        );
-        Ok(ReserveOutcome::Reserved)
+        Ok(Self::reserve_new(&mut inner, order, lines, owner))
     }
 
     async fn release(&self, order: &OrderId, owner: &Owner) -> Result<ReleaseOutcome, StoreError> {
