@@ -138,7 +138,7 @@ async fn every_sample_gives_its_expected_response() {
 fn leaves_the_promised_saga(sample: &Sample, _: &BatchOutcome, harness: &Harness) {
     let case = sample.name.as_str();
     let (status, commands, events, dead) =
-        expectations(&case).unwrap_or_else(|| panic!("{case}: add its expectations to this test"));
+        expectations(case).unwrap_or_else(|| panic!("{case}: add its expectations to this test"));
     let sagas = harness.store.all();
     assert_eq!(sagas.first().map(|r| r.saga.status()), status, "{case}");
     assert!(sagas.len() <= 1, "{case}: one order per sample");
@@ -162,7 +162,7 @@ fn leaves_the_promised_saga(sample: &Sample, _: &BatchOutcome, harness: &Harness
             payload["reason"].as_str().unwrap().to_owned()
         })
         .collect();
-    let codes: Vec<&str> = failure_code(&case).into_iter().collect();
+    let codes: Vec<&str> = failure_code(case).into_iter().collect();
     assert_eq!(failed, codes, "{case}: ORDER_FAILED reason");
     if let Some(saga) = sagas.first().map(|r| &r.saga) {
         if let Some(detail) = &saga.detail {
