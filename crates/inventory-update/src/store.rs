@@ -26,6 +26,9 @@
 //! flow, gives the stock back once), so orders in flight during a
 //! deployment are neither leaked nor stuck; a saga that reserves such an
 //! order takes it over like one owned by `ORDER_CREATED`.
+//!
+//! The DynamoDB adapter is [`dynamodb`]; the in-memory fake with scripted
+//! faults is `memory`, compiled only for tests and the `test-util` feature.
 
 pub mod dynamodb;
 #[cfg(any(test, feature = "test-util"))]
