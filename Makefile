@@ -44,7 +44,7 @@ validate-template: ## Lint and test template.yaml offline (cfn-lint 1.53.3 + SAM
 	scripts/validate-template.sh
 
 bench-functions: ## What Lambda bills per batch for each function and its Python counterpart (latency × keys, cost)
-	scripts/bench-functions.sh --quota-check
+	scripts/bench-functions.sh --quota-check --strace
 
 .PHONY: manifest
 manifest: ## Rewrite functions.json from the functions' descriptors (the template tests and scripts read it)

@@ -10,6 +10,7 @@
 #   scripts/bench-functions.sh --quick         5 ms, 1,000 records, keys 100 and 1,000
 #   scripts/bench-functions.sh --full          also batches of 100 and 5,000
 #   scripts/bench-functions.sh --quota-check   one cell again under a real 128 MB CPU quota
+#   scripts/bench-functions.sh --strace        one cell again under strace -c -f (every syscall)
 #   scripts/bench-functions.sh --function inventory-update --no-python
 #   scripts/bench-functions.sh --help          every option
 #

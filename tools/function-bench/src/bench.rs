@@ -17,6 +17,7 @@ use crate::proc_stats::ProcSnapshot;
 use crate::process::{FunctionProcess, LaunchSpec};
 use crate::quota::CpuQuota;
 use crate::runtime_api::Answer;
+use crate::strace::{Syscalls, Tracer};
 
 /// The deadline the function is given for a batch.
 pub const DEADLINE: Duration = Duration::from_secs(15 * 60);
@@ -68,6 +69,8 @@ pub struct Plan {
     pub memory_mb: Vec<u32>,
     /// One cell measured again under a real CPU quota, when available.
     pub quota_cell: Option<Cell>,
+    /// One cell run again under strace, for every syscall.
+    pub strace_cell: Option<Cell>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +88,7 @@ pub struct FunctionResult {
     pub init: Option<InitSummary>,
     pub cells: Vec<CellResult>,
     pub quota_check: Option<QuotaCheck>,
+    pub strace_check: Option<StraceCheck>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +110,23 @@ pub struct QuotaCheck {
     pub modelled_billed_ms: Option<u64>,
     pub measured: Option<CellResult>,
     pub error: Option<String>,
+}
+
+/// Every syscall of one cell's invocation, from a traced run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StraceCheck {
+    pub cell: Cell,
+    pub aws_calls: Option<u64>,
+    pub syscalls: Option<Syscalls>,
+    pub error: Option<String>,
+}
+
+impl StraceCheck {
+    pub fn per_call(&self) -> Option<f64> {
+        let total = self.syscalls.as_ref()?.total;
+        Some(total as f64 / self.aws_calls?.max(1) as f64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -144,6 +165,8 @@ pub struct CellResult {
     pub failures: usize,
     pub failed_sequences: Vec<String>,
     pub effects: Effects,
+    /// Only in a traced run.
+    pub traced_syscalls: Option<Syscalls>,
 }
 
 impl CellResult {
@@ -176,8 +199,15 @@ pub async fn run(plan: &Plan) -> Vec<FunctionResult> {
     for function in &plan.functions {
         eprintln!("== {}", function.label());
         let mut result = bench_function(plan, function).await;
+        if result.status == "missing" {
+            results.push(result);
+            continue;
+        }
         if let (Some(cell), Some(quota)) = (plan.quota_cell, &quota) {
             result.quota_check = Some(quota_check(plan, function, cell, quota, &result).await);
+        }
+        if let Some(cell) = plan.strace_cell {
+            result.strace_check = Some(strace_check(plan, function, cell).await);
         }
         results.push(result);
     }
@@ -221,6 +251,7 @@ fn new_result(plan: &Plan, function: &Function) -> FunctionResult {
         init: None,
         cells: Vec::new(),
         quota_check: None,
+        strace_check: None,
     }
 }
 
@@ -246,7 +277,7 @@ async fn bench_function(plan: &Plan, function: &Function) -> FunctionResult {
         return result;
     }
     for &cell in &plan.cells {
-        match measure_cell(plan, function, cell, None).await {
+        match measure_cell(plan, function, cell, Extra::None).await {
             Ok(measured) => {
                 eprintln!(
                     "   {} ms, {} records, {} keys: {:.0} ms wall, {:.1} µs CPU/record, {:.1} MiB",
@@ -301,18 +332,43 @@ async fn quota_check(
         error: None,
     };
     match quota {
-        Ok(quota) if result.status != "missing" => {
+        Ok(quota) => {
             eprintln!("   the same batch under {}...", quota.how);
             check.how = quota.how.clone();
-            match measure_cell(plan, function, cell, Some(quota)).await {
+            match measure_cell(plan, function, cell, Extra::Quota(quota)).await {
                 Ok(measured) => check.measured = Some(measured),
                 Err(err) => check.error = Some(format!("{err:#}")),
             }
         }
-        Ok(_) => check.error = Some("not measured".to_owned()),
         Err(why) => check.error = Some(format!("no CPU quota available: {why}")),
     }
     check
+}
+
+async fn strace_check(plan: &Plan, function: &Function, cell: Cell) -> StraceCheck {
+    eprintln!("   the same batch under strace...");
+    match measure_cell(plan, function, cell, Extra::Strace).await {
+        Ok(traced) => StraceCheck {
+            cell,
+            aws_calls: Some(traced.aws_calls),
+            syscalls: traced.traced_syscalls,
+            error: None,
+        },
+        Err(err) => StraceCheck {
+            cell,
+            aws_calls: None,
+            syscalls: None,
+            error: Some(format!("{err:#}")),
+        },
+    }
+}
+
+/// What else a cell's run is done under.
+#[derive(Clone, Copy)]
+enum Extra<'a> {
+    None,
+    Quota(&'a CpuQuota),
+    Strace,
 }
 
 fn launch_spec(
@@ -320,7 +376,7 @@ fn launch_spec(
     function: &Function,
     setup: &Setup,
     cell: Cell,
-    quota: Option<&CpuQuota>,
+    extra: Extra<'_>,
 ) -> LaunchSpec {
     let (binary, args, dir) = command(plan, function);
     let runtime = match function.runtime {
@@ -333,7 +389,11 @@ fn launch_spec(
         cell.latency_ms,
         cell.records,
         cell.keys,
-        if quota.is_some() { "-quota" } else { "" }
+        match extra {
+            Extra::None => "",
+            Extra::Quota(_) => "-quota",
+            Extra::Strace => "-strace",
+        }
     );
     LaunchSpec {
         binary,
@@ -343,7 +403,10 @@ fn launch_spec(
         log_level: plan.log_level.clone(),
         env: setup.env.clone(),
         log_path: plan.logs_dir.join(format!("{label}.log")),
-        cgroup_procs: quota.map(CpuQuota::procs),
+        cgroup_procs: match extra {
+            Extra::Quota(quota) => Some(quota.procs()),
+            Extra::None | Extra::Strace => None,
+        },
     }
 }
 
@@ -351,7 +414,7 @@ async fn measure_cell(
     plan: &Plan,
     function: &Function,
     cell: Cell,
-    quota: Option<&CpuQuota>,
+    extra: Extra<'_>,
 ) -> anyhow::Result<CellResult> {
     let workload = function.workload().context("no workload")?;
     let fake = FakeAws::start(Duration::from_millis(cell.latency_ms)).await?;
@@ -359,16 +422,27 @@ async fn measure_cell(
     let payload = setup.batch(cell.records, cell.keys)?;
     let payload_bytes = payload.len();
 
-    let spec = launch_spec(plan, function, &setup, cell, quota);
+    let spec = launch_spec(plan, function, &setup, cell, extra);
     let mut process = FunctionProcess::launch(&spec).await?;
     let invoked = async {
         let ready = process.wait_ready(READY_TIMEOUT).await?;
+        let tracer = match extra {
+            Extra::Strace => {
+                let out = spec.log_path.with_extension("strace");
+                Some(Tracer::attach(process.pid(), &out).await?)
+            }
+            Extra::None | Extra::Quota(_) => None,
+        };
         let invoked = process.invoke(payload, DEADLINE, ANSWER_TIMEOUT).await?;
-        anyhow::Ok((ready, invoked))
+        let traced = match tracer {
+            Some(tracer) => Some(tracer.finish().await?),
+            None => None,
+        };
+        anyhow::Ok((ready, invoked, traced))
     }
     .await;
     process.stop().await;
-    let (ready, invoked) = invoked?;
+    let (ready, invoked, traced_syscalls) = invoked?;
 
     let after = invoked
         .outcome
@@ -417,6 +491,7 @@ async fn measure_cell(
         failures: failed_sequences.len(),
         failed_sequences: failed_sequences.into_iter().take(FAILURES_KEPT).collect(),
         effects,
+        traced_syscalls,
     })
 }
 

@@ -46,6 +46,10 @@ pub struct Args {
     /// when the host lets the harness make one
     #[arg(long)]
     quota_check: bool,
+    /// Run the same cell again under `strace -c -f` for every syscall (the
+    /// matrix counts only the read and write kinds)
+    #[arg(long)]
+    strace: bool,
     /// Memory sizes the billed duration and cost are given for
     /// [default: 128 and template.yaml's MemorySize]
     #[arg(long = "memory-mb", value_delimiter = ',')]
@@ -170,6 +174,10 @@ impl Args {
                     .quota_check
                     .then(|| report::reference_cell(&cells))
                     .flatten(),
+                strace_cell: self
+                    .strace
+                    .then(|| report::reference_cell(&cells))
+                    .flatten(),
             },
             out: self.out,
             svg: self.svg,
@@ -219,7 +227,7 @@ mod tests {
         );
         assert_eq!(plan.log_level, "warn");
         assert_eq!(plan.memory_mb[0], 128);
-        assert!(plan.quota_cell.is_none());
+        assert!(plan.quota_cell.is_none() && plan.strace_cell.is_none());
         assert_eq!(options.out, PathBuf::from("target/function-bench.json"));
         assert_eq!(options.svg, PathBuf::from("target/function-bench.svg"));
     }
@@ -253,6 +261,7 @@ mod tests {
             "20",
             "--no-python",
             "--quota-check",
+            "--strace",
             "--memory-mb",
             "128,1769",
             "--log-level",
@@ -281,6 +290,7 @@ mod tests {
         );
         assert_eq!(axes(&plan.cells), (vec![20], vec![10, 2_000, 30], vec![5]));
         assert_eq!(plan.quota_cell, Some(plan.cells[0]));
+        assert_eq!(plan.strace_cell, Some(plan.cells[0]));
         assert_eq!(plan.memory_mb, vec![128, 1769]);
         assert_eq!(plan.log_level, "info");
         assert_eq!(plan.bin_dir, PathBuf::from("b"));

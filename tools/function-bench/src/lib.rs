@@ -21,6 +21,7 @@
 //! - [`process`]: one function process: launch, ready, invoke, stop.
 //! - [`proc_stats`]: CPU time, switches, syscalls, memory, from the kernel.
 //! - [`quota`]: a CPU-quota cgroup like a 128 MB function's share.
+//! - [`strace`]: every syscall of one invocation, for one cell.
 //! - [`functions`]: which functions there are (from `functions.json`), the
 //!   records each is fed, the check that a batch had its effect.
 //! - [`bench`]: the matrix and its results.
@@ -42,6 +43,7 @@ pub mod quota;
 pub mod report;
 pub mod runtime_api;
 pub mod server;
+pub mod strace;
 pub mod svg;
 
 pub use bench::{CellResult, FunctionResult, Plan};

@@ -168,6 +168,7 @@ pub fn render(report: &Report) -> String {
     out.push_str(&ratios(report));
     out.push_str(&cost_table(report));
     out.push_str(&quota_checks(report));
+    out.push_str(&strace_checks(report));
     out.push_str(&problems(report));
     out
 }
@@ -359,6 +360,61 @@ fn quota_checks(report: &Report) -> String {
                 |m| format!("{:.0}", m.wall_ms),
             ),
             measured.map_or("-".to_owned(), |m| format!("{:.0}", m.cpu_ms)),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+fn strace_checks(report: &Report) -> String {
+    let checks: Vec<_> = report
+        .functions
+        .iter()
+        .filter_map(|f| f.strace_check.as_ref().map(|s| (f, s)))
+        .collect();
+    let Some((_, first)) = checks.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nEvery syscall (strace -c -f, a traced run of {} ms / {} records / {} keys) against the \
+         read/write kinds of /proc/<pid>/io in the matrix:\n",
+        first.cell.latency_ms,
+        thousands(first.cell.records),
+        thousands(first.cell.keys)
+    );
+    let mut rows = vec![[
+        "function",
+        "syscalls/call",
+        "/proc io syscalls/call",
+        "most frequent",
+    ]
+    .map(str::to_owned)
+    .to_vec()];
+    for (function, check) in checks {
+        let io = function
+            .cells
+            .iter()
+            .find(|c| c.cell == check.cell)
+            .map_or("-".to_owned(), |c| {
+                format!("{:.1}", c.read_write_syscalls_per_call)
+            });
+        let top = check.syscalls.as_ref().map_or_else(
+            || check.error.clone().unwrap_or_default(),
+            |s| {
+                s.top
+                    .iter()
+                    .map(|(name, calls)| format!("{name} {calls}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        rows.push(vec![
+            function.label.clone(),
+            check
+                .per_call()
+                .map_or("-".to_owned(), |p| format!("{p:.1}")),
+            io,
+            top,
         ]);
     }
     out.push_str(&table(&rows));
