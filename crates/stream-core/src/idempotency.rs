@@ -50,20 +50,22 @@ pub enum Claim {
     InProgress { until_ms: u64 },
 }
 
-/// A failure of the store itself; always worth retrying.
+/// Why a call to the idempotency store failed.
 #[derive(Debug, thiserror::Error)]
-#[error("idempotency store: {0:#}")]
-pub struct StoreError(#[from] pub anyhow::Error);
-
-/// The store refused the request itself (DynamoDB's `ValidationException`:
-/// a key or item beyond its limits). The same request can never succeed,
-/// so the record is a permanent failure, not one retried until it expires.
-#[derive(Debug, thiserror::Error)]
-#[error("the idempotency store rejected the request: {0}")]
-pub struct Rejected(pub String);
+pub enum StoreError {
+    /// The store refused the request itself (DynamoDB's
+    /// `ValidationException`: a key or item beyond its limits). The same
+    /// request can never succeed, so the record is a permanent failure, not
+    /// one retried until it expires.
+    #[error("the idempotency store rejected the request: {0}")]
+    Rejected(String),
+    /// The store could not serve the request; always worth retrying.
+    #[error("idempotency store: {0:#}")]
+    Unavailable(#[from] anyhow::Error),
+}
 
 fn store_failure(err: StoreError) -> HandlerError {
-    if err.0.downcast_ref::<Rejected>().is_some() {
+    if matches!(err, StoreError::Rejected(_)) {
         HandlerError::permanent(
             "idempotency record rejected by the store (input beyond its limits)",
         )
@@ -421,7 +423,7 @@ impl<S: IdempotencyStore> Idempotency<S> {
         retry(
             &self.writes,
             deadline,
-            |e: &StoreError| e.0.downcast_ref::<Rejected>().is_none(),
+            |e: &StoreError| !matches!(e, StoreError::Rejected(_)),
             |_| self.store.complete(key, Some(stored.clone()), expires_at),
         )
         .await
@@ -522,7 +524,7 @@ mod tests {
     }
 
     fn down() -> StoreError {
-        StoreError(anyhow::anyhow!("HTTP 500"))
+        StoreError::Unavailable(anyhow::anyhow!("HTTP 500"))
     }
 
     impl IdempotencyStore for Faulty {
@@ -539,7 +541,7 @@ mod tests {
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok();
             if lose {
-                return Err(StoreError(anyhow::anyhow!(
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
                     "connection reset after the claim was applied"
                 )));
             }
@@ -698,9 +700,7 @@ mod tests {
         struct Refusing;
         impl IdempotencyStore for Refusing {
             async fn claim(&self, _: &str, _: &str, _: u64, _: u64) -> Result<Claim, StoreError> {
-                Err(StoreError(anyhow::Error::new(Rejected(
-                    "key too long".into(),
-                ))))
+                Err(StoreError::Rejected("key too long".into()))
             }
             async fn complete(&self, _: &str, _: Option<String>, _: u64) -> Result<(), StoreError> {
                 Ok(())

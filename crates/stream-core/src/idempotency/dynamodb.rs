@@ -17,9 +17,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use super::{epoch_now, Claim, IdempotencyStore, Rejected, StoreError};
+use super::{epoch_now, Claim, IdempotencyStore, StoreError};
 
-/// A store error, marked [`Rejected`] when DynamoDB refused the request
+/// A store error, [`StoreError::Rejected`] when DynamoDB refused the request
 /// for its data (a key or item beyond its limits) rather than failed to
 /// serve it.
 fn failure<E>(err: SdkError<E, HttpResponse>, doing: &'static str) -> StoreError
@@ -28,9 +28,9 @@ where
 {
     let text = DisplayErrorContext(&err).to_string();
     if crate::aws::rejects_the_data(&err) {
-        return StoreError(anyhow::Error::new(Rejected(text)).context(doing));
+        return StoreError::Rejected(format!("{doing}: {text}"));
     }
-    StoreError(anyhow::anyhow!(text).context(doing))
+    StoreError::Unavailable(anyhow::anyhow!(text).context(doing))
 }
 
 const IN_PROGRESS: &str = "INPROGRESS";

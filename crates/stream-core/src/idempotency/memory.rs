@@ -39,7 +39,7 @@ impl InMemoryIdempotencyStore {
 }
 
 fn poisoned() -> StoreError {
-    StoreError(anyhow::anyhow!("in-memory store lock poisoned"))
+    StoreError::Unavailable(anyhow::anyhow!("in-memory store lock poisoned"))
 }
 
 impl IdempotencyStore for InMemoryIdempotencyStore {
