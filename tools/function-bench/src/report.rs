@@ -198,7 +198,7 @@ fn intro(report: &Report) -> String {
 
 fn matrix(report: &Report) -> String {
     let memory = &report.settings.memory_mb;
-    let mut header: Vec<String> = [
+    let mut rows = header(&[
         "function",
         "lat ms",
         "records",
@@ -207,15 +207,12 @@ fn matrix(report: &Report) -> String {
         "wall ms",
         "CPU µs/rec",
         "calls/rec",
-        "syscalls/call",
+        "rw syscalls/call",
         "ctx sw/call",
         "peak MiB",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    header.extend(memory.iter().map(|m| format!("billed ms @{m}")));
-    header.push("effects".to_owned());
-    let mut rows = vec![header];
+    ]);
+    rows[0].extend(memory.iter().map(|m| format!("billed ms @{m}")));
+    rows[0].push("effects".to_owned());
     for function in &report.functions {
         for c in &function.cells {
             rows.push(matrix_row(&function.label, c, memory));
@@ -251,7 +248,7 @@ fn ratios(report: &Report) -> String {
     if report.comparisons.is_empty() {
         return String::new();
     }
-    let mut rows = vec![[
+    let mut rows = header(&[
         "Python ÷ Rust",
         "lat ms",
         "records",
@@ -260,9 +257,7 @@ fn ratios(report: &Report) -> String {
         "wall",
         "init",
         "peak RSS",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    ]);
     for c in &report.comparisons {
         rows.push(vec![
             c.name.clone(),
@@ -292,16 +287,14 @@ fn cost_table(report: &Report) -> String {
         cost::X86_PER_GB_S,
         cost::PER_REQUEST * 1e6
     );
-    let mut rows = vec![[
+    let mut rows = header(&[
         "function",
         "memory MB",
         "billed ms/batch",
         "GB-s per 1M",
         "$ per 1M arm64",
         "$ per 1M x86_64",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    ]);
     for row in report.costs.iter().filter(|r| r.cell == cell) {
         for c in &row.costs {
             rows.push(vec![
@@ -340,14 +333,12 @@ fn quota_checks(report: &Report) -> String {
             &first.how
         }
     );
-    let mut rows = vec![[
+    let mut rows = header(&[
         "function",
         "modelled billed ms",
         "wall ms under quota",
         "CPU ms",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    ]);
     for (label, check) in checks {
         let measured = check.measured.as_ref();
         rows.push(vec![
@@ -382,14 +373,12 @@ fn strace_checks(report: &Report) -> String {
         thousands(first.cell.records),
         thousands(first.cell.keys)
     );
-    let mut rows = vec![[
+    let mut rows = header(&[
         "function",
         "syscalls/call",
         "/proc io syscalls/call",
         "most frequent",
-    ]
-    .map(str::to_owned)
-    .to_vec()];
+    ]);
     for (function, check) in checks {
         let io = function
             .cells
@@ -440,6 +429,11 @@ fn problems(report: &Report) -> String {
     } else {
         format!("\nProblems:\n{out}")
     }
+}
+
+/// The rows of a table, starting with its header.
+fn header(names: &[&str]) -> Vec<Vec<String>> {
+    vec![names.iter().map(|&n| n.to_owned()).collect()]
 }
 
 fn thousands(n: usize) -> String {

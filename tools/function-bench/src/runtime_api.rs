@@ -250,6 +250,12 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
+    /// Sends `request` and reads the whole response.
+    async fn exchange(stream: &mut TcpStream, request: impl AsRef<[u8]>) -> String {
+        stream.write_all(request.as_ref()).await.unwrap();
+        read_response(stream).await
+    }
+
     async fn read_response(stream: &mut TcpStream) -> String {
         // Reads until the declared body length has arrived.
         let mut data = Vec::new();
@@ -290,11 +296,11 @@ mod tests {
         });
 
         let mut stream = TcpStream::connect(api.address()).await.unwrap();
-        stream
-            .write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let next = read_response(&mut stream).await;
+        let next = exchange(
+            &mut stream,
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .await;
         assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
         assert!(next.contains("Lambda-Runtime-Aws-Request-Id: req-1\r\n"));
         assert!(next.contains("Lambda-Runtime-Deadline-Ms: 1700000000000\r\n"));
@@ -320,21 +326,19 @@ mod tests {
             )
             .await
             .unwrap();
-        stream.write_all(body).await.unwrap();
-        let ack = read_response(&mut stream).await;
+        let ack = exchange(&mut stream, body).await;
         assert!(ack.starts_with("HTTP/1.1 202 Accepted\r\n"), "{ack}");
         let outcome = answer.await.unwrap();
         assert_eq!(outcome.answer, Answer::Response(body.to_vec()));
         assert!(outcome.snapshot.is_some_and(|s| s.peak_rss_kib > 0));
 
         // An answer for an unknown invocation is refused and reported.
-        stream
-            .write_all(b"POST /2018-06-01/runtime/invocation/nope/error HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
-            .await
-            .unwrap();
-        assert!(read_response(&mut stream)
-            .await
-            .starts_with("HTTP/1.1 400 "));
+        assert!(exchange(
+            &mut stream,
+            b"POST /2018-06-01/runtime/invocation/nope/error HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        )
+        .await
+        .starts_with("HTTP/1.1 400 "));
         assert_eq!(
             api.next_event().await,
             Some(ApiEvent::Unexpected {
@@ -362,17 +366,11 @@ mod tests {
 
         let mut stream = TcpStream::connect(api.address()).await.unwrap();
         let body = r#"{"errorType":"Runtime.InitError","errorMessage":"bad config"}"#;
-        stream
-            .write_all(
-                format!(
+        assert!(exchange(&mut stream, format!(
                     "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: Runtime.InitError\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
                 )
-                .as_bytes(),
-            )
-            .await
-            .unwrap();
-        assert!(read_response(&mut stream)
+                .as_bytes(),)
             .await
             .starts_with("HTTP/1.1 202 "));
         assert_eq!(
@@ -391,20 +389,16 @@ mod tests {
             trace_id: "t".into(),
             snapshot_pid: None,
         });
-        stream
-            .write_all(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n")
-            .await
-            .unwrap();
-        let next = read_response(&mut stream).await;
+        let next = exchange(
+            &mut stream,
+            b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n\r\n",
+        )
+        .await;
         assert!(
             next.contains("Lambda-Runtime-Aws-Request-Id: req-2\r\n"),
             "{next}"
         );
-        stream
-            .write_all(b"POST /2018-06-01/runtime/invocation/req-2/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: unhandled\r\nContent-Length: 2\r\n\r\n{}")
-            .await
-            .unwrap();
-        assert!(read_response(&mut stream)
+        assert!(exchange(&mut stream, b"POST /2018-06-01/runtime/invocation/req-2/error HTTP/1.1\r\nLambda-Runtime-Function-Error-Type: unhandled\r\nContent-Length: 2\r\n\r\n{}")
             .await
             .starts_with("HTTP/1.1 202 "));
         assert_eq!(
