@@ -292,45 +292,58 @@ async fn a_sweep_racing_a_real_reply_applies_exactly_one_of_them() {
     let world = World::new().await;
     let store = world.store();
     let options = SweepOptions::new(Duration::from_secs(300));
-    let later = || now_millis() + 5_000;
+    reply_between_read_and_write(&store, &options).await;
+    sweep_writes_first(&store, &options).await;
+    truly_concurrent(&store, &options).await;
+}
 
-    // The reply lands between the sweep's read and its write: the sweep's
-    // conditional write fails, it reads again, and finds nothing due.
-    start_overdue(&store, "o-reply-first").await;
+/// When the sweep's runs of these races happen: past every deadline.
+fn later() -> u64 {
+    now_millis() + 5_000
+}
+
+/// The reply lands between the sweep's read and its write: the sweep's
+/// conditional write fails, it reads again, and finds nothing due.
+async fn reply_between_read_and_write(store: &DynamoDbSagaStore, options: &SweepOptions) {
+    start_overdue(store, "o-reply-first").await;
     let racing = ReplyBeforeFirstSave::new(store.clone(), reply("o-reply-first"));
     let (commands, _, publisher) = fakes();
-    let report = sweep(&racing, &publisher, &options, later(), None, deadline()).await;
+    let report = sweep(&racing, &publisher, options, later(), None, deadline()).await;
     assert!(matches!(racing.reply_handled(), Some(Handled::Done { .. })));
     assert_eq!((report.timed_out, report.superseded), (0, 1), "{report:?}");
-    let saga = saga_of(&store, "o-reply-first").await;
+    let saga = saga_of(store, "o-reply-first").await;
     assert_eq!(
         (saga.status(), saga.phase.step_name(), saga.version),
         (SagaStatus::Running, "PROCESS_PAYMENT", 2)
     );
     assert!(commands.landed().is_empty(), "the sweep sent nothing");
+}
 
-    // The sweep writes first: the reply is then out of date.
-    start_overdue(&store, "o-sweep-first").await;
+/// The sweep writes first: the reply is then out of date.
+async fn sweep_writes_first(store: &DynamoDbSagaStore, options: &SweepOptions) {
+    start_overdue(store, "o-sweep-first").await;
     let (commands, _, publisher) = fakes();
-    let report = sweep(&store, &publisher, &options, later(), None, deadline()).await;
+    let report = sweep(store, &publisher, options, later(), None, deadline()).await;
     assert_eq!(report.timed_out, 1, "{report:?}");
     let handled = SagaHandler::new(store.clone())
         .handle(reply("o-sweep-first"))
         .await
         .unwrap();
     assert!(matches!(handled, Handled::Skipped { .. }), "{handled:?}");
-    let saga = saga_of(&store, "o-sweep-first").await;
+    let saga = saga_of(store, "o-sweep-first").await;
     assert_eq!((saga.status(), saga.version), (SagaStatus::Compensating, 2));
     assert_eq!(commands.landed().len(), 1);
+}
 
-    // Truly concurrent, several rounds: whoever wins, exactly one applies.
+/// Truly concurrent, several rounds: whoever wins, exactly one applies.
+async fn truly_concurrent(store: &DynamoDbSagaStore, options: &SweepOptions) {
     for round in 0..5 {
         let order = format!("o-race-{round}");
-        start_overdue(&store, &order).await;
+        start_overdue(store, &order).await;
         let (commands, _, publisher) = fakes();
         let handler = SagaHandler::new(store.clone());
         let (report, handled) = tokio::join!(
-            sweep(&store, &publisher, &options, later(), None, deadline()),
+            sweep(store, &publisher, options, later(), None, deadline()),
             handler.handle(reply(&order)),
         );
         let reply_applied = matches!(handled.unwrap(), Handled::Done { .. });
@@ -339,7 +352,7 @@ async fn a_sweep_racing_a_real_reply_applies_exactly_one_of_them() {
             reply_applied != sweep_applied,
             "round {round}: reply {reply_applied}, sweep {sweep_applied}: {report:?}"
         );
-        let saga = saga_of(&store, &order).await;
+        let saga = saga_of(store, &order).await;
         assert_eq!(saga.version, 2, "round {round}: one write");
         let expected = if sweep_applied {
             SagaStatus::Compensating

@@ -223,7 +223,13 @@ async fn run(twice: bool) -> Outcome {
     for order in [HAPPY, DECLINED, LOST] {
         env.place(order).await;
     }
+    run_until_idle(&env, twice).await;
+    outcome_of(&env).await
+}
 
+/// Every function behind its own event source mapping, until no stream
+/// has anything new.
+async fn run_until_idle(env: &Env, twice: bool) {
     let saga_config = order_saga_step::Config::from_vars(&env.vars).unwrap();
     let inventory_config = inventory_update::Config::from_vars(&env.vars).unwrap();
     let email_config = email_notification::Config::from_vars(&env.vars).unwrap();
@@ -262,7 +268,11 @@ async fn run(twice: bool) -> Outcome {
     };
     let report = runner.run_until_idle(&options).await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Idle, "{report:#?}");
+}
 
+/// Where each order ended, in the table, the stock, the streams and the
+/// customer's mailbox.
+async fn outcome_of(env: &Env) -> Outcome {
     let orders = [HAPPY, DECLINED, LOST];
     let mut outcome = Outcome {
         statuses: Vec::new(),
