@@ -58,6 +58,24 @@ pub fn kinesis_event<K: AsRef<str>, D: Into<Vec<u8>>>(
     event
 }
 
+/// `event` with every record arrived at `at` (the builders stamp the time
+/// they ran): a test about a record's age sets it here.
+pub fn arrived_at(mut event: KinesisEvent, at: SystemTime) -> KinesisEvent {
+    for record in &mut event.records {
+        *record.kinesis.approximate_arrival_timestamp = at.into();
+    }
+    event
+}
+
+/// `event` with every record read from the stream `arn` (the builders use
+/// [`TEST_STREAM_ARN`]).
+pub fn from_stream(mut event: KinesisEvent, arn: &str) -> KinesisEvent {
+    for record in &mut event.records {
+        record.event_source_arn = Some(arn.to_owned());
+    }
+    event
+}
+
 /// The sequence number `kinesis_record` gives to `n`.
 pub fn sequence(n: u64) -> String {
     format!("{n:056}")
@@ -271,6 +289,21 @@ mod tests {
             report: BatchReport::default(),
         };
         (outcome, event.records.len())
+    }
+
+    #[test]
+    fn arrival_and_stream_can_be_set_for_a_whole_batch() {
+        let long_ago = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_761_825_600);
+        let arn = "arn:aws:kinesis:us-east-1:123456789012:stream/order-commands";
+        let event = from_stream(
+            arrived_at(kinesis_event([("a", "1"), ("b", "2")]), long_ago),
+            arn,
+        );
+        for record in &event.records {
+            let arrived = SystemTime::from(*record.kinesis.approximate_arrival_timestamp);
+            assert_eq!(arrived, long_ago);
+            assert_eq!(record.event_source_arn.as_deref(), Some(arn));
+        }
     }
 
     #[tokio::test]
