@@ -223,6 +223,18 @@ mod tests {
         (address, handle)
     }
 
+    /// The error of an invocation with an empty event at `address`.
+    async fn invoke_empty(address: &str) -> InvokeError {
+        HttpInvoker::new(address, "fn")
+            .unwrap()
+            .invoke(
+                KinesisEvent::default(),
+                Deadline::in_(Duration::from_secs(5)),
+            )
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn posts_the_event_and_reads_the_answer() {
         let (address, server) = serve_once(
@@ -268,14 +280,7 @@ mod tests {
 
         let (address, server) =
             serve_once("500 Internal Server Error", r#"{"errorType":"Boom"}"#).await;
-        let invoker = HttpInvoker::new(&address, "fn").unwrap();
-        let error = invoker
-            .invoke(
-                KinesisEvent::default(),
-                Deadline::in_(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap_err();
+        let error = invoke_empty(&address).await;
         assert!(
             matches!(error, InvokeError::Function(ref m) if m.contains("Boom")),
             "{error}"
@@ -283,14 +288,7 @@ mod tests {
         server.await.unwrap();
 
         // The server has closed its socket: nothing listens there any more.
-        let invoker = HttpInvoker::new(&address, "fn").unwrap();
-        let error = invoker
-            .invoke(
-                KinesisEvent::default(),
-                Deadline::in_(Duration::from_secs(5)),
-            )
-            .await
-            .unwrap_err();
+        let error = invoke_empty(&address).await;
         assert!(matches!(error, InvokeError::Unavailable(_)), "{error}");
     }
 }

@@ -85,6 +85,17 @@ fn config(stream: &FakeStream) -> MappingConfig {
     }
 }
 
+/// A mapping of `stream` with the tests' settings, changed by `tune`.
+fn fake_mapping<I: Invoke>(
+    invoker: I,
+    stream: &Arc<FakeStream>,
+    tune: impl FnOnce(&mut MappingConfig),
+) -> EventSourceMapping<I, Arc<FakeStream>> {
+    let mut mapping_config = config(stream);
+    tune(&mut mapping_config);
+    EventSourceMapping::new(invoker, Arc::clone(stream), mapping_config).unwrap()
+}
+
 fn options() -> RunOptions {
     RunOptions {
         poll_interval: Duration::from_millis(5),
@@ -118,8 +129,7 @@ async fn a_partial_failure_redelivers_from_the_lowest_failed_record() {
             vec![]
         })
     });
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), config(&stream)).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |_| {});
     let report = drain(&mut mapping).await;
 
     assert_eq!(
@@ -149,8 +159,7 @@ async fn a_null_empty_or_unknown_identifier_or_an_error_fails_the_whole_batch() 
         let invoker = scripted(&calls, move |_, _| {
             first.lock().unwrap().take().unwrap_or(Ok(vec![]))
         });
-        let mut mapping =
-            EventSourceMapping::new(invoker, Arc::clone(&stream), config(&stream)).unwrap();
+        let mut mapping = fake_mapping(invoker, &stream, |_| {});
         let report = drain(&mut mapping).await;
         assert_eq!(
             calls.batches(),
@@ -181,14 +190,11 @@ async fn bisection_isolates_a_poison_record_then_bounded_retries_send_it_to_on_f
         }
     });
     let (destination, on_failure) = OnFailureDestination::memory();
-    let mapping_config = MappingConfig {
-        bisect_on_error: true,
-        max_retry_attempts: 2,
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.bisect_on_error = true;
+        c.max_retry_attempts = 2;
+        c.on_failure = Some(destination);
+    });
     let report = drain(&mut mapping).await;
 
     // 8 fails; halves 4 (ok) and 4 (fails); 2 fails; 1 ok, then the poison
@@ -252,13 +258,10 @@ async fn retries_are_bounded_and_the_rest_of_the_batch_goes_to_on_failure() {
             .collect())
     });
     let (destination, on_failure) = OnFailureDestination::memory();
-    let mapping_config = MappingConfig {
-        max_retry_attempts: 2,
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.max_retry_attempts = 2;
+        c.on_failure = Some(destination);
+    });
     let report = drain(&mut mapping).await;
 
     assert_eq!(
@@ -294,13 +297,10 @@ async fn skipped_records_stay_until_the_destination_takes_the_report() {
     let invoker = scripted(&calls, |_, batch| Ok(vec![Some(batch[0].clone())]));
     let (destination, on_failure) = OnFailureDestination::memory();
     on_failure.fail_sends(true);
-    let mapping_config = MappingConfig {
-        max_retry_attempts: 0,
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.max_retry_attempts = 0;
+        c.on_failure = Some(destination);
+    });
     for _ in 0..5 {
         mapping.poll().await.unwrap();
     }
@@ -326,12 +326,9 @@ async fn no_destination_discards_and_counts() {
     let records = put_many(&stream, 0, 1);
     let calls = Calls::default();
     let invoker = scripted(&calls, |_, _| Err(InvokeError::Function("no".into())));
-    let mapping_config = MappingConfig {
-        max_retry_attempts: 1,
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.max_retry_attempts = 1;
+    });
     let report = drain(&mut mapping).await;
     assert_eq!(calls.sizes(), vec![1, 1]);
     assert_eq!(
@@ -357,12 +354,9 @@ async fn the_filter_drops_unmatched_types_before_invocation_and_counts_non_json(
     );
     let last = stream.put(0, "e", event("PAYMENT_FAILED", 3));
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        filter: Some(EventTypeFilter::new(["ORDER_PLACED", "RESERVE_INVENTORY"])),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.filter = Some(EventTypeFilter::new(["ORDER_PLACED", "RESERVE_INVENTORY"]));
+    });
     let report = drain(&mut mapping).await;
     assert_eq!(calls.batches(), vec![vec![placed, command]]);
     assert_eq!(report.totals.filtered_out, 3);
@@ -384,12 +378,9 @@ async fn batches_hold_at_most_batch_size_records_and_fit_the_payload_limit() {
     stream.limit_page_size(7);
     put_many(&stream, 0, 25);
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        batch_size: 10,
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.batch_size = 10;
+    });
     drain(&mut mapping).await;
     // With no window, a batch is what the reads have buffered, up to 10.
     assert!(
@@ -405,8 +396,7 @@ async fn batches_hold_at_most_batch_size_records_and_fit_the_payload_limit() {
         big.put(0, &format!("k{i}"), vec![b'x'; 1024 * 1024]);
     }
     let calls = Calls::default();
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&big), config(&big)).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &big, |_| {});
     drain(&mut mapping).await;
     assert_eq!(calls.sizes(), vec![4, 4, 2]);
 }
@@ -415,13 +405,10 @@ async fn batches_hold_at_most_batch_size_records_and_fit_the_payload_limit() {
 async fn the_batching_window_gathers_records_until_the_batch_is_full() {
     let stream = Arc::new(FakeStream::new("s", 1));
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        batch_size: 5,
-        batching_window: Duration::from_secs(120),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.batch_size = 5;
+        c.batching_window = Duration::from_secs(120);
+    });
     let first = put_many(&stream, 0, 3);
     for _ in 0..3 {
         let activity = mapping.poll().await.unwrap();
@@ -441,13 +428,10 @@ async fn the_batching_window_gathers_records_until_the_batch_is_full() {
     // A short window closes with fewer records.
     let stream = Arc::new(FakeStream::new("s", 1));
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        batch_size: 5,
-        batching_window: Duration::from_millis(20),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.batch_size = 5;
+        c.batching_window = Duration::from_millis(20);
+    });
     let records = put_many(&stream, 0, 2);
     drain(&mut mapping).await;
     assert_eq!(calls.batches(), vec![records]);
@@ -462,13 +446,10 @@ async fn records_older_than_the_maximum_age_are_skipped_to_on_failure() {
     let fresh = stream.put(0, "c", event("ORDER_PLACED", 3));
     let calls = Calls::default();
     let (destination, on_failure) = OnFailureDestination::memory();
-    let mapping_config = MappingConfig {
-        max_record_age: Some(Duration::from_secs(60)),
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.max_record_age = Some(Duration::from_secs(60));
+        c.on_failure = Some(destination);
+    });
     let report = drain(&mut mapping).await;
     assert_eq!(calls.batches(), vec![vec![fresh]]);
     let reports = on_failure.records();
@@ -495,8 +476,7 @@ async fn read_errors_and_expired_iterators_lose_and_repeat_nothing() {
     stream.limit_page_size(3);
     let mut records = put_many(&stream, 0, 5);
     let calls = Calls::default();
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), config(&stream)).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |_| {});
     stream.fail_reads(2);
     mapping.poll().await.unwrap();
     mapping.poll().await.unwrap();
@@ -525,13 +505,10 @@ async fn an_unreachable_function_is_retried_without_using_up_retries() {
         }
     });
     let (destination, on_failure) = OnFailureDestination::memory();
-    let mapping_config = MappingConfig {
-        max_retry_attempts: 0,
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.max_retry_attempts = 0;
+        c.on_failure = Some(destination);
+    });
     let report = drain(&mut mapping).await;
     assert_eq!(calls.batches().len(), 4);
     assert_eq!(report.totals.unavailable, 3);
@@ -555,14 +532,11 @@ async fn a_function_running_past_its_timeout_fails_the_whole_batch() {
         },
     );
     let (destination, on_failure) = OnFailureDestination::memory();
-    let mapping_config = MappingConfig {
-        timeout: Duration::from_millis(50),
-        max_retry_attempts: 0,
-        on_failure: Some(destination),
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(invoker, Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(invoker, &stream, |c| {
+        c.timeout = Duration::from_millis(50);
+        c.max_retry_attempts = 0;
+        c.on_failure = Some(destination);
+    });
     let report = drain(&mut mapping).await;
     assert_eq!(report.totals.function_errors, 1);
     assert!(deadlines.lock().unwrap()[0] <= Duration::from_millis(50));
@@ -584,22 +558,16 @@ async fn a_restarted_mapping_resumes_from_its_checkpoint_file() {
     let stream = Arc::new(FakeStream::new("s", 2));
     put_many(&stream, 0, 3);
     put_many(&stream, 1, 2);
-    let mapping_config = MappingConfig {
-        checkpoint_file: Some(dir.path().join("fn.json")),
-        ..config(&stream)
-    };
+    let checkpoints = |c: &mut MappingConfig| c.checkpoint_file = Some(dir.path().join("fn.json"));
     let calls = Calls::default();
-    let mut first =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config.clone())
-            .unwrap();
+    let mut first = fake_mapping(succeed(&calls), &stream, checkpoints);
     drain(&mut first).await;
     assert_eq!(calls.sizes().iter().sum::<usize>(), 5);
     drop(first);
 
     let later = put_many(&stream, 1, 2);
     let calls = Calls::default();
-    let mut second =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut second = fake_mapping(succeed(&calls), &stream, checkpoints);
     drain(&mut second).await;
     assert_eq!(calls.batches(), vec![later]);
 }
@@ -609,12 +577,9 @@ async fn latest_delivers_only_records_written_after_the_start() {
     let stream = Arc::new(FakeStream::new("s", 1));
     put_many(&stream, 0, 2);
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        starting_position: StartingPosition::Latest,
-        ..config(&stream)
-    };
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| {
+        c.starting_position = StartingPosition::Latest;
+    });
     mapping.start().await.unwrap();
     let after = stream.put(0, "k", event("ORDER_PLACED", 9));
     drain(&mut mapping).await;
@@ -625,15 +590,10 @@ async fn latest_delivers_only_records_written_after_the_start() {
 async fn child_shards_are_read_after_their_parent_and_new_shards_are_found() {
     let stream = Arc::new(FakeStream::new("s", 1));
     let calls = Calls::default();
-    let mapping_config = MappingConfig {
-        batch_size: 2,
-        ..config(&stream)
-    };
     let parent = put_many(&stream, 0, 5);
     let (left, right) = stream.split(0);
     let children = [put_many(&stream, left, 2), put_many(&stream, right, 2)].concat();
-    let mut mapping =
-        EventSourceMapping::new(succeed(&calls), Arc::clone(&stream), mapping_config).unwrap();
+    let mut mapping = fake_mapping(succeed(&calls), &stream, |c| c.batch_size = 2);
     // One quiet poll is enough to stop: finishing the parent must count as
     // work, or the run would stop before the children start.
     let report = mapping

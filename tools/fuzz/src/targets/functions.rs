@@ -12,8 +12,9 @@ use inventory_update::{InMemoryStockStore, InventoryHandler};
 use order_events::{EmailAddress, EventId, EventKind, OrderId, OutgoingRecord, Timestamp, UserId};
 use order_saga_step::{InMemorySagaStore, SagaHandler};
 use stream_core::{
-    FakePutRecords, Handled, Handler, HandlerError, InMemoryDeadLetters, InMemoryIdempotencyStore,
-    IncomingEvent, OrderedPublisher, Pipeline, SplitPublisher,
+    BatchOutcome, DeadLetter, DeadLetterSink, FakePutRecords, Handled, Handler, HandlerError,
+    InMemoryDeadLetters, InMemoryIdempotencyStore, IncomingEvent, KinesisEvent, OrderedPublisher,
+    Pipeline, RecordPublisher, SplitPublisher,
 };
 
 use crate::engine::{check, Outcome, Target, Violation};
@@ -72,7 +73,16 @@ macro_rules! batch_target {
             }
 
             fn run(&mut self, input: &[u8]) -> Outcome {
-                self.check_batch(input)
+                let Some(event) = batch::deserialise(input) else {
+                    return Ok(0);
+                };
+                let case = Case::of(input);
+                let units = batch::units_of(&event);
+                self.check_batch(Batch {
+                    event: &event,
+                    case: &case,
+                    units: &units,
+                })
             }
         }
     };
@@ -89,6 +99,40 @@ fn put_records(case: &Case) -> Arc<FakePutRecords> {
     Arc::new(FakePutRecords::failing(move |_, record| {
         Case::fails_entry(fails, record)
     }))
+}
+
+/// One input as every batch target reads it.
+#[derive(Clone, Copy)]
+struct Batch<'a> {
+    event: &'a KinesisEvent,
+    case: &'a Case,
+    /// The batch's user records, aggregates unpacked.
+    units: &'a [Unit],
+}
+
+/// Delivers the batch once, or twice when the case redelivers it, and
+/// checks each delivery's outcome with the dead letters it added; `each`
+/// checks the rest (given the delivery, its outcome and every dead letter
+/// so far) and returns what it adds to the outcome signature.
+fn deliver<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
+    runtime: &tokio::runtime::Runtime,
+    pipeline: &Pipeline<H, D, P>,
+    sink: &InMemoryDeadLetters,
+    batch: Batch<'_>,
+    mut each: impl FnMut(usize, &BatchOutcome, &[DeadLetter]) -> Result<u64, Violation>,
+) -> Result<u64, Violation> {
+    let Batch { event, case, units } = batch;
+    let deliveries = if case.redeliver { 2 } else { 1 };
+    let mut signature = 0;
+    for delivery in 0..deliveries {
+        let before = sink.letters().len();
+        let outcome = batch::process(runtime, pipeline, event, case);
+        let letters = sink.letters();
+        batch::check_outcome(event, units, &outcome, &letters[before..], case)?;
+        let extra = each(delivery, &outcome, &letters)?;
+        signature = batch::outcome_signature(&outcome, signature ^ extra);
+    }
+    Ok(signature)
 }
 
 // ------------------------------------------------------------------ scripted
@@ -190,12 +234,8 @@ batch_target!(
 );
 
 impl PipelineTarget {
-    fn check_batch(&mut self, input: &[u8]) -> Outcome {
-        let Some(event) = batch::deserialise(input) else {
-            return Ok(0);
-        };
-        let case = Case::of(input);
-        let units = batch::units_of(&event);
+    fn check_batch(&mut self, batch: Batch<'_>) -> Outcome {
+        let Batch { event, case, units } = batch;
         let handler = Scripted {
             salt: case.salt,
             // Mostly everything; sometimes a few kinds are not this
@@ -208,14 +248,14 @@ impl PipelineTarget {
             calls: Mutex::new(Vec::new()),
             emitted: AtomicU64::new(0),
         };
-        let sink = dead_letters(&case);
-        let put = put_records(&case);
+        let sink = dead_letters(case);
+        let put = put_records(case);
         let pipeline = Pipeline::new(handler, sink.clone(), case.pipeline_config())
             .with_dead_letter_retry(batch::no_wait(2))
             .with_publisher(OrderedPublisher::new(put.clone(), batch::no_wait(2)));
-        let outcome = batch::process(&self.runtime, &pipeline, &event, &case);
+        let outcome = batch::process(&self.runtime, &pipeline, event, case);
         let letters = sink.letters();
-        batch::check_outcome(&event, &units, &outcome, &letters, &case)?;
+        batch::check_outcome(event, units, &outcome, &letters, case)?;
         batch::check_written(&put.landed())?;
 
         let handler = pipeline.handler();
@@ -223,7 +263,7 @@ impl PipelineTarget {
         let landed: Vec<EventId> = put.landed().into_iter().map(|r| r.event_id).collect();
         let reads: Vec<Read> = units.iter().map(|u| batch::read(&u.data)).collect();
         let reported: Vec<&str> = outcome.failed_sequence_numbers();
-        check_calls(&units, &reads, &calls, &case, |kind| handler.handles(kind))?;
+        check_calls(units, &reads, &calls, case, |kind| handler.handles(kind))?;
 
         // Settled user records, per (sequence number, sub-sequence number).
         let mut settled: HashMap<(&str, Option<u64>), usize> = HashMap::new();
@@ -270,7 +310,7 @@ impl PipelineTarget {
             }
         }
         let mut needed: HashMap<(&str, Option<u64>), usize> = HashMap::new();
-        for unit in &units {
+        for unit in units {
             *needed.entry((unit.seq.as_str(), unit.sub)).or_default() += 1;
         }
         for ((seq, sub), count) in &needed {
@@ -395,12 +435,8 @@ batch_target!(
 );
 
 impl InventoryTarget {
-    fn check_batch(&mut self, input: &[u8]) -> Outcome {
-        let Some(event) = batch::deserialise(input) else {
-            return Ok(0);
-        };
-        let case = Case::of(input);
-        let units = batch::units_of(&event);
+    fn check_batch(&mut self, batch: Batch<'_>) -> Outcome {
+        let Batch { case, units, .. } = batch;
         let initial: Vec<(&str, i64)> = PRODUCTS
             .iter()
             .enumerate()
@@ -408,8 +444,8 @@ impl InventoryTarget {
             .collect();
         let stock = Arc::new(InMemoryStockStore::with_stock(initial.iter().copied()));
         let replies = Arc::new(InMemoryIdempotencyStore::default());
-        let sink = dead_letters(&case);
-        let put = put_records(&case);
+        let sink = dead_letters(case);
+        let put = put_records(case);
         let handler =
             InventoryHandler::new(stock.clone(), replies).with_retry_policy(batch::no_wait(2));
         let pipeline = inventory_update::assemble(
@@ -419,30 +455,30 @@ impl InventoryTarget {
             case.pipeline_config(),
         )
         .with_dead_letter_retry(batch::no_wait(2));
-        let orders = batch::order_ids(&units);
-        let deliveries = if case.redeliver { 2 } else { 1 };
-        let mut signature = 0;
-        for delivery in 0..deliveries {
-            let before = sink.letters().len();
-            let outcome = batch::process(&self.runtime, &pipeline, &event, &case);
-            let letters = sink.letters();
-            batch::check_outcome(&event, &units, &outcome, &letters[before..], &case)?;
-            let in_delivery = |v: Violation| {
-                Violation::new(
-                    v.property,
-                    format!("delivery {}: {}", delivery + 1, v.detail),
+        let orders = batch::order_ids(units);
+        let signature = deliver(
+            &self.runtime,
+            &pipeline,
+            &sink,
+            batch,
+            |delivery, outcome, letters| {
+                let in_delivery = |v: Violation| {
+                    Violation::new(
+                        v.property,
+                        format!("delivery {}: {}", delivery + 1, v.detail),
+                    )
+                };
+                check_stock(&stock, &initial, &orders).map_err(in_delivery)?;
+                check_replies(
+                    units,
+                    &outcome.failed_sequence_numbers(),
+                    letters,
+                    &put.landed(),
                 )
-            };
-            check_stock(&stock, &initial, &orders).map_err(in_delivery)?;
-            check_replies(
-                &units,
-                &outcome.failed_sequence_numbers(),
-                &letters,
-                &put.landed(),
-            )
-            .map_err(in_delivery)?;
-            signature = batch::outcome_signature(&outcome, signature);
-        }
+                .map_err(in_delivery)?;
+                Ok(0)
+            },
+        )?;
         let landed = put.landed();
         batch::check_written(&landed)?;
         for record in &landed {
@@ -568,12 +604,8 @@ batch_target!(
 const SENDER: &str = "orders@shop.example.com";
 
 impl EmailTarget {
-    fn check_batch(&mut self, input: &[u8]) -> Outcome {
-        let Some(event) = batch::deserialise(input) else {
-            return Ok(0);
-        };
-        let case = Case::of(input);
-        let units = batch::units_of(&event);
+    fn check_batch(&mut self, batch: Batch<'_>) -> Outcome {
+        let case = batch.case;
         let mail = Arc::new(FakeMailSender::default());
         match (case.salt >> 40) % 8 {
             0 => mail.fail_next([
@@ -601,37 +633,37 @@ impl EmailTarget {
         let mut settings = Settings::new(from);
         settings.send_retry = batch::no_wait(3);
         settings.lookup_retry = batch::no_wait(2);
-        let sink = dead_letters(&case);
+        let sink = dead_letters(case);
         let handler = EmailHandler::new(mail.clone(), addresses, store.clone(), settings);
         let pipeline: EmailPipeline = Pipeline::new(handler, sink.clone(), case.pipeline_config())
             .with_dead_letter_retry(batch::no_wait(2));
-        let deliveries = if case.redeliver { 2 } else { 1 };
-        let mut signature = 0;
-        for delivery in 0..deliveries {
-            let before = sink.letters().len();
-            let outcome = batch::process(&self.runtime, &pipeline, &event, &case);
-            let letters = sink.letters();
-            batch::check_outcome(&event, &units, &outcome, &letters[before..], &case)?;
-            check(
-                outcome.report.unpublished == 0,
-                "email-notification emits no records",
-                || format!("{:?}", outcome.report),
-            )?;
-            let sent = mail.sent();
-            check(
-                sent.len() == store.len(),
-                "at most one email per (kind, order or user), each one remembered",
-                || {
-                    format!(
-                        "delivery {}: {} emails sent, {} idempotency records",
-                        delivery + 1,
-                        sent.len(),
-                        store.len()
-                    )
-                },
-            )?;
-            signature = batch::outcome_signature(&outcome, signature ^ sent.len().min(4) as u64);
-        }
+        let signature = deliver(
+            &self.runtime,
+            &pipeline,
+            &sink,
+            batch,
+            |delivery, outcome, _| {
+                check(
+                    outcome.report.unpublished == 0,
+                    "email-notification emits no records",
+                    || format!("{:?}", outcome.report),
+                )?;
+                let sent = mail.sent();
+                check(
+                    sent.len() == store.len(),
+                    "at most one email per (kind, order or user), each one remembered",
+                    || {
+                        format!(
+                            "delivery {}: {} emails sent, {} idempotency records",
+                            delivery + 1,
+                            sent.len(),
+                            store.len()
+                        )
+                    },
+                )?;
+                Ok(sent.len().min(4) as u64)
+            },
+        )?;
         for email in mail.sent() {
             check(
                 email.from.as_str() == SENDER,
@@ -696,15 +728,11 @@ batch_target!(
 );
 
 impl SagaTarget {
-    fn check_batch(&mut self, input: &[u8]) -> Outcome {
-        let Some(event) = batch::deserialise(input) else {
-            return Ok(0);
-        };
-        let case = Case::of(input);
-        let units = batch::units_of(&event);
+    fn check_batch(&mut self, batch: Batch<'_>) -> Outcome {
+        let case = batch.case;
         let store = Arc::new(InMemorySagaStore::new());
-        let sink = dead_letters(&case);
-        let (commands, events) = (put_records(&case), put_records(&case));
+        let sink = dead_letters(case);
+        let (commands, events) = (put_records(case), put_records(case));
         let publisher: Publisher = SplitPublisher {
             commands: OrderedPublisher::new(commands.clone(), batch::no_wait(2)),
             events: OrderedPublisher::new(events.clone(), batch::no_wait(2)),
@@ -716,15 +744,7 @@ impl SagaTarget {
         )
         .with_dead_letter_retry(batch::no_wait(2))
         .with_publisher(publisher);
-        let deliveries = if case.redeliver { 2 } else { 1 };
-        let mut signature = 0;
-        for _ in 0..deliveries {
-            let before = sink.letters().len();
-            let outcome = batch::process(&self.runtime, &pipeline, &event, &case);
-            let letters = sink.letters();
-            batch::check_outcome(&event, &units, &outcome, &letters[before..], &case)?;
-            signature = batch::outcome_signature(&outcome, signature);
-        }
+        let signature = deliver(&self.runtime, &pipeline, &sink, batch, |_, _, _| Ok(0))?;
         let (commands, events) = (commands.landed(), events.landed());
         batch::check_written(&commands)?;
         batch::check_written(&events)?;
