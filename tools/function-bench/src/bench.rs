@@ -14,7 +14,7 @@ use crate::cost;
 use crate::fake_aws::FakeAws;
 use crate::functions::{Effects, Function, Runtime, Setup};
 use crate::proc_stats::ProcSnapshot;
-use crate::process::{FunctionProcess, LaunchSpec};
+use crate::process::{FunctionProcess, Invoked, LaunchSpec, Ready};
 use crate::quota::CpuQuota;
 use crate::runtime_api::Answer;
 use crate::strace::{Syscalls, Tracer};
@@ -424,23 +424,7 @@ async fn measure_cell(
 
     let spec = launch_spec(plan, function, &setup, cell, extra);
     let mut process = FunctionProcess::launch(&spec).await?;
-    let invoked = async {
-        let ready = process.wait_ready(READY_TIMEOUT).await?;
-        let tracer = match extra {
-            Extra::Strace => {
-                let out = spec.log_path.with_extension("strace");
-                Some(Tracer::attach(process.pid(), &out).await?)
-            }
-            Extra::None | Extra::Quota(_) => None,
-        };
-        let invoked = process.invoke(payload, DEADLINE, ANSWER_TIMEOUT).await?;
-        let traced = match tracer {
-            Some(tracer) => Some(tracer.finish().await?),
-            None => None,
-        };
-        anyhow::Ok((ready, invoked, traced))
-    }
-    .await;
+    let invoked = invoke_once(&mut process, &spec, payload, extra).await;
     process.stop().await;
     let (ready, invoked, traced_syscalls) = invoked?;
 
@@ -448,20 +432,7 @@ async fn measure_cell(
         .outcome
         .snapshot
         .context("could not read /proc of the function when it answered")?;
-    let (answer, failed_sequences) = match &invoked.outcome.answer {
-        Answer::Response(body) => ("response".to_owned(), failed_sequences(body)?),
-        Answer::Error { error_type, body } => (
-            format!(
-                "error {}: {}",
-                error_type.as_deref().unwrap_or("?"),
-                String::from_utf8_lossy(body)
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
-            ),
-            Vec::new(),
-        ),
-    };
+    let (answer, failed_sequences) = read_answer(&invoked.outcome.answer)?;
     let effects = setup.verify(&fake.counts(), cell.records);
     let usage = Usage::between(&invoked.before, &after, effects.aws_calls.total());
     let wall_ms = ms(invoked.wall);
@@ -492,6 +463,48 @@ async fn measure_cell(
         failed_sequences: failed_sequences.into_iter().take(FAILURES_KEPT).collect(),
         effects,
         traced_syscalls,
+    })
+}
+
+/// Waits for the process to be ready, then hands it the batch, traced when
+/// asked.
+async fn invoke_once(
+    process: &mut FunctionProcess,
+    spec: &LaunchSpec,
+    payload: Vec<u8>,
+    extra: Extra<'_>,
+) -> anyhow::Result<(Ready, Invoked, Option<Syscalls>)> {
+    let ready = process.wait_ready(READY_TIMEOUT).await?;
+    let tracer = match extra {
+        Extra::Strace => {
+            let out = spec.log_path.with_extension("strace");
+            Some(Tracer::attach(process.pid(), &out).await?)
+        }
+        Extra::None | Extra::Quota(_) => None,
+    };
+    let invoked = process.invoke(payload, DEADLINE, ANSWER_TIMEOUT).await?;
+    let traced = match tracer {
+        Some(tracer) => Some(tracer.finish().await?),
+        None => None,
+    };
+    Ok((ready, invoked, traced))
+}
+
+/// `response` and the failed items, or the invocation error in words.
+fn read_answer(answer: &Answer) -> anyhow::Result<(String, Vec<String>)> {
+    Ok(match answer {
+        Answer::Response(body) => ("response".to_owned(), failed_sequences(body)?),
+        Answer::Error { error_type, body } => (
+            format!(
+                "error {}: {}",
+                error_type.as_deref().unwrap_or("?"),
+                String::from_utf8_lossy(body)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            ),
+            Vec::new(),
+        ),
     })
 }
 

@@ -105,69 +105,46 @@ fn error(status: u16, kind: &str, message: &str) -> Response {
     server::header(server::json(status, body), "x-amzn-ErrorType", kind)
 }
 
-fn answer(request: &Request, state: &State) -> Response {
-    let id = state.ids.fetch_add(1, Ordering::Relaxed);
-    let mut counts = state.counts.lock().unwrap_or_else(|p| p.into_inner());
+/// The service and operation a request calls, when the fake knows it.
+fn operation(request: &Request) -> Option<(&'static str, &str)> {
     let target = request.header("x-amz-target").unwrap_or_default();
-    let (service, operation) = match target.split_once('.') {
-        Some((prefix, op)) if prefix.starts_with("DynamoDB_") => ("DynamoDB", op),
-        Some((prefix, op)) if prefix.starts_with("Kinesis_") => ("Kinesis", op),
-        Some(("AmazonSQS", op)) => ("SQS", op),
+    match target.split_once('.') {
+        Some((prefix, op)) if prefix.starts_with("DynamoDB_") => Some(("DynamoDB", op)),
+        Some((prefix, op)) if prefix.starts_with("Kinesis_") => Some(("Kinesis", op)),
+        Some(("AmazonSQS", op)) => Some(("SQS", op)),
         _ if request.method == hyper::Method::POST
             && request.path == "/v2/email/outbound-emails" =>
         {
-            ("SESv2", "SendEmail")
+            Some(("SESv2", "SendEmail"))
         }
-        _ => {
-            counts.unknown += 1;
-            return error(
-                400,
-                "UnknownOperationException",
-                &format!(
-                    "the fake endpoint does not serve {} {} {target}",
-                    request.method, request.path
-                ),
-            );
-        }
+        _ => None,
+    }
+}
+
+fn answer(request: &Request, state: &State) -> Response {
+    let id = state.ids.fetch_add(1, Ordering::Relaxed);
+    let mut counts = state.counts.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((service, operation)) = operation(request) else {
+        counts.unknown += 1;
+        let target = request.header("x-amz-target").unwrap_or_default();
+        let message = format!(
+            "the fake endpoint does not serve {} {} {target}",
+            request.method, request.path
+        );
+        return error(400, "UnknownOperationException", &message);
     };
     *counts
         .operations
         .entry(format!("{service}.{operation}"))
         .or_default() += 1;
 
-    let json_type = |version: &str| format!("application/x-amz-json-{version}");
     let request_id = format!("fake-{id:016x}");
     let body = match (service, operation) {
         (
             "DynamoDB",
             "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems",
         ) => "{}".to_owned(),
-        ("Kinesis", "PutRecords") => {
-            let parsed: serde_json::Value =
-                serde_json::from_slice(&request.body).unwrap_or_default();
-            let entries = parsed["Records"].as_array().cloned().unwrap_or_default();
-            let mut records = Vec::with_capacity(entries.len());
-            for (i, entry) in entries.iter().enumerate() {
-                counts.kinesis_records += 1;
-                let kind = entry["Data"]
-                    .as_str()
-                    .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
-                    .and_then(|d: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&d).ok())
-                    .and_then(|v| {
-                        v.get("eventType")
-                            .or_else(|| v.get("commandType"))
-                            .and_then(|t| t.as_str())
-                            .map(str::to_owned)
-                    })
-                    .unwrap_or_else(|| "<unreadable>".to_owned());
-                *counts.kinesis_types.entry(kind).or_default() += 1;
-                records.push(serde_json::json!({
-                    "SequenceNumber": format!("{id:030}{i:026}"),
-                    "ShardId": "shardId-000000000000",
-                }));
-            }
-            serde_json::json!({ "FailedRecordCount": 0, "Records": records }).to_string()
-        }
+        ("Kinesis", "PutRecords") => put_records(&request.body, id, &mut counts),
         ("SESv2", "SendEmail") => {
             let body = serde_json::json!({ "MessageId": request_id }).to_string();
             return server::header(server::json(200, body), "x-amzn-RequestId", &request_id);
@@ -179,17 +156,42 @@ fn answer(request: &Request, state: &State) -> Response {
         .to_string(),
         _ => {
             counts.unknown += 1;
-            return error(
-                400,
-                "UnknownOperationException",
-                &format!("the fake endpoint does not serve {service}.{operation}"),
-            );
+            let message = format!("the fake endpoint does not serve {service}.{operation}");
+            return error(400, "UnknownOperationException", &message);
         }
     };
     // The JSON protocol versions: Kinesis speaks 1.1, DynamoDB and SQS 1.0.
     let version = if service == "Kinesis" { "1.1" } else { "1.0" };
-    let response = server::with_type(200, body, &json_type(version));
+    let response = server::with_type(200, body, &format!("application/x-amz-json-{version}"));
     server::header(response, "x-amzn-RequestId", &request_id)
+}
+
+/// Accepts every entry, counting each by its `eventType` (or
+/// `commandType`).
+fn put_records(body: &[u8], id: u64, counts: &mut CallCounts) -> String {
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let entries = parsed["Records"].as_array().cloned().unwrap_or_default();
+    let mut records = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        counts.kinesis_records += 1;
+        let kind = entry["Data"]
+            .as_str()
+            .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            .and_then(|d: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&d).ok())
+            .and_then(|v| {
+                v.get("eventType")
+                    .or_else(|| v.get("commandType"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "<unreadable>".to_owned());
+        *counts.kinesis_types.entry(kind).or_default() += 1;
+        records.push(serde_json::json!({
+            "SequenceNumber": format!("{id:030}{i:026}"),
+            "ShardId": "shardId-000000000000",
+        }));
+    }
+    serde_json::json!({ "FailedRecordCount": 0, "Records": records }).to_string()
 }
 
 #[cfg(test)]
