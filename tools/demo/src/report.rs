@@ -672,6 +672,20 @@ fn secs(d: Duration) -> String {
 
 impl fmt::Display for DemoReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.fmt_published(f)?;
+        self.fmt_orders(f)?;
+        self.fmt_stock(f)?;
+        self.fmt_emails(f)?;
+        self.fmt_dead_letters(f)?;
+        self.fmt_runner(f)?;
+        self.fmt_checks(f)
+    }
+}
+
+/// The report's sections, in order.
+impl DemoReport {
+    /// What was published.
+    fn fmt_published(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &self.published;
         writeln!(f)?;
         writeln!(
@@ -690,7 +704,11 @@ impl fmt::Display for DemoReport {
                 "  then: ORDER_CANCELLED for {order}, right after its stock was reserved"
             )?;
         }
+        Ok(())
+    }
 
+    /// How the orders ended.
+    fn fmt_orders(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\nOrders ({})", self.orders.len())?;
         writeln!(f, "  completed   {:>3}", self.count(Outcome::Completed))?;
         writeln!(f, "  failed      {:>3}", self.count(Outcome::Failed))?;
@@ -722,7 +740,11 @@ impl fmt::Display for DemoReport {
         if unfinished > 0 {
             writeln!(f, "  UNFINISHED  {unfinished:>3}")?;
         }
+        Ok(())
+    }
 
+    /// Stock before and after.
+    fn fmt_stock(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\nStock")?;
         writeln!(
             f,
@@ -736,7 +758,11 @@ impl fmt::Display for DemoReport {
                 line.product_id, line.name, line.before, line.after, line.sold, line.reserved
             )?;
         }
+        Ok(())
+    }
 
+    /// The mail, and the duplicated order's.
+    fn fmt_emails(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let total: usize = self.emails.values().sum();
         writeln!(f, "\nEmails sent from {}: {total}", self.sender)?;
         for (kind, count) in &self.emails {
@@ -749,14 +775,18 @@ impl fmt::Display for DemoReport {
         let duplicated = self
             .orders
             .iter()
-            .find(|o| o.order_id == p.duplicated)
+            .find(|o| o.order_id == self.published.duplicated)
             .map_or("no saga".to_owned(), |o| o.status.clone());
         writeln!(
             f,
             "Idempotency: {} was on the stream twice; one saga ({duplicated}), {} confirmation email(s)",
-            p.duplicated, p.duplicate_confirmations
+            self.published.duplicated, self.published.duplicate_confirmations
         )?;
+        Ok(())
+    }
 
+    /// The dead letters, and the record that is not JSON.
+    fn fmt_dead_letters(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let letters: usize = self.dead_letters.values().sum();
         writeln!(f, "\nDead letters: {letters}")?;
         for ((function, reason), count) in &self.dead_letters {
@@ -771,7 +801,11 @@ impl fmt::Display for DemoReport {
             "  not JSON: dropped by the filters before any function, as Lambda does ({} drops over {} mappings)",
             self.runner.filtered_not_json, self.runner.event_stream_mappings
         )?;
+        Ok(())
+    }
 
+    /// The runner's totals, the time taken and the log.
+    fn fmt_runner(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = &self.runner;
         writeln!(
             f,
@@ -802,7 +836,11 @@ impl fmt::Display for DemoReport {
                 "Function logs (warnings and errors): {lines} lines in {path}"
             )?;
         }
+        Ok(())
+    }
 
+    /// The invariants.
+    fn fmt_checks(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let holding = self.checks.iter().filter(|c| c.holds()).count();
         writeln!(f, "\nInvariants: {holding} of {} hold", self.checks.len())?;
         let mut text = String::new();

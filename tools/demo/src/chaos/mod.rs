@@ -31,7 +31,7 @@ use aws_config::Region;
 use event_source_runner::linked;
 use event_source_runner::{
     catalog, Deadline, MappingConfig, OnFailureDestination, RunOptions, RunOutcome, RunReport,
-    StreamRef,
+    Runner, StreamRef,
 };
 use fault_proxy::{Counts, FaultKind, FaultProxy, Profile, ProxyConfig};
 use order_events::EmailAddress;
@@ -281,50 +281,23 @@ pub async fn run_profile(
     options: &ChaosOptions,
 ) -> anyhow::Result<ProfileRun> {
     let started = Instant::now();
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .ok()
-        .filter(|e| !e.trim().is_empty())
-        .context(
-            "AWS_ENDPOINT_URL is not set: chaos runs against a local emulator only; \
-             start it with `make chaos`",
-        )?;
+    let endpoint = emulator_endpoint()?;
     let plan = Plan::large(options.orders, options.customers)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let suffix = &run_id[..8];
     let sender = EmailAddress::parse(format!("orders@chaos-{suffix}.example.com").as_str())
         .map_err(|e| anyhow::anyhow!("sender: {e}"))?;
-
     if options.reset_emulator {
         setup::reset_emulator(&endpoint).await?;
     }
-    // Set-up, the runner's reads and the checks: the SDK's defaults,
-    // straight to the emulator.
-    let direct = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .load()
-        .await;
-    // The functions: their own SDK settings (retries, timeouts), through
-    // the proxy.
-    let base = stream_core::aws::load_config().await;
-    let proxy = FaultProxy::start(
-        ProxyConfig::new(endpoint.clone())
-            .profile(profile.clone())
-            .seed(options.seed),
-    )
-    .await
-    .context("starting the fault proxy")?;
-    let mut functions = base.to_builder();
-    functions
-        .set_region(Some(Region::new(region.to_owned())))
-        .set_endpoint_url(Some(proxy.endpoint_url()))
-        .set_service_config(Some(NoServiceSettings));
-    let functions = functions.build();
+    let sides = Sides::start(&endpoint, region, profile, options.seed).await?;
+    let direct = &sides.direct;
 
-    let resources = setup::Resources::create(&direct, suffix, sender.clone()).await?;
-    resources.seed_stock(&direct, plan.stock().iter()).await?;
-    let before = inspect::inventory(&direct, &resources.inventory_table).await?;
+    let resources = setup::Resources::create(direct, suffix, sender.clone()).await?;
+    resources.seed_stock(direct, plan.stock().iter()).await?;
+    let before = inspect::inventory(direct, &resources.inventory_table).await?;
     let publisher = Arc::new(OrderEventPublisher::new(
-        aws_sdk_kinesis::Client::new(&direct),
+        aws_sdk_kinesis::Client::new(direct),
         StreamRef::Name(resources.events_stream.clone()),
     ));
     crate::publish_burst(&publisher, &plan).await?;
@@ -332,11 +305,11 @@ pub async fn run_profile(
     let progress = Arc::new(Progress::default());
     let (on_failure, _given_up) = OnFailureDestination::memory();
     let tune = move |config: &mut MappingConfig| as_deployed(config, &on_failure);
-    let wiring::Wiring { mut runner, .. } = wiring::wire_with(
+    let wiring::Wiring { runner, .. } = wiring::wire_with(
         &WireOptions {
             clients: Clients {
-                functions: &functions,
-                runner: &direct,
+                functions: &sides.functions,
+                runner: direct,
             },
             tune: &tune,
             step_timeout: options.step_timeout,
@@ -346,92 +319,24 @@ pub async fn run_profile(
         &progress,
         &publisher,
     )?;
-    let sweep = match options.step_timeout {
-        Some(timeout) => {
-            let mut vars = resources.vars("order-saga-sweep");
-            vars.insert(
-                order_saga_step::config::STEP_TIMEOUT_VAR.to_owned(),
-                timeout.as_secs().max(1).to_string(),
-            );
-            let config = order_saga_step::SweepConfig::from_vars(&vars)?;
-            Some(SweepLoop::start(
-                order_saga_step::sweep::build_sweeper(&functions, &config),
-                options.sweep_every,
-            ))
-        }
-        None => None,
-    };
     let printer = Printer::start(
         Arc::clone(&progress),
         plan.orders.len(),
         options.progress,
         options.progress_every,
     );
-    let ends = Instant::now() + options.budget;
-    let drain = |until: Instant| RunOptions {
-        poll_interval: Duration::from_millis(100),
-        quiet_polls: 3,
-        max_duration: Some(until.saturating_duration_since(Instant::now())),
-        ..RunOptions::default()
-    };
-    let mut run = None;
-    let mut failure = None;
-    // Drained is not done while a saga waits for a reply that may never
-    // come: its deadline is the sweep's to act on, which then publishes
-    // more to drain.
-    loop {
-        match runner.run_until_idle(&drain(ends)).await {
-            Ok(next) => run = Some(merge(run, next)),
-            Err(err) => {
-                failure = Some(err);
-                break;
-            }
-        }
-        let idle = run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle);
-        if !idle || sweep.is_none() || Instant::now() >= ends {
-            break;
-        }
-        let open = inspect::sagas(&direct, &resources.saga_table)
-            .await?
-            .iter()
-            .filter(|s| s.status != "COMPLETED" && s.status != "FAILED")
-            .count();
-        if open == 0 {
-            break;
-        }
-        tokio::time::sleep(options.sweep_every).await;
-    }
-    let sweep = match sweep {
-        Some(sweep) => {
-            let totals = sweep.finish().await;
-            // What the last sweep run published, drained too.
-            if failure.is_none() && run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle) {
-                match runner
-                    .run_until_idle(&drain(Instant::now() + Duration::from_secs(30)))
-                    .await
-                {
-                    Ok(next) => run = Some(merge(run, next)),
-                    Err(err) => failure = Some(err),
-                }
-            }
-            Some(totals)
-        }
-        None => None,
-    };
+    let ran = run_functions(runner, &sides, &resources, options).await;
     printer.finish().await;
-    if let Some(err) = failure {
-        return Err(err).context("running the functions");
-    }
-    let run = run.context("the functions never ran")?;
-    let faults = proxy.counts();
-    proxy.shutdown().await;
+    let (run, sweep) = ran?;
+    let faults = sides.proxy.counts();
+    sides.proxy.shutdown().await;
 
     let (after, sagas, dead_letters, events, commands) = tokio::try_join!(
-        inspect::inventory(&direct, &resources.inventory_table),
-        inspect::sagas(&direct, &resources.saga_table),
-        inspect::dead_letters(&direct, &resources.dead_letter_queue_url),
-        inspect::stream_events(&direct, &resources.events_stream),
-        inspect::stream_events(&direct, &resources.commands_stream),
+        inspect::inventory(direct, &resources.inventory_table),
+        inspect::sagas(direct, &resources.saga_table),
+        inspect::dead_letters(direct, &resources.dead_letter_queue_url),
+        inspect::stream_events(direct, &resources.events_stream),
+        inspect::stream_events(direct, &resources.commands_stream),
     )?;
     // Alone: the emulator holds its lock while it serialises its state.
     let mail = inspect::sent_mail(&endpoint, sender.as_str()).await?;
@@ -450,19 +355,7 @@ pub async fn run_profile(
         not_json_readers,
     });
     let mut notes = verdict.notes;
-    let off_plan = checks::off_plan(&plan, &sagas);
-    if !off_plan.is_empty() {
-        let shown: Vec<String> = off_plan
-            .iter()
-            .take(5)
-            .map(|(id, what)| format!("{id} {what}"))
-            .collect();
-        notes.push(format!(
-            "{} orders ended otherwise than planned, e.g. {}",
-            off_plan.len(),
-            shown.join("; ")
-        ));
-    }
+    notes.extend(off_plan_note(&plan, &sagas));
     let mut statuses = BTreeMap::new();
     for saga in &sagas {
         *statuses.entry(saga.status.clone()).or_insert(0) += 1;
@@ -487,6 +380,172 @@ pub async fn run_profile(
         sweep,
         wall: started.elapsed(),
     })
+}
+
+/// The emulator, from `AWS_ENDPOINT_URL`.
+fn emulator_endpoint() -> anyhow::Result<String> {
+    std::env::var("AWS_ENDPOINT_URL")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .context(
+            "AWS_ENDPOINT_URL is not set: chaos runs against a local emulator only; \
+             start it with `make chaos`",
+        )
+}
+
+/// The two sides of a profile's run: set-up, the runner's reads and the
+/// checks talk to the emulator directly; the functions, through the proxy.
+struct Sides {
+    /// The SDK's defaults, straight to the emulator.
+    direct: aws_config::SdkConfig,
+    /// The functions' own SDK settings (retries, timeouts), through the
+    /// proxy.
+    functions: aws_config::SdkConfig,
+    proxy: FaultProxy,
+}
+
+impl Sides {
+    async fn start(
+        endpoint: &str,
+        region: &str,
+        profile: &Profile,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
+        let direct = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .load()
+            .await;
+        let base = stream_core::aws::load_config().await;
+        let proxy = FaultProxy::start(
+            ProxyConfig::new(endpoint.to_owned())
+                .profile(profile.clone())
+                .seed(seed),
+        )
+        .await
+        .context("starting the fault proxy")?;
+        let mut functions = base.to_builder();
+        functions
+            .set_region(Some(Region::new(region.to_owned())))
+            .set_endpoint_url(Some(proxy.endpoint_url()))
+            .set_service_config(Some(NoServiceSettings));
+        Ok(Self {
+            direct,
+            functions: functions.build(),
+            proxy,
+        })
+    }
+}
+
+/// The saga sweep on its schedule, when the run has step deadlines.
+fn start_sweep(
+    functions: &aws_config::SdkConfig,
+    resources: &setup::Resources,
+    options: &ChaosOptions,
+) -> anyhow::Result<Option<SweepLoop>> {
+    let Some(timeout) = options.step_timeout else {
+        return Ok(None);
+    };
+    let mut vars = resources.vars("order-saga-sweep");
+    vars.insert(
+        order_saga_step::config::STEP_TIMEOUT_VAR.to_owned(),
+        timeout.as_secs().max(1).to_string(),
+    );
+    let config = order_saga_step::SweepConfig::from_vars(&vars)?;
+    Ok(Some(SweepLoop::start(
+        order_saga_step::sweep::build_sweeper(functions, &config),
+        options.sweep_every,
+    )))
+}
+
+/// Runs the functions (and the sweep) until every stream is drained and
+/// every saga ended, or the budget runs out.
+async fn run_functions(
+    mut runner: Runner,
+    sides: &Sides,
+    resources: &setup::Resources,
+    options: &ChaosOptions,
+) -> anyhow::Result<(RunReport, Option<SweepTotals>)> {
+    let sweep = start_sweep(&sides.functions, resources, options)?;
+    let ends = Instant::now() + options.budget;
+    let drain = |until: Instant| RunOptions {
+        poll_interval: Duration::from_millis(100),
+        quiet_polls: 3,
+        max_duration: Some(until.saturating_duration_since(Instant::now())),
+        ..RunOptions::default()
+    };
+    let mut run = None;
+    let mut failure = None;
+    // Drained is not done while a saga waits for a reply that may never
+    // come: its deadline is the sweep's to act on, which then publishes
+    // more to drain.
+    loop {
+        match runner.run_until_idle(&drain(ends)).await {
+            Ok(next) => run = Some(merge(run, next)),
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+        let idle = run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle);
+        if !idle || sweep.is_none() || Instant::now() >= ends {
+            break;
+        }
+        if open_sagas(&sides.direct, resources).await? == 0 {
+            break;
+        }
+        tokio::time::sleep(options.sweep_every).await;
+    }
+    let sweep = match sweep {
+        Some(sweep) => {
+            let totals = sweep.finish().await;
+            // What the last sweep run published, drained too.
+            if failure.is_none() && run.as_ref().is_some_and(|r| r.outcome == RunOutcome::Idle) {
+                match runner
+                    .run_until_idle(&drain(Instant::now() + Duration::from_secs(30)))
+                    .await
+                {
+                    Ok(next) => run = Some(merge(run, next)),
+                    Err(err) => failure = Some(err),
+                }
+            }
+            Some(totals)
+        }
+        None => None,
+    };
+    if let Some(err) = failure {
+        return Err(err).context("running the functions");
+    }
+    Ok((run.context("the functions never ran")?, sweep))
+}
+
+/// Sagas not ended yet.
+async fn open_sagas(
+    direct: &aws_config::SdkConfig,
+    resources: &setup::Resources,
+) -> anyhow::Result<usize> {
+    Ok(inspect::sagas(direct, &resources.saga_table)
+        .await?
+        .iter()
+        .filter(|s| s.status != "COMPLETED" && s.status != "FAILED")
+        .count())
+}
+
+/// A note of the orders that ended otherwise than planned, if any.
+fn off_plan_note(plan: &Plan, sagas: &[inspect::SagaRow]) -> Option<String> {
+    let off_plan = checks::off_plan(plan, sagas);
+    if off_plan.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = off_plan
+        .iter()
+        .take(5)
+        .map(|(id, what)| format!("{id} {what}"))
+        .collect();
+    Some(format!(
+        "{} orders ended otherwise than planned, e.g. {}",
+        off_plan.len(),
+        shown.join("; ")
+    ))
 }
 
 /// The details of one profile's run: broken invariants, notes, outcomes.
