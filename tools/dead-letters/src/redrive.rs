@@ -178,88 +178,131 @@ pub async fn redrive<Q: Queue, S: Streams>(
         "no letters chosen: pass --function, --reason-contains, --sequence-number or --all"
     );
     let received = queue.receive_all().await?;
-    let mut report = RedriveReport {
-        read: received.len(),
-        ..RedriveReport::default()
-    };
-    // Which received message each chosen one is.
-    let mut origin: Vec<usize> = Vec::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    // deduplication key -> candidate
-    let mut seen: HashMap<String, usize> = HashMap::new();
-
-    for (position, message) in received.iter().enumerate() {
-        let parsed = parse(&message.body);
-        if !options.selection.matches(&parsed) {
-            continue;
-        }
-        let index = report.chosen.len();
-        let outcome = match &parsed {
-            Message::Unreadable(why) => Outcome::Refused(format!("unreadable: {why}")),
-            Message::OnFailure(_) => Outcome::BatchNeedsReread,
-            Message::Letter(letter) => match plan(letter, options.stream.as_ref()) {
-                Err(outcome) => outcome,
-                Ok((stream, data, partition_key)) => {
-                    let keys = dedup_keys(letter, &stream, &data);
-                    match keys.iter().find_map(|k| seen.get(k).copied()) {
-                        Some(c) if candidates[c].data == data => {
-                            candidates[c].duplicates.push(index);
-                            Outcome::Duplicate {
-                                of: candidates[c].chosen,
-                                deleted: None,
-                            }
-                        }
-                        Some(c) => Outcome::Refused(format!(
-                            "same deadLetterId as message {} but different data",
-                            report
-                                .chosen
-                                .get(candidates[c].chosen)
-                                .map_or("?", |o| o.message_id.as_str())
-                        )),
-                        None => {
-                            for key in keys {
-                                seen.insert(key, candidates.len());
-                            }
-                            candidates.push(Candidate {
-                                chosen: index,
-                                stream,
-                                data,
-                                partition_key,
-                                duplicates: Vec::new(),
-                            });
-                            Outcome::NotPublished("not attempted".to_owned())
-                        }
-                    }
-                }
-            },
-        };
-        report.chosen.push(Chosen {
-            index,
-            message_id: message.message_id.clone(),
-            message: parsed,
-            outcome,
-        });
-        origin.push(position);
-    }
-
+    let mut choice = Choice::of(&received, options);
     if options.dry_run {
-        for candidate in &candidates {
-            report.chosen[candidate.chosen].outcome = Outcome::WouldPublish {
+        for candidate in &choice.candidates {
+            choice.report.chosen[candidate.chosen].outcome = Outcome::WouldPublish {
                 stream: stream_label(&candidate.stream),
                 bytes: candidate.data.len(),
             };
         }
     } else {
-        // In stream order, so the records of one partition key land in
-        // the order they were first written.
+        for (stream, list) in choice.by_stream() {
+            publish_stream(
+                queue,
+                streams,
+                options.retry,
+                &stream,
+                &list,
+                &received,
+                &mut choice,
+            )
+            .await;
+        }
+    }
+    release_the_rest(queue, &received, &mut choice).await;
+    Ok(choice.report)
+}
+
+/// The chosen messages, what to publish for them, and the report so far.
+struct Choice {
+    report: RedriveReport,
+    /// Which received message each chosen one is.
+    origin: Vec<usize>,
+    candidates: Vec<Candidate>,
+    /// deduplication key -> candidate
+    seen: HashMap<String, usize>,
+}
+
+impl Choice {
+    /// Chooses among `received` as `options` say.
+    fn of(received: &[Received], options: &RedriveOptions) -> Self {
+        let mut choice = Self {
+            report: RedriveReport {
+                read: received.len(),
+                ..RedriveReport::default()
+            },
+            origin: Vec::new(),
+            candidates: Vec::new(),
+            seen: HashMap::new(),
+        };
+        for (position, message) in received.iter().enumerate() {
+            let parsed = parse(&message.body);
+            if !options.selection.matches(&parsed) {
+                continue;
+            }
+            let index = choice.report.chosen.len();
+            let outcome = match &parsed {
+                Message::Unreadable(why) => Outcome::Refused(format!("unreadable: {why}")),
+                Message::OnFailure(_) => Outcome::BatchNeedsReread,
+                Message::Letter(letter) => match plan(letter, options.stream.as_ref()) {
+                    Err(outcome) => outcome,
+                    Ok(planned) => choice.candidate(index, letter, planned),
+                },
+            };
+            choice.report.chosen.push(Chosen {
+                index,
+                message_id: message.message_id.clone(),
+                message: parsed,
+                outcome,
+            });
+            choice.origin.push(position);
+        }
+        choice
+    }
+
+    /// The `index`-th chosen letter, planned: a new candidate, a duplicate
+    /// of one, or refused for carrying other data under the same id.
+    fn candidate(
+        &mut self,
+        index: usize,
+        letter: &DeadLetter,
+        (stream, data, partition_key): (StreamRef, Vec<u8>, String),
+    ) -> Outcome {
+        let keys = dedup_keys(letter, &stream, &data);
+        match keys.iter().find_map(|k| self.seen.get(k).copied()) {
+            Some(c) if self.candidates[c].data == data => {
+                self.candidates[c].duplicates.push(index);
+                Outcome::Duplicate {
+                    of: self.candidates[c].chosen,
+                    deleted: None,
+                }
+            }
+            Some(c) => Outcome::Refused(format!(
+                "same deadLetterId as message {} but different data",
+                self.report
+                    .chosen
+                    .get(self.candidates[c].chosen)
+                    .map_or("?", |o| o.message_id.as_str())
+            )),
+            None => {
+                for key in keys {
+                    self.seen.insert(key, self.candidates.len());
+                }
+                self.candidates.push(Candidate {
+                    chosen: index,
+                    stream,
+                    data,
+                    partition_key,
+                    duplicates: Vec::new(),
+                });
+                Outcome::NotPublished("not attempted".to_owned())
+            }
+        }
+    }
+
+    /// The candidates per stream, in stream order, so the records of one
+    /// partition key land in the order they were first written.
+    fn by_stream(&self) -> Vec<(StreamRef, Vec<usize>)> {
+        let candidates = &self.candidates;
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         order.sort_by(|&a, &b| {
             let (ca, cb) = (&candidates[a], &candidates[b]);
             stream_label(&ca.stream)
                 .cmp(&stream_label(&cb.stream))
                 .then_with(|| {
-                    stream_position(&report.chosen[ca.chosen].message)
-                        .cmp_position(&stream_position(&report.chosen[cb.chosen].message))
+                    stream_position(&self.report.chosen[ca.chosen].message)
+                        .cmp_position(&stream_position(&self.report.chosen[cb.chosen].message))
                 })
         });
         let mut by_stream: Vec<(StreamRef, Vec<usize>)> = Vec::new();
@@ -269,25 +312,14 @@ pub async fn redrive<Q: Queue, S: Streams>(
                 _ => by_stream.push((candidates[c].stream.clone(), vec![c])),
             }
         }
-        for (stream, list) in by_stream {
-            publish_stream(
-                queue,
-                streams,
-                options.retry,
-                &stream,
-                &list,
-                &candidates,
-                &received,
-                &origin,
-                &mut report,
-            )
-            .await;
-        }
+        by_stream
     }
+}
 
-    // Everything not deleted is visible again for the next reader.
+/// Makes everything not deleted visible again for the next reader.
+async fn release_the_rest<Q: Queue>(queue: &Q, received: &[Received], choice: &mut Choice) {
     let mut deleted = vec![false; received.len()];
-    for chosen in &report.chosen {
+    for chosen in &choice.report.chosen {
         let gone = match &chosen.outcome {
             Outcome::Published { deleted, .. } => deleted.is_ok(),
             Outcome::Duplicate {
@@ -297,7 +329,7 @@ pub async fn redrive<Q: Queue, S: Streams>(
             _ => false,
         };
         if gone {
-            deleted[origin[chosen.index]] = true;
+            deleted[choice.origin[chosen.index]] = true;
         }
     }
     let remaining: Vec<&Received> = received
@@ -308,9 +340,8 @@ pub async fn redrive<Q: Queue, S: Streams>(
         .collect();
     if !remaining.is_empty() {
         let results = queue.release(&remaining).await;
-        report.release_failures = release_failures(&remaining, results);
+        choice.report.release_failures = release_failures(&remaining, results);
     }
-    Ok(report)
 }
 
 /// Where and what to publish, or why not.
@@ -425,41 +456,102 @@ impl Position<'_> {
 /// at most one record per partition key, so a failed entry is re-sent
 /// before anything after it of the same key, and a key whose record keeps
 /// failing holds its later records back.
-#[allow(clippy::too_many_arguments)]
 async fn publish_stream<Q: Queue, S: Streams>(
     queue: &Q,
     streams: &S,
     retry: Retry,
     stream: &StreamRef,
     list: &[usize],
-    candidates: &[Candidate],
     received: &[Received],
-    origin: &[usize],
-    report: &mut RedriveReport,
+    choice: &mut Choice,
 ) {
-    let mut key_order: Vec<&str> = Vec::new();
-    let mut pending: HashMap<&str, VecDeque<usize>> = HashMap::new();
-    for &c in list {
-        let key = candidates[c].partition_key.as_str();
-        pending
-            .entry(key)
-            .or_insert_with(|| {
-                key_order.push(key);
-                VecDeque::new()
-            })
-            .push_back(c);
-    }
+    let Choice {
+        report,
+        origin,
+        candidates,
+        ..
+    } = choice;
+    let mut queues = KeyQueues::new(list, candidates);
     let mut failures_in_a_row = 0u32;
-    let mut last_error = String::new();
     loop {
-        key_order.retain(|k| pending.get(k).is_some_and(|q| !q.is_empty()));
-        if key_order.is_empty() {
+        let batch = queues.next_call(candidates);
+        if batch.is_empty() {
             return;
         }
+        report.calls += 1;
+        let call = put_call(streams, stream, &batch, candidates).await;
+        for (c, _, _) in &call.landed {
+            queues.landed(&candidates[*c]);
+        }
+        if !call.landed.is_empty() {
+            record_landed(
+                queue,
+                stream,
+                &call.landed,
+                candidates,
+                received,
+                origin,
+                report,
+            )
+            .await;
+        }
+        let Some(error) = call.error else {
+            failures_in_a_row = 0;
+            continue;
+        };
+        failures_in_a_row += 1;
+        if call.permanent || failures_in_a_row >= retry.max_attempts {
+            for &c in queues.waiting() {
+                report.chosen[candidates[c].chosen].outcome = Outcome::NotPublished(error.clone());
+            }
+            return;
+        }
+        let cap = retry
+            .base_delay
+            .saturating_mul(1u32 << failures_in_a_row.min(16))
+            .min(retry.max_delay);
+        let delay = rand::Rng::random_range(&mut rand::rng(), cap / 2..=cap);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The candidates still to publish, one queue per partition key, keys in
+/// the order first seen.
+struct KeyQueues<'a> {
+    order: Vec<&'a str>,
+    pending: HashMap<&'a str, VecDeque<usize>>,
+}
+
+impl<'a> KeyQueues<'a> {
+    fn new(list: &[usize], candidates: &'a [Candidate]) -> Self {
+        let mut queues = Self {
+            order: Vec::new(),
+            pending: HashMap::new(),
+        };
+        for &c in list {
+            let key = candidates[c].partition_key.as_str();
+            queues
+                .pending
+                .entry(key)
+                .or_insert_with(|| {
+                    queues.order.push(key);
+                    VecDeque::new()
+                })
+                .push_back(c);
+        }
+        queues
+    }
+
+    /// The next call's candidates: the front of each key's queue, within
+    /// `PutRecords`' limits; none when everything is published.
+    fn next_call(&mut self, candidates: &[Candidate]) -> Vec<usize> {
+        let pending = &self.pending;
+        self.order
+            .retain(|k| pending.get(k).is_some_and(|q| !q.is_empty()));
         let mut batch: Vec<usize> = Vec::new();
         let mut bytes = 0usize;
-        for key in &key_order {
-            let Some(&c) = pending.get(key).and_then(|q| q.front()) else {
+        for key in &self.order {
+            let Some(&c) = self.pending.get(key).and_then(|q| q.front()) else {
                 continue;
             };
             let size = candidates[c].data.len() + candidates[c].partition_key.len();
@@ -471,77 +563,76 @@ async fn publish_stream<Q: Queue, S: Streams>(
             bytes += size;
             batch.push(c);
         }
-        let entries: Vec<Entry<'_>> = batch
-            .iter()
-            .map(|&c| Entry {
-                data: &candidates[c].data,
-                partition_key: &candidates[c].partition_key,
-            })
-            .collect();
-        report.calls += 1;
-        let mut any_failed = false;
-        let mut permanent = false;
-        let mut landed: Vec<(usize, String, String)> = Vec::new();
-        match streams.put_records(stream, &entries).await {
-            Err(CallError { message, transient }) => {
-                any_failed = true;
-                permanent = !transient;
-                last_error = message;
-            }
-            Ok(results) if results.len() != batch.len() => {
-                any_failed = true;
-                last_error = format!(
-                    "PutRecords answered {} entries for {}",
-                    results.len(),
-                    batch.len()
-                );
-            }
-            Ok(results) => {
-                for (&c, result) in batch.iter().zip(results) {
-                    match result {
-                        EntryResult::Ok {
-                            shard_id,
-                            sequence_number,
-                        } => {
-                            if let Some(queue) =
-                                pending.get_mut(candidates[c].partition_key.as_str())
-                            {
-                                queue.pop_front();
-                            }
-                            landed.push((c, shard_id, sequence_number));
-                        }
-                        EntryResult::Failed { code, message } => {
-                            any_failed = true;
-                            last_error = format!("{code}: {message}");
-                        }
+        batch
+    }
+
+    fn landed(&mut self, candidate: &Candidate) {
+        if let Some(queue) = self.pending.get_mut(candidate.partition_key.as_str()) {
+            queue.pop_front();
+        }
+    }
+
+    /// Every candidate not published yet.
+    fn waiting(&self) -> impl Iterator<Item = &usize> {
+        self.pending.values().flatten()
+    }
+}
+
+/// What one `PutRecords` call came to.
+struct PutCall {
+    /// (candidate, shard, sequence number) of each record that landed.
+    landed: Vec<(usize, String, String)>,
+    /// The last failure, if anything failed.
+    error: Option<String>,
+    /// The call itself failed for good.
+    permanent: bool,
+}
+
+async fn put_call<S: Streams>(
+    streams: &S,
+    stream: &StreamRef,
+    batch: &[usize],
+    candidates: &[Candidate],
+) -> PutCall {
+    let entries: Vec<Entry<'_>> = batch
+        .iter()
+        .map(|&c| Entry {
+            data: &candidates[c].data,
+            partition_key: &candidates[c].partition_key,
+        })
+        .collect();
+    let mut call = PutCall {
+        landed: Vec::new(),
+        error: None,
+        permanent: false,
+    };
+    match streams.put_records(stream, &entries).await {
+        Err(CallError { message, transient }) => {
+            call.permanent = !transient;
+            call.error = Some(message);
+        }
+        Ok(results) if results.len() != batch.len() => {
+            call.error = Some(format!(
+                "PutRecords answered {} entries for {}",
+                results.len(),
+                batch.len()
+            ));
+        }
+        Ok(results) => {
+            for (&c, result) in batch.iter().zip(results) {
+                match result {
+                    EntryResult::Ok {
+                        shard_id,
+                        sequence_number,
+                    } => call.landed.push((c, shard_id, sequence_number)),
+                    EntryResult::Failed { code, message } => {
+                        call.error = Some(format!("{code}: {message}"));
                     }
                 }
             }
         }
-        if !landed.is_empty() {
-            record_landed(queue, stream, &landed, candidates, received, origin, report).await;
-        }
-        if !any_failed {
-            failures_in_a_row = 0;
-            continue;
-        }
-        failures_in_a_row += 1;
-        if permanent || failures_in_a_row >= retry.max_attempts {
-            for queue in pending.values() {
-                for &c in queue {
-                    report.chosen[candidates[c].chosen].outcome =
-                        Outcome::NotPublished(last_error.clone());
-                }
-            }
-            return;
-        }
-        let cap = retry
-            .base_delay
-            .saturating_mul(1u32 << failures_in_a_row.min(16))
-            .min(retry.max_delay);
-        let delay = rand::Rng::random_range(&mut rand::rng(), cap / 2..=cap);
-        tokio::time::sleep(delay).await;
     }
+    call
 }
 
 /// Deletes the messages of records that landed (and of their duplicates),
