@@ -124,10 +124,7 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
         SdkError::ServiceError(ctx) => {
             ctx.raw().status().is_server_error()
                 || ctx.raw().status().as_u16() == 429
-                || ctx
-                    .err()
-                    .code()
-                    .is_some_and(is_retry_later_code)
+                || ctx.err().code().is_some_and(is_retry_later_code)
         }
         _ => false,
     }
