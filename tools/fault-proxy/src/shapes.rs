@@ -51,6 +51,7 @@ fn json(message: &str, r#type: Option<&str>) -> String {
 /// The response for `fault` from `service`, or `None` when the fault is not
 /// an error response (a reset, a delay, a lost response) or the service is
 /// unknown.
+// Long: a table of each service's error shapes, kept in one place.
 pub fn error_shape(service: Service, operation: Option<&str>, fault: &Fault) -> Option<ErrorShape> {
     let (throttle_variant, status) = match fault {
         Fault::Throttle { variant } => (Some(*variant), None),

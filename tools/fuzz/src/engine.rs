@@ -263,125 +263,39 @@ const MAX_CORPUS: usize = 8192;
 pub fn run(target: &mut dyn Target, settings: &Settings) -> Report {
     let name = target.name();
     let counters = Counters::new();
-    let mut coverage = Coverage::default();
-    let mut signatures: HashSet<u64> = HashSet::new();
-    let mut findings: HashMap<String, Finding> = HashMap::new();
-    let mut rng = Rng::new(settings.seed ^ fnv1a(name.as_bytes()));
+    let mut session = Session {
+        name,
+        settings,
+        coverage: Coverage::default(),
+        signatures: HashSet::new(),
+        findings: HashMap::new(),
+        corpus: Vec::new(),
+        rng: Rng::new(settings.seed ^ fnv1a(name.as_bytes())),
+    };
     let started = Instant::now();
     let mut cases: u64 = 0;
-
-    let mut corpus: Vec<Vec<u8>> = Vec::new();
     let mut seed_inputs = Vec::new();
     for dir in &settings.corpus {
         seed_inputs.extend(read_corpus(dir).into_iter().map(|(_, bytes)| bytes));
     }
     let seeds = seed_inputs.len();
-
-    let mut record = |input: Vec<u8>,
-                      outcome: Outcome,
-                      novelty: Novelty,
-                      corpus: &mut Vec<Vec<u8>>,
-                      rng: &mut Rng,
-                      target: &mut dyn Target| {
-        match outcome {
-            Ok(signature) => {
-                let new_signature = signatures.insert(signature);
-                if novelty != Novelty::None || new_signature {
-                    // Only inputs that reached new code are worth keeping
-                    // across runs.
-                    if let Some(dir) = settings
-                        .corpus_out
-                        .as_ref()
-                        .filter(|_| novelty == Novelty::Edge)
-                    {
-                        let dir = dir.join(name);
-                        let _ = fs::create_dir_all(&dir);
-                        let _ = fs::write(dir.join(format!("{:016x}", fnv1a(&input))), &input);
-                    }
-                    if corpus.len() < MAX_CORPUS {
-                        corpus.push(input);
-                    } else {
-                        let i = rng.below(corpus.len());
-                        corpus[i] = input;
-                    }
-                }
-            }
-            Err(violation) => {
-                let key = violation.signature();
-                if let Some(finding) = findings.get_mut(&key) {
-                    finding.hits += 1;
-                    if input.len() < finding.input.len() {
-                        finding.input = input;
-                    }
-                    return;
-                }
-                let known = known::lookup(name, &violation, &input);
-                if settings.verbose {
-                    let tag = if known.is_some() { "known" } else { "NEW" };
-                    eprintln!("[{name}] {tag} finding: {violation}");
-                }
-                let input = if settings.reduce && known.is_none() {
-                    reduce(target, &input, &key)
-                } else {
-                    input
-                };
-                findings.insert(
-                    key,
-                    Finding {
-                        violation,
-                        input,
-                        known,
-                        saved: None,
-                        hits: 1,
-                    },
-                );
-            }
-        }
-    };
-
-    let run_case = |target: &mut dyn Target, input: &[u8], coverage: &mut Coverage| {
-        if counters.available() {
-            counters.reset();
-        }
-        let outcome = execute(target, input);
-        let novelty = if counters.available() {
-            counters.merge_into(coverage)
-        } else {
-            Novelty::None
-        };
-        (outcome, novelty)
-    };
-
     for input in seed_inputs {
-        let (outcome, new) = run_case(target, &input, &mut coverage);
+        session.run_case(target, &counters, input);
         cases += 1;
-        record(input, outcome, new, &mut corpus, &mut rng, target);
     }
-
     let done = |cases: u64| match settings.budget {
         Budget::Time(limit) => started.elapsed() >= limit,
         Budget::Cases(limit) => cases >= limit,
     };
     while !done(cases) {
-        let input = if corpus.is_empty() || rng.chance(1, 5) {
-            target.generate(&mut rng)
-        } else {
-            let mut input = corpus[rng.below(corpus.len())].clone();
-            let other = corpus[rng.below(corpus.len())].clone();
-            for _ in 0..rng.range(1, 3) {
-                target.mutate(&mut input, &mut rng, Some(&other));
-            }
-            input
-        };
+        let input = session.next_input(target);
         if input.len() > target.max_len() {
             continue;
         }
-        let (outcome, new) = run_case(target, &input, &mut coverage);
+        session.run_case(target, &counters, input);
         cases += 1;
-        record(input, outcome, new, &mut corpus, &mut rng, target);
     }
-
-    let mut findings: Vec<Finding> = findings.into_values().collect();
+    let mut findings: Vec<Finding> = session.findings.into_values().collect();
     findings.sort_by_key(|f| f.violation.signature());
     for finding in &mut findings {
         finding.saved = save(&settings.artifacts, name, finding);
@@ -391,10 +305,112 @@ pub fn run(target: &mut dyn Target, settings: &Settings) -> Report {
         cases,
         seeds,
         elapsed: started.elapsed(),
-        corpus_size: corpus.len(),
-        edges: counters.available().then_some(coverage.edges),
-        signatures: signatures.len(),
+        corpus_size: session.corpus.len(),
+        edges: counters.available().then_some(session.coverage.edges),
+        signatures: session.signatures.len(),
         findings,
+    }
+}
+
+/// One target's fuzzing: what it has covered and found so far.
+struct Session<'a> {
+    name: &'static str,
+    settings: &'a Settings,
+    coverage: Coverage,
+    signatures: HashSet<u64>,
+    findings: HashMap<String, Finding>,
+    corpus: Vec<Vec<u8>>,
+    rng: Rng,
+}
+
+impl Session<'_> {
+    /// A generated input, or a mutation of what the corpus holds.
+    fn next_input(&mut self, target: &mut dyn Target) -> Vec<u8> {
+        let rng = &mut self.rng;
+        if self.corpus.is_empty() || rng.chance(1, 5) {
+            return target.generate(rng);
+        }
+        let mut input = self.corpus[rng.below(self.corpus.len())].clone();
+        let other = self.corpus[rng.below(self.corpus.len())].clone();
+        for _ in 0..rng.range(1, 3) {
+            target.mutate(&mut input, rng, Some(&other));
+        }
+        input
+    }
+
+    /// Runs `input` and records what it did.
+    fn run_case(&mut self, target: &mut dyn Target, counters: &Counters, input: Vec<u8>) {
+        if counters.available() {
+            counters.reset();
+        }
+        let outcome = execute(target, &input);
+        let novelty = if counters.available() {
+            counters.merge_into(&mut self.coverage)
+        } else {
+            Novelty::None
+        };
+        match outcome {
+            Ok(signature) => self.passed(input, signature, novelty),
+            Err(violation) => self.failed(target, input, violation),
+        }
+    }
+
+    /// Keeps an input that reached new code or a new outcome.
+    fn passed(&mut self, input: Vec<u8>, signature: u64, novelty: Novelty) {
+        let new_signature = self.signatures.insert(signature);
+        if novelty == Novelty::None && !new_signature {
+            return;
+        }
+        // Only inputs that reached new code are worth keeping across runs.
+        if let Some(dir) = self
+            .settings
+            .corpus_out
+            .as_ref()
+            .filter(|_| novelty == Novelty::Edge)
+        {
+            let dir = dir.join(self.name);
+            let _ = fs::create_dir_all(&dir);
+            let _ = fs::write(dir.join(format!("{:016x}", fnv1a(&input))), &input);
+        }
+        if self.corpus.len() < MAX_CORPUS {
+            self.corpus.push(input);
+        } else {
+            let i = self.rng.below(self.corpus.len());
+            self.corpus[i] = input;
+        }
+    }
+
+    /// Records a finding, or one more hit (and maybe a shorter input) of a
+    /// known one.
+    fn failed(&mut self, target: &mut dyn Target, input: Vec<u8>, violation: Violation) {
+        let key = violation.signature();
+        if let Some(finding) = self.findings.get_mut(&key) {
+            finding.hits += 1;
+            if input.len() < finding.input.len() {
+                finding.input = input;
+            }
+            return;
+        }
+        let known = known::lookup(self.name, &violation, &input);
+        if self.settings.verbose {
+            let tag = if known.is_some() { "known" } else { "NEW" };
+            eprintln!("[{}] {tag} finding: {violation}", self.name);
+        }
+        let input = if self.settings.reduce && known.is_none() {
+            reduce(target, &input, &key)
+        } else {
+            input
+        };
+        self.findings.insert(
+            key,
+            Finding {
+                violation,
+                input,
+                known,
+                saved: None,
+                hits: 1,
+            },
+        );
     }
 }
 

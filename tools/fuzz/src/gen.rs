@@ -103,6 +103,7 @@ fn email(rng: &mut Rng) -> Value {
 }
 
 /// A payload of `kind`, mostly valid, for `order`.
+// Long: one arm per event kind, each its payload's fields.
 pub fn payload(kind: &str, order: &str, rng: &mut Rng, raw: &mut Raw) -> Value {
     let mut p = Map::new();
     let order = if rng.chance(1, 24) {

@@ -275,6 +275,7 @@ fn as_deployed(config: &mut MappingConfig, on_failure: &OnFailureDestination) {
 
 /// Runs the plan under `profile` in `region` of the emulator
 /// `AWS_ENDPOINT_URL` points at.
+// Long: the profile's story in order (set-up, publish, run, inspect, check).
 pub async fn run_profile(
     profile: &Profile,
     region: &str,

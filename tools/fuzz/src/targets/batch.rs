@@ -140,6 +140,7 @@ pub fn process<H: Handler, D: DeadLetterSink, P: RecordPublisher>(
 }
 
 /// The properties every batch outcome must have, whatever the handler.
+// Long: one property after another, each a few lines, read top to bottom.
 pub fn check_outcome(
     event: &KinesisEvent,
     units: &[Unit],

@@ -234,6 +234,7 @@ batch_target!(
 );
 
 impl PipelineTarget {
+    // Long: the record-by-record settlement account, which reads as one.
     fn check_batch(&mut self, batch: Batch<'_>) -> Outcome {
         let Batch { event, case, units } = batch;
         let handler = Scripted {
