@@ -39,9 +39,10 @@ pub mod limits {
 /// Checks a string field against its limit: at most `max` characters. Any
 /// character is allowed (the writers escape what they must).
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), String> {
-    // Counting stops at the limit, so a multi-megabyte value costs no more
-    // than a short one.
-    if value.chars().nth(max).is_some() {
+    // A string has no more characters than bytes, so most values need no
+    // counting at all; counting stops at the limit, so a multi-megabyte
+    // value costs no more than a short one.
+    if value.len() > max && value.chars().nth(max).is_some() {
         return Err(format!(
             "{field} is longer than {max} characters ({} bytes)",
             value.len()
@@ -628,6 +629,9 @@ mod tests {
         assert!(OrderId::parse("\u{e9}".repeat(129)).is_err());
         assert!(check_len("reason", &"x".repeat(limits::REASON), limits::REASON).is_ok());
         assert!(check_len("reason", &"x".repeat(limits::REASON + 1), limits::REASON).is_err());
+        // Characters, not bytes: two-byte characters up to the limit pass.
+        assert!(check_len("reason", &"é".repeat(limits::REASON), limits::REASON).is_ok());
+        assert!(check_len("reason", &"é".repeat(limits::REASON + 1), limits::REASON).is_err());
         assert_eq!(clip("short", 10), "short");
         let long = "\u{e9}".repeat(20);
         let clipped = clip(&long, 4);

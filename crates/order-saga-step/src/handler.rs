@@ -1,7 +1,9 @@
 //! The function's [`Handler`]: read the saga, decide with the pure state
 //! machine, write the new state conditionally on the version read, and hand
 //! the transition's records to the core, which publishes them only after
-//! the handler returns (so only after the write succeeded).
+//! the handler returns (so only after the write succeeded). An order placed
+//! skips the read: its saga is created with a write conditional on none
+//! existing, and only when one does is it read and judged like any event.
 //!
 //! A lost race (another invocation advanced the saga between our read and
 //! our write) is retried from the read, a few times, with backoff. The
@@ -28,7 +30,7 @@
 
 use std::time::Duration;
 
-use order_events::{OrderId, OutgoingRecord, Timestamp};
+use order_events::{Event, OrderId, OutgoingRecord, Timestamp};
 use stream_core::{
     retry, Handled, Handler, HandlerError, IncomingEvent, RecordOrigin, RetryError, RetryPolicy,
 };
@@ -86,11 +88,19 @@ impl<S: SagaStore> SagaHandler<S> {
         &self.store
     }
 
+    /// One try: decide from the stored saga and write. `first`: no race
+    /// has been lost yet, so an order placed may skip the read.
     async fn attempt(
         &self,
         order_id: &OrderId,
         incoming: &IncomingEvent,
+        first: bool,
     ) -> Result<Handled, AttemptError> {
+        if first {
+            if let Some(started) = self.start_unread(order_id, incoming).await {
+                return started;
+            }
+        }
         let current = self
             .store
             .load(order_id)
@@ -108,6 +118,32 @@ impl<S: SagaStore> SagaHandler<S> {
             Decision::Apply { saga: next, emit } => {
                 self.apply(order_id, incoming, saga, next, &emit).await
             }
+        }
+    }
+
+    /// An order placed almost always starts a saga that does not exist yet,
+    /// so its saga is written on that assumption without reading first
+    /// (one store call instead of two): the write is conditional on no saga
+    /// existing. `None` when the assumption does not hold (a redelivery, a
+    /// saga already there) or gives no write: the caller then decides from
+    /// the stored saga as for any other event.
+    async fn start_unread(
+        &self,
+        order_id: &OrderId,
+        incoming: &IncomingEvent,
+    ) -> Option<Result<Handled, AttemptError>> {
+        if !matches!(incoming.event, Event::OrderPlaced(_)) {
+            return None;
+        }
+        let timing = Timing::new(crate::now_millis(), self.step_timeout);
+        let Decision::Apply { saga, emit } =
+            transition(None, &incoming.event, &incoming.dedup_key, timing)
+        else {
+            return None;
+        };
+        match self.apply(order_id, incoming, None, saga, &emit).await {
+            Err(AttemptError::Conflict) => None,
+            other => Some(other),
         }
     }
 
@@ -247,7 +283,7 @@ impl<S: SagaStore> Handler for SagaHandler<S> {
                 if attempt > 1 {
                     tracing::debug!(orderId = %order, attempt, "lost a race for the saga; reading it again");
                 }
-                self.attempt(order, event)
+                self.attempt(order, event, attempt == 1)
             },
         )
         .await;

@@ -316,8 +316,8 @@ async fn a_saga_that_keeps_changing_is_left_for_a_later_retry() {
     assert!(matches!(err, HandlerError::Transient(_)), "{err}");
     assert_eq!(
         handler.store().saves.load(Ordering::SeqCst),
-        4,
-        "bounded by the race policy"
+        5,
+        "bounded by the race policy: the unread start, then one write per attempt"
     );
 }
 
@@ -345,4 +345,43 @@ async fn store_failures_are_retried_and_unreadable_sagas_dead_lettered() {
         matches!(&err, HandlerError::Permanent(r) if r.contains("unknown status")),
         "{err}"
     );
+}
+
+/// Counts the reads of the saga store it wraps.
+#[derive(Default)]
+struct CountingReads {
+    inner: InMemorySagaStore,
+    loads: AtomicUsize,
+}
+
+impl SagaStore for CountingReads {
+    async fn load(&self, order_id: &OrderId) -> Result<Option<SagaRecord>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(order_id).await
+    }
+
+    async fn save(&self, record: &SagaRecord, read: Option<u64>) -> Result<(), StoreError> {
+        self.inner.save(record, read).await
+    }
+}
+
+#[tokio::test]
+async fn an_order_placed_starts_its_saga_without_a_read_and_a_redelivery_reads_it() {
+    let handler = SagaHandler::new(CountingReads::default()).with_race_policy(quick());
+    let first = handler
+        .handle(incoming(EventKind::OrderPlaced, PLACED, "e-1"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&first, Handled::Done { emit } if emit.len() == 1),
+        "{first:?}"
+    );
+    assert_eq!(handler.store().loads.load(Ordering::SeqCst), 0);
+
+    let again = handler
+        .handle(incoming(EventKind::OrderPlaced, PLACED, "e-1"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Handled::Duplicate { .. }), "{again:?}");
+    assert_eq!(handler.store().loads.load(Ordering::SeqCst), 1);
 }
