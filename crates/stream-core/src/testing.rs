@@ -76,6 +76,19 @@ pub fn from_stream(mut event: KinesisEvent, arn: &str) -> KinesisEvent {
     event
 }
 
+/// The bytes of one contract envelope of `event_type` with `payload`, at a
+/// fixed timestamp.
+pub fn envelope(event_type: &str, event_id: &str, payload: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({
+        "eventId": event_id,
+        "eventType": event_type,
+        "timestamp": "2025-10-30T12:00:00.000Z",
+        "payload": payload,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// The sequence number `kinesis_record` gives to `n`.
 pub fn sequence(n: u64) -> String {
     format!("{n:056}")

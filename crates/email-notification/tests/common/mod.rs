@@ -72,17 +72,10 @@ pub fn fakes() -> Fakes {
 
 /// A record of `event_type` under partition key `key`.
 pub fn record(key: &str, event_id: &str, event_type: &str, payload: Value) -> (String, Vec<u8>) {
-    (key.to_owned(), envelope(event_id, event_type, payload))
-}
-
-pub fn envelope(event_id: &str, event_type: &str, payload: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "eventId": event_id,
-        "eventType": event_type,
-        "timestamp": "2025-10-30T12:00:00.000Z",
-        "payload": payload,
-    }))
-    .unwrap()
+    (
+        key.to_owned(),
+        stream_core::testing::envelope(event_type, event_id, payload),
+    )
 }
 
 pub fn user_registered(user: &str, email: &str, name: Option<&str>) -> (String, Vec<u8>) {

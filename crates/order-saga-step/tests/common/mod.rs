@@ -24,16 +24,7 @@ use stream_core::{
 
 pub const EVENTS_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/order-events";
 
-/// An envelope's bytes.
-pub fn envelope(event_type: &str, event_id: &str, payload: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "eventId": event_id,
-        "eventType": event_type,
-        "timestamp": "2025-10-30T12:00:00.000Z",
-        "payload": payload,
-    }))
-    .unwrap()
-}
+pub use stream_core::testing::envelope;
 
 /// One Lambda Kinesis record.
 pub fn record(
