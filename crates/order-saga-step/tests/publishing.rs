@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{batch, envelope, Harness};
+use common::{batch, Harness};
 use order_events::{EventKind, OutgoingRecord};
 use serde_json::json;
+use stream_core::testing::envelope;
 use stream_core::{Deadline, FakePutRecords};
 
 fn placed(order: &str, id: &str) -> Vec<u8> {

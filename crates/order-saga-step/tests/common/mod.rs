@@ -24,8 +24,6 @@ use stream_core::{
 
 pub const EVENTS_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/order-events";
 
-pub use stream_core::testing::envelope;
-
 /// One Lambda Kinesis record.
 pub fn record(
     sequence: &str,
