@@ -331,11 +331,11 @@ fn table(rows: &[[String; 3]]) -> Vec<String> {
         .collect()
 }
 
+/// A workload with the command line's defaults for everything but its
+/// rate and record size.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn workload(records_per_second: u64, avg_record_kib: f64) -> Workload {
+impl Workload {
+    pub(crate) fn with_defaults(records_per_second: u64, avg_record_kib: f64) -> Self {
         Workload {
             records_per_second,
             avg_record_kib,
@@ -345,6 +345,15 @@ mod tests {
             batch_size: 100,
             avg_batch_ms: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(records_per_second: u64, avg_record_kib: f64) -> Workload {
+        Workload::with_defaults(records_per_second, avg_record_kib)
     }
 
     #[test]

@@ -123,18 +123,7 @@ mod tests {
     #[test]
     fn capacity_takes_fractions_and_defaults() {
         let w = capacity(&["--records-per-second", "1500", "--avg-record-kb", "0.75"]).unwrap();
-        assert_eq!(
-            w,
-            Workload {
-                records_per_second: 1500,
-                avg_record_kib: 0.75,
-                consumers: 1,
-                enhanced_fan_out: false,
-                parallelization_factor: 1,
-                batch_size: 100,
-                avg_batch_ms: None,
-            }
-        );
+        assert_eq!(w, Workload::with_defaults(1500, 0.75));
     }
 
     #[test]
