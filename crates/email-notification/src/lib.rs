@@ -187,8 +187,3 @@ impl Function for EmailNotification {
         build_pipeline(sdk, config)
     }
 }
-
-/// The Lambda entry point.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::lambda::run::<EmailNotification>().await
-}

@@ -155,8 +155,3 @@ impl Function for InventoryUpdate {
         build_pipeline(sdk, config)
     }
 }
-
-/// The Lambda entry point.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::lambda::run::<InventoryUpdate>().await
-}

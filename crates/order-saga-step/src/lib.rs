@@ -158,8 +158,3 @@ impl Function for OrderSagaStep {
         build_pipeline(sdk, config)
     }
 }
-
-/// The Lambda entry point.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::lambda::run::<OrderSagaStep>().await
-}

@@ -94,8 +94,3 @@ impl Function for ParticipantSimulator {
         build_pipeline(sdk, config)
     }
 }
-
-/// The Lambda entry point.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    stream_core::lambda::run::<ParticipantSimulator>().await
-}

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    participant_simulator::run().await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stream_core::lambda::main::<participant_simulator::ParticipantSimulator>()
 }
