@@ -107,12 +107,9 @@ impl Config {
     #[cfg(any(test, feature = "test-util"))]
     pub fn new(sender: EmailAddress) -> Self {
         let core = CoreConfig {
-            function_name: "local".to_owned(),
             dead_letter_queue_url: "http://localhost/dead-letters".to_owned(),
             idempotency_table: Some("idempotency".to_owned()),
-            max_concurrency: 16,
-            deadline_margin: Duration::from_secs(2),
-            metrics_namespace: "OrderEventsPipeline".to_owned(),
+            ..CoreConfig::new("local")
         };
         Self::with_tuning(
             core,

@@ -122,9 +122,7 @@ use order_events::EventKind;
 use stream_core::config::{ConfigError, Vars};
 use stream_core::function::ORDER_EVENTS_STREAM;
 use stream_core::lambda::Function;
-use stream_core::{
-    DynamoDbIdempotencyStore, FunctionDescriptor, Pipeline, PipelineConfig, Source, SqsDeadLetters,
-};
+use stream_core::{DynamoDbIdempotencyStore, FunctionDescriptor, Pipeline, Source, SqsDeadLetters};
 
 /// The handler wired to AWS.
 pub type EmailHandlerAws =
@@ -147,7 +145,7 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> EmailPipe
         stream_core::aws::sqs_client(sdk),
         &config.core.dead_letter_queue_url,
     );
-    Pipeline::new(handler, dead_letters, PipelineConfig::from(&config.core))
+    Pipeline::new(handler, dead_letters, config.core.clone())
 }
 
 /// What email-notification reads: the events it sends an email for.

@@ -14,7 +14,7 @@ use email_notification::{
 use order_events::{EventKind, UserId};
 use serde_json::json;
 use stream_core::{
-    Deadline, InMemoryDeadLetters, InMemoryIdempotencyStore, Pipeline, PipelineConfig, RetryPolicy,
+    CoreConfig, Deadline, InMemoryDeadLetters, InMemoryIdempotencyStore, Pipeline, RetryPolicy,
 };
 
 fn deadline() -> Deadline {
@@ -57,7 +57,7 @@ async fn throttled_until_the_deadline_is_reported_and_the_retry_sends() {
         max_delay: Duration::from_millis(10),
         deadline_margin: Duration::from_millis(200),
     };
-    let mut config = PipelineConfig::new("email-notification-test");
+    let mut config = CoreConfig::new("email-notification-test");
     config.deadline_margin = Duration::from_millis(50);
     let f = fakes_with(function, config);
     f.mail.fail_always(Some(SendError::Throttled(
@@ -322,7 +322,7 @@ async fn sends_in_flight_never_exceed_email_max_concurrency() {
         Arc::new(InMemoryIdempotencyStore::default()),
         function,
     );
-    let mut config = PipelineConfig::new("email-notification-test");
+    let mut config = CoreConfig::new("email-notification-test");
     config.max_concurrency = 16;
     let pipeline = Pipeline::new(handler, Arc::new(InMemoryDeadLetters::default()), config);
     let records: Vec<(String, Vec<u8>)> = (0..20)

@@ -53,8 +53,8 @@ use stream_core::config::{ConfigError, Vars};
 use stream_core::function::{ORDER_COMMANDS_STREAM, ORDER_EVENTS_STREAM};
 use stream_core::lambda::Function;
 use stream_core::{
-    DeadLetterSink, DynamoDbIdempotencyStore, IdempotencyStore, KinesisPutRecords,
-    OrderedPublisher, Pipeline, PipelineConfig, RecordPublisher, RetryPolicy, SqsDeadLetters,
+    CoreConfig, DeadLetterSink, DynamoDbIdempotencyStore, IdempotencyStore, KinesisPutRecords,
+    OrderedPublisher, Pipeline, RecordPublisher, RetryPolicy, SqsDeadLetters,
 };
 use stream_core::{FunctionDescriptor, Source};
 
@@ -96,7 +96,7 @@ pub fn build_pipeline_with_dynamodb(
         InventoryHandler::new(store, replies),
         dead_letters,
         publisher,
-        PipelineConfig::from(&config.core),
+        config.core.clone(),
     )
 }
 
@@ -106,7 +106,7 @@ pub fn assemble<S, I, D, P>(
     handler: InventoryHandler<S, I>,
     dead_letters: D,
     publisher: P,
-    config: PipelineConfig,
+    config: CoreConfig,
 ) -> Pipeline<InventoryHandler<S, I>, D, P>
 where
     S: StockStore,

@@ -29,9 +29,9 @@ use inventory_update::{
 };
 use stream_core::idempotency::{Claim, StoreError};
 use stream_core::{
-    BatchOutcome, DeadLetterSink, Deadline, DynamoDbIdempotencyStore, FakePutRecords, Handler,
-    IdempotencyStore, InMemoryDeadLetters, OrderedPublisher, Pipeline, PipelineConfig,
-    RecordPublisher, RetryPolicy,
+    BatchOutcome, CoreConfig, DeadLetterSink, Deadline, DynamoDbIdempotencyStore, FakePutRecords,
+    Handler, IdempotencyStore, InMemoryDeadLetters, OrderedPublisher, Pipeline, RecordPublisher,
+    RetryPolicy,
 };
 
 struct Env {
@@ -637,7 +637,7 @@ async fn aws_calls_per_order_are_one_transaction_and_replies_are_batched() {
         ),
         Arc::new(InMemoryDeadLetters::default()),
         OrderedPublisher::new(put.clone(), RetryPolicy::default()),
-        PipelineConfig::new("inventory-update"),
+        CoreConfig::new("inventory-update"),
     );
     let lines = [("p-a", 1), ("p-b", 2), ("p-c", 3)];
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use order_events::{Envelope, Event, EventKind, OutgoingRecord};
 use stream_core::{
-    BatchOutcome, Deadline, FakePutRecords, InMemoryDeadLetters, InMemoryIdempotencyStore,
-    KinesisEvent, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
+    BatchOutcome, CoreConfig, Deadline, FakePutRecords, InMemoryDeadLetters,
+    InMemoryIdempotencyStore, KinesisEvent, OrderedPublisher, Pipeline, RetryPolicy,
 };
 
 use common::{
@@ -58,7 +58,7 @@ impl Fixture {
             handler,
             dead.clone(),
             OrderedPublisher::new(put.clone(), quick(2)),
-            PipelineConfig::new("inventory-update-test"),
+            CoreConfig::new("inventory-update-test"),
         );
         Self {
             stock,

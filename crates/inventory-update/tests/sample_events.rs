@@ -11,8 +11,8 @@ use inventory_update::{assemble, InMemoryStockStore, InventoryHandler};
 use order_events::Envelope;
 use stream_core::testing::{check_sample_events, sample_events_dir, sample_files, Sample};
 use stream_core::{
-    BatchOutcome, Deadline, FakePutRecords, InMemoryDeadLetters, InMemoryIdempotencyStore,
-    KinesisEvent, OrderedPublisher, PipelineConfig, RetryPolicy,
+    BatchOutcome, CoreConfig, Deadline, FakePutRecords, InMemoryDeadLetters,
+    InMemoryIdempotencyStore, KinesisEvent, OrderedPublisher, RetryPolicy,
 };
 
 const STOCK: [(&str, i64); 4] = [("p-1", 100), ("p-2", 100), ("p-3", 100), ("p-low", 1)];
@@ -34,7 +34,7 @@ async fn run(event: &KinesisEvent) -> (BatchOutcome, Fakes) {
         InventoryHandler::new(stock.clone(), Arc::new(InMemoryIdempotencyStore::default())),
         dead.clone(),
         OrderedPublisher::new(put.clone(), RetryPolicy::default()),
-        PipelineConfig::new("inventory-update"),
+        CoreConfig::new("inventory-update"),
     );
     let outcome = pipeline
         .process(event, Deadline::in_(Duration::from_secs(60)))

@@ -61,8 +61,8 @@ use stream_core::config::{ConfigError, Vars};
 use stream_core::function::ORDER_EVENTS_STREAM;
 use stream_core::lambda::Function;
 use stream_core::{
-    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
-    Source, SplitPublisher, SqsDeadLetters, StreamRef,
+    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, RetryPolicy, Source,
+    SplitPublisher, SqsDeadLetters, StreamRef,
 };
 
 /// Commands to `ORDER_COMMANDS_STREAM`, outcome events to
@@ -112,7 +112,7 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> SagaPipel
     Pipeline::new(
         SagaHandler::new(store).with_step_timeout(config.step_timeout),
         dead_letters,
-        PipelineConfig::from(&config.core),
+        config.core.clone(),
     )
     .with_publisher(publisher)
 }

@@ -14,8 +14,8 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use order_events::EventKind;
 use stream_core::testing::kinesis_event;
 use stream_core::{
-    Deadline, Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent, Pipeline,
-    PipelineConfig,
+    CoreConfig, Deadline, Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent,
+    Pipeline,
 };
 
 const RECORDS: usize = 10_000;
@@ -67,9 +67,9 @@ fn main() {
     let pipeline = Pipeline::new(
         NoOp,
         InMemoryDeadLetters::default(),
-        PipelineConfig {
+        CoreConfig {
             max_concurrency: 64,
-            ..PipelineConfig::new("bench")
+            ..CoreConfig::new("bench")
         },
     );
 

@@ -105,7 +105,11 @@ impl StreamRef {
     }
 }
 
-/// Settings every function shares.
+const DEFAULT_MAX_CONCURRENCY: usize = 16;
+const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
+const DEFAULT_METRICS_NAMESPACE: &str = "OrderEventsPipeline";
+
+/// Settings every function shares, the pipeline's included.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub function_name: String,
@@ -119,17 +123,30 @@ pub struct CoreConfig {
 }
 
 impl CoreConfig {
+    /// The defaults, for `function_name`: what tests and in-process tools
+    /// start from (a deployed function reads [`CoreConfig::from_vars`]).
+    pub fn new(function_name: impl Into<String>) -> Self {
+        Self {
+            function_name: function_name.into(),
+            dead_letter_queue_url: String::new(),
+            idempotency_table: None,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            deadline_margin: std::time::Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.to_owned(),
+        }
+    }
+
     /// Reads the shared settings; `needs_idempotency` makes
     /// `IDEMPOTENCY_TABLE` required.
     pub fn from_vars(vars: &impl Vars, needs_idempotency: bool) -> Result<Self, ConfigError> {
-        let max_concurrency: usize = parsed_or(vars, "MAX_CONCURRENCY", 16)?;
+        let max_concurrency: usize = parsed_or(vars, "MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY)?;
         if max_concurrency == 0 || max_concurrency > 1024 {
             return Err(ConfigError::Invalid {
                 name: "MAX_CONCURRENCY",
                 reason: format!("{max_concurrency} is outside 1..=1024"),
             });
         }
-        let margin_ms: u64 = parsed_or(vars, "DEADLINE_MARGIN_MS", 2_000)?;
+        let margin_ms: u64 = parsed_or(vars, "DEADLINE_MARGIN_MS", DEFAULT_DEADLINE_MARGIN_MS)?;
         let dead_letter_queue_url = required(vars, "DEAD_LETTER_QUEUE_URL")?;
         if !dead_letter_queue_url.starts_with("http") {
             return Err(ConfigError::Invalid {
@@ -151,7 +168,7 @@ impl CoreConfig {
             deadline_margin: std::time::Duration::from_millis(margin_ms),
             metrics_namespace: vars
                 .get("METRICS_NAMESPACE")
-                .unwrap_or_else(|| "OrderEventsPipeline".to_owned()),
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
         })
     }
 }

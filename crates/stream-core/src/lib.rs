@@ -57,7 +57,7 @@ pub use handler::{Handled, Handler, HandlerError, IncomingEvent};
 pub use idempotency::InMemoryIdempotencyStore;
 pub use idempotency::{DynamoDbIdempotencyStore, Idempotency, IdempotencyStore, IdempotentOutcome};
 pub use metrics::BatchReport;
-pub use pipeline::{BatchOutcome, Pipeline, PipelineConfig};
+pub use pipeline::{BatchOutcome, Pipeline};
 #[cfg(any(test, feature = "test-util"))]
 pub use publisher::FakePutRecords;
 pub use publisher::{

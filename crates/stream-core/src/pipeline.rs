@@ -36,6 +36,7 @@ use kinesis_deagg::{deaggregate, Deaggregated};
 use order_events::values::clip;
 use order_events::{Envelope, OutgoingRecord};
 
+use crate::config::CoreConfig;
 use crate::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::deadline::Deadline;
 use crate::handler::{Handled, Handler, HandlerError, IncomingEvent};
@@ -43,35 +44,6 @@ use crate::metrics::BatchReport;
 use crate::publisher::{NoPublisher, RecordPublisher};
 use crate::record::{shard_id_from_event_id, RecordOrigin};
 use crate::retry::{retry, RetryPolicy};
-
-/// Settings of the pipeline.
-#[derive(Debug, Clone)]
-pub struct PipelineConfig {
-    pub function_name: String,
-    pub max_concurrency: usize,
-    /// No record starts when less than this is left before the deadline.
-    pub deadline_margin: Duration,
-}
-
-impl PipelineConfig {
-    pub fn new(function_name: impl Into<String>) -> Self {
-        Self {
-            function_name: function_name.into(),
-            max_concurrency: 16,
-            deadline_margin: Duration::from_secs(2),
-        }
-    }
-}
-
-impl From<&crate::config::CoreConfig> for PipelineConfig {
-    fn from(core: &crate::config::CoreConfig) -> Self {
-        Self {
-            function_name: core.function_name.clone(),
-            max_concurrency: core.max_concurrency,
-            deadline_margin: core.deadline_margin,
-        }
-    }
-}
 
 /// The answer to Lambda and what happened.
 #[derive(Debug, Clone)]
@@ -138,7 +110,7 @@ pub struct Pipeline<H, D, P = NoPublisher> {
     handler: H,
     dead_letters: D,
     publisher: P,
-    config: PipelineConfig,
+    config: CoreConfig,
     dead_letter_retry: RetryPolicy,
     /// Longest wait before answering with transient failures; zero turns
     /// the wait off (tests, local tools).
@@ -216,7 +188,7 @@ const MAX_REASON_CHARS: usize = 1024;
 const FAILURE_BACKOFF_BASE: Duration = Duration::from_millis(250);
 
 impl<H: Handler, D: DeadLetterSink> Pipeline<H, D, NoPublisher> {
-    pub fn new(handler: H, dead_letters: D, config: PipelineConfig) -> Self {
+    pub fn new(handler: H, dead_letters: D, config: CoreConfig) -> Self {
         Self {
             handler,
             dead_letters,
@@ -265,7 +237,7 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         &self.handler
     }
 
-    pub fn config(&self) -> &PipelineConfig {
+    pub fn config(&self) -> &CoreConfig {
         &self.config
     }
 

@@ -9,9 +9,8 @@ use order_events::EventKind;
 use stream_core::idempotency::Claim;
 use stream_core::testing::kinesis_event;
 use stream_core::{
-    Deadline, DynamoDbIdempotencyStore, Handled, Handler, HandlerError, Idempotency,
+    CoreConfig, Deadline, DynamoDbIdempotencyStore, Handled, Handler, HandlerError, Idempotency,
     IdempotencyStore, IdempotentOutcome, InMemoryDeadLetters, IncomingEvent, Pipeline,
-    PipelineConfig,
 };
 
 async fn layer() -> Idempotency<DynamoDbIdempotencyStore> {
@@ -162,7 +161,7 @@ async fn two_concurrent_invocations_of_one_batch_through_the_pipeline() {
             effects: effects.clone(),
         },
         InMemoryDeadLetters::default(),
-        PipelineConfig::new("test-fn"),
+        CoreConfig::new("test-fn"),
     );
     let event = kinesis_event([(
         "o-1",

@@ -13,8 +13,8 @@ use order_events::{Event, EventId, EventKind, OutgoingRecord, Timestamp};
 use stream_core::publisher::FakePutRecords;
 use stream_core::testing::{kinesis_event, kinesis_record, sequence};
 use stream_core::{
-    BatchOutcome, Deadline, Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent,
-    OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
+    BatchOutcome, CoreConfig, Deadline, Handled, Handler, HandlerError, InMemoryDeadLetters,
+    IncomingEvent, OrderedPublisher, Pipeline, RetryPolicy,
 };
 
 #[derive(Default)]
@@ -109,11 +109,11 @@ fn key_of(order: &str) -> String {
     without_behaviour.split('#').next().unwrap().to_owned()
 }
 
-fn config(max_concurrency: usize) -> PipelineConfig {
-    PipelineConfig {
-        function_name: "test-fn".into(),
+fn config(max_concurrency: usize) -> CoreConfig {
+    CoreConfig {
         max_concurrency,
         deadline_margin: Duration::from_millis(100),
+        ..CoreConfig::new("test-fn")
     }
 }
 

@@ -8,8 +8,8 @@
 use order_events::EventKind;
 pub use stream_core::function::{ORDER_COMMANDS_STREAM, ORDER_EVENTS_STREAM};
 use stream_core::{
-    config::Vars, ConfigError, FunctionDescriptor, Handled, Handler, HandlerError,
-    InMemoryDeadLetters, IncomingEvent, Pipeline, PipelineConfig, Source, StreamRef,
+    config::Vars, ConfigError, CoreConfig, FunctionDescriptor, Handled, Handler, HandlerError,
+    InMemoryDeadLetters, IncomingEvent, Pipeline, Source, StreamRef,
 };
 
 #[cfg(feature = "linked")]
@@ -111,7 +111,7 @@ pub fn print_pipeline() -> Pipeline<Print, InMemoryDeadLetters> {
     Pipeline::new(
         Print,
         InMemoryDeadLetters::default(),
-        PipelineConfig::new(PRINT.name),
+        CoreConfig::new(PRINT.name),
     )
 }
 

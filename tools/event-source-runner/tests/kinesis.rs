@@ -13,8 +13,8 @@ use event_source_runner::{
 };
 use stream_core::order_events::{EventId, EventKind, OutgoingRecord};
 use stream_core::{
-    Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent, KinesisPutRecords,
-    OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
+    CoreConfig, Handled, Handler, HandlerError, InMemoryDeadLetters, IncomingEvent,
+    KinesisPutRecords, OrderedPublisher, Pipeline, RetryPolicy,
 };
 
 /// Hash keys that land in the first and the second shard of a two-shard
@@ -136,7 +136,7 @@ async fn every_record_is_applied_once_in_key_order_despite_a_transient_failure()
     let pipeline = Arc::new(Pipeline::new(
         Recorder::failing_once("k3-2"),
         InMemoryDeadLetters::default(),
-        PipelineConfig::new("recorder"),
+        CoreConfig::new("recorder"),
     ));
     let config = MappingConfig {
         batch_size: 7,
@@ -331,7 +331,7 @@ async fn a_runner_drains_a_chain_of_functions() {
     let forward = Pipeline::new(
         Forward,
         InMemoryDeadLetters::default(),
-        PipelineConfig::new("forward"),
+        CoreConfig::new("forward"),
     )
     .with_publisher(publisher);
     let cancelled = Arc::new(Mutex::new(Vec::<String>::new()));

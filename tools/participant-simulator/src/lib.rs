@@ -31,8 +31,8 @@ use stream_core::config::{ConfigError, Vars};
 use stream_core::function::ORDER_COMMANDS_STREAM;
 use stream_core::lambda::Function;
 use stream_core::{
-    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, PipelineConfig, RetryPolicy,
-    Source, SqsDeadLetters,
+    FunctionDescriptor, KinesisPutRecords, OrderedPublisher, Pipeline, RetryPolicy, Source,
+    SqsDeadLetters,
 };
 
 /// The simulator as the local event-source runner and tests run it.
@@ -51,7 +51,7 @@ pub fn build_pipeline(sdk: &aws_config::SdkConfig, config: &Config) -> Simulator
     Pipeline::new(
         config.simulator(),
         SqsDeadLetters::new(sqs, config.core.dead_letter_queue_url.clone()),
-        PipelineConfig::from(&config.core),
+        config.core.clone(),
     )
     .with_publisher(publisher)
 }

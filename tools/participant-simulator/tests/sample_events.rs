@@ -9,8 +9,8 @@ use order_events::EventKind;
 use participant_simulator::Simulator;
 use stream_core::testing::{check_sample_events, Sample};
 use stream_core::{
-    BatchOutcome, Deadline, FakePutRecords, InMemoryDeadLetters, OrderedPublisher, Pipeline,
-    PipelineConfig, RetryPolicy,
+    BatchOutcome, CoreConfig, Deadline, FakePutRecords, InMemoryDeadLetters, OrderedPublisher,
+    Pipeline, RetryPolicy,
 };
 
 /// The replies each case sends and the records it dead-letters.
@@ -44,7 +44,7 @@ async fn every_sample_gives_its_expected_response_and_replies() {
             let pipeline = Pipeline::new(
                 Simulator::succeeding(),
                 dead_letters.clone(),
-                PipelineConfig::new("participant-simulator"),
+                CoreConfig::new("participant-simulator"),
             )
             .with_publisher(OrderedPublisher::new(
                 replies.clone(),

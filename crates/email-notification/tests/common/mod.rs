@@ -13,8 +13,7 @@ use stream_core::testing::kinesis_record;
 #[allow(unused_imports)]
 pub use stream_core::testing::sequence;
 use stream_core::{
-    InMemoryDeadLetters, InMemoryIdempotencyStore, KinesisEvent, Pipeline, PipelineConfig,
-    RetryPolicy,
+    CoreConfig, InMemoryDeadLetters, InMemoryIdempotencyStore, KinesisEvent, Pipeline, RetryPolicy,
 };
 
 pub type FakeHandler =
@@ -49,7 +48,7 @@ pub fn quick_config() -> Config {
     config
 }
 
-pub fn fakes_with(config: Config, pipeline: PipelineConfig) -> Fakes {
+pub fn fakes_with(config: Config, pipeline: CoreConfig) -> Fakes {
     let mail = Arc::new(FakeMailSender::default());
     let addresses = Arc::new(InMemoryAddressBook::default());
     let store = Arc::new(InMemoryIdempotencyStore::default());
@@ -65,7 +64,7 @@ pub fn fakes_with(config: Config, pipeline: PipelineConfig) -> Fakes {
 }
 
 pub fn fakes() -> Fakes {
-    let mut config = PipelineConfig::new("email-notification-test");
+    let mut config = CoreConfig::new("email-notification-test");
     config.deadline_margin = Duration::from_millis(50);
     fakes_with(quick_config(), config)
 }

@@ -18,8 +18,8 @@ use order_saga_step::testing::{fake_publisher, FakeSagaPublisher};
 use order_saga_step::{InMemorySagaStore, SagaHandler};
 use serde_json::{json, Value};
 use stream_core::{
-    DeadLetterSink, Deadline, FakePutRecords, Handler, InMemoryDeadLetters, KinesisEvent, Pipeline,
-    PipelineConfig, RecordPublisher,
+    CoreConfig, DeadLetterSink, Deadline, FakePutRecords, Handler, InMemoryDeadLetters,
+    KinesisEvent, Pipeline, RecordPublisher,
 };
 
 pub const EVENTS_ARN: &str = "arn:aws:kinesis:us-east-1:123456789012:stream/order-events";
@@ -88,7 +88,7 @@ impl Harness {
         let pipeline = Pipeline::new(
             SagaHandler::new(store.clone()),
             dead_letters.clone(),
-            PipelineConfig::new("order-saga-step"),
+            CoreConfig::new("order-saga-step"),
         )
         .with_publisher(fake_publisher(&commands, &events, 6));
         Self {

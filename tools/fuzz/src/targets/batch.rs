@@ -15,8 +15,8 @@ use kinesis_deagg::{deaggregate, Deaggregated};
 use order_events::{Envelope, EventKind, OutgoingRecord};
 use serde_json::Value;
 use stream_core::{
-    BatchOutcome, DeadLetter, DeadLetterSink, Deadline, Handler, KinesisEvent, Pipeline,
-    PipelineConfig, RecordPublisher, RetryPolicy,
+    BatchOutcome, CoreConfig, DeadLetter, DeadLetterSink, Deadline, Handler, KinesisEvent,
+    Pipeline, RecordPublisher, RetryPolicy,
 };
 
 use crate::engine::{check, Violation};
@@ -90,11 +90,11 @@ impl Case {
         }
     }
 
-    pub fn pipeline_config(&self) -> PipelineConfig {
-        PipelineConfig {
-            function_name: FUNCTION_NAME.into(),
+    pub fn pipeline_config(&self) -> CoreConfig {
+        CoreConfig {
             max_concurrency: self.max_concurrency,
             deadline_margin: Duration::from_millis(1),
+            ..CoreConfig::new(FUNCTION_NAME)
         }
     }
 
