@@ -50,6 +50,10 @@ bench-functions: ## What Lambda bills per batch for each function and its Python
 manifest: ## Rewrite functions.json from the functions' descriptors (the template tests and scripts read it)
 	UPDATE_MANIFEST=1 $(CARGO) test -q -p event-source-runner --lib manifest
 
+.PHONY: check-readme
+check-readme: ## Check every command the README shows: known, naming what exists, flags real, the quick ones run
+	python3 scripts/check_readme_commands.py --run
+
 bench: ## Run the stream-core pipeline benchmark
 	$(CARGO) bench -p stream-core --bench pipeline
 
