@@ -40,7 +40,7 @@ RULES: list[tuple[str, str, str]] = [
     (r"^make publish .*PUBLISH_ARGS=--dry-run", "run", ""),
     (r"^cargo run -p event-source-runner -- --help$", "run", ""),
     (r"^make help$", "run", ""),
-    (r"^make (test|lint|validate-template|fuzz-ci)\b", "ci", ""),
+    (r"^make (test|lint|validate-template|fuzz-ci|check-readme)\b", "ci", ""),
     (r"^bash \.ci/run$", "ci", ""),
     (r"^make (demo|chaos|chaos-ci|bench|bench-functions|fuzz)\b", "manual", ""),
     (r"^scripts/bench-functions\.sh$", "manual", ""),
