@@ -99,10 +99,6 @@ pub mod handler;
 pub mod mail;
 pub mod text;
 
-// The text rules were once the `email` module; local tools still name
-// them there.
-pub use text as email;
-
 pub use address_book::dynamodb::DynamoDbAddressBook;
 #[cfg(any(test, feature = "test-util"))]
 pub use address_book::memory::InMemoryAddressBook;
@@ -113,10 +109,6 @@ pub use handler::{idempotency_key, EmailHandler, IDEMPOTENCY_SCOPE};
 pub use mail::memory::FakeMailSender;
 pub use mail::ses::SesMailSender;
 pub use mail::{Email, MailSender, SendError};
-
-/// The handler's settings are the function's [`Config`]; `Settings` is
-/// the name local tools know them by.
-pub type Settings = Config;
 
 use order_events::EventKind;
 use stream_core::config::{ConfigError, Vars};

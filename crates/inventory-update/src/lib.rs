@@ -35,12 +35,6 @@ pub mod reply;
 pub mod store;
 pub mod text;
 
-// The adapter and the fake were once top-level modules; local tools still
-// name them there (the reservation key layout, for one).
-pub use store::dynamodb;
-#[cfg(any(test, feature = "test-util"))]
-pub use store::memory;
-
 pub use config::Config;
 pub use handler::InventoryHandler;
 pub use store::dynamodb::DynamoDbStockStore;

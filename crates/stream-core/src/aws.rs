@@ -24,6 +24,7 @@ pub const SDK_MAX_ATTEMPTS: u32 = 4;
 /// with the retry and timeout settings every client uses.
 pub async fn load_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client())
         // Stalled-stream protection guards large downloads and uploads; the
         // calls here send and receive a few kilobytes of JSON, which the
         // attempt timeout already bounds, and its throughput check wakes
@@ -34,6 +35,17 @@ pub async fn load_config() -> aws_config::SdkConfig {
         .timeout_config(timeout_config())
         .load()
         .await
+}
+
+/// The one HTTPS client every SDK client of the process shares (so they
+/// share its connection pool): hyper with rustls on ring. The SDK's default
+/// client would bring aws-lc as well, a second crypto library in every
+/// bootstrap for no gain on small JSON calls.
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The SDK retry policy (standard mode) every client uses.

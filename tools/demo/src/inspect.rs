@@ -103,7 +103,7 @@ fn read_inventory(items: &[Item]) -> InventoryState {
         let Some(key) = s(item, "productId") else {
             continue;
         };
-        match key.strip_prefix(inventory_update::dynamodb::RESERVATION_PREFIX) {
+        match key.strip_prefix(inventory_update::store::dynamodb::RESERVATION_PREFIX) {
             None => {
                 if let Some(available) = n(item, "available") {
                     state.available.insert(key.to_owned(), available);

@@ -2,7 +2,7 @@
 //! KPL deaggregation, and email composition.
 
 use email_notification::compose::{self, Message};
-use email_notification::email::MAX_SUBJECT_CHARS;
+use email_notification::text::MAX_SUBJECT_CHARS;
 use kinesis_deagg::{deaggregate, Deaggregated, MAGIC};
 use md5::{Digest, Md5};
 use order_events::{DedupKey, Envelope, Event, EventId, EventKind, OutgoingRecord, Timestamp};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use email_notification::{EmailHandler, FakeMailSender, InMemoryAddressBook, SendError, Settings};
+use email_notification::{Config, EmailHandler, FakeMailSender, InMemoryAddressBook, SendError};
 use inventory_update::{InMemoryStockStore, InventoryHandler};
 use order_events::{EmailAddress, EventId, EventKind, OrderId, OutgoingRecord, Timestamp, UserId};
 use order_saga_step::{InMemorySagaStore, SagaHandler};
@@ -631,7 +631,7 @@ impl EmailTarget {
         }
         let store = Arc::new(InMemoryIdempotencyStore::default());
         let from = EmailAddress::parse(SENDER).map_err(|e| Violation::new("set-up", e))?;
-        let mut settings = Settings::new(from);
+        let mut settings = Config::new(from);
         settings.send_retry = batch::no_wait(3);
         settings.lookup_retry = batch::no_wait(2);
         let sink = dead_letters(case);
