@@ -11,12 +11,11 @@ use email_notification::SendError;
 use serde_json::json;
 use stream_core::logging::{json_subscriber, CapturedLogs};
 use stream_core::Deadline;
-use tracing_subscriber::EnvFilter;
 
 #[test]
 fn logs_never_show_a_recipient_address_in_clear() {
     let logs = CapturedLogs::default();
-    let subscriber = json_subscriber(logs.clone(), EnvFilter::new("trace"));
+    let subscriber = json_subscriber(logs.clone(), stream_core::logging::level_filter("trace"));
     let _guard = tracing::subscriber::set_default(subscriber);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -529,7 +529,7 @@ fn capture_logs() -> (
     let logs = stream_core::logging::CapturedLogs::default();
     let guard = tracing::subscriber::set_default(stream_core::logging::json_subscriber(
         logs.clone(),
-        tracing_subscriber::EnvFilter::new("info"),
+        stream_core::logging::level_filter("info"),
     ));
     (logs, guard)
 }

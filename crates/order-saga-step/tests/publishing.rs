@@ -147,7 +147,7 @@ async fn unpublished_commands_are_sent_again_when_lambda_redelivers() {
         .await;
     assert_eq!(
         first.failed_sequence_numbers(),
-        ["2"],
+        [stream_core::testing::sequence(2)],
         "o-B's record is reported for redelivery"
     );
     // The saga did advance: the write happened before publishing.

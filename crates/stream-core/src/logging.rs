@@ -8,11 +8,12 @@
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, MakeWriter};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::Layer;
 
 /// The span every invocation runs in; its fields are copied onto each line.
 pub const INVOCATION_SPAN: &str = "invocation";
@@ -48,18 +49,28 @@ fn lambda_level_name(level: &str) -> &'static str {
     }
 }
 
-fn filter() -> EnvFilter {
+fn filter() -> Targets {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
+    level_filter(&level)
+}
+
+/// The filter for a level (`info`, Lambda's `WARN`, `FATAL`...) or for
+/// `RUST_LOG`-style targets (`warn,stream_core=debug`); anything unreadable
+/// is `info`. Plain targets rather than a regex-based filter: the functions
+/// are configured with a level, and a regex engine would only add size.
+pub fn level_filter(level: &str) -> Targets {
     let level = match level.trim().to_ascii_lowercase().as_str() {
         // Lambda's names that tracing does not know.
         "fatal" => "error".to_owned(),
         "warning" => "warn".to_owned(),
         other => other.to_owned(),
     };
-    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"))
+    level
+        .parse()
+        .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO))
 }
 
 fn json_wanted() -> bool {
@@ -73,23 +84,24 @@ pub fn init() {
     } else {
         // The text format already prints the span's fields before each line.
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(filter())
+            .with_max_level(tracing::Level::TRACE)
             .with_target(false)
             .with_writer(std::io::stderr)
-            .finish();
+            .finish()
+            .with(filter());
         let _ = tracing::subscriber::set_global_default(subscriber);
     }
 }
 
 /// The JSON subscriber, writing to `writer`; tests use it to capture and
 /// inspect every line a run writes.
-pub fn json_subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
+pub fn json_subscriber<W>(writer: W, filter: Targets) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let json = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_max_level(tracing::Level::TRACE)
         .with_writer(writer)
         .event_format(WithInvocation(
             format::format()
@@ -100,7 +112,7 @@ where
                 .with_target(false),
         ))
         .finish();
-    json.with(InvocationFields)
+    json.with(InvocationFields).with(filter)
 }
 
 /// The invocation's identifiers, kept on its span.
@@ -239,7 +251,7 @@ mod tests {
 
     fn lines_of(run: impl FnOnce()) -> Vec<serde_json::Value> {
         let logs = CapturedLogs::default();
-        let subscriber = json_subscriber(logs.clone(), EnvFilter::new("info"));
+        let subscriber = json_subscriber(logs.clone(), level_filter("info"));
         tracing::subscriber::with_default(subscriber, run);
         logs.lines()
     }

@@ -249,8 +249,7 @@ pub fn log_path(var: &str, file: &str) -> std::path::PathBuf {
 pub fn log_to_file(path: &std::path::Path) -> std::io::Result<()> {
     let file = std::fs::File::create(path)?;
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = stream_core::logging::level_filter(&filter);
     let subscriber = stream_core::logging::json_subscriber(std::sync::Mutex::new(file), filter);
     let _ = tracing::subscriber::set_global_default(subscriber);
     Ok(())

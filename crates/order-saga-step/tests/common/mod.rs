@@ -53,20 +53,10 @@ pub fn record(
 /// A batch of `(partition key, data)` on the events stream, sequence
 /// numbers 1, 2, ...
 pub fn batch(records: &[(&str, Vec<u8>)]) -> KinesisEvent {
-    let records: Vec<Value> = records
-        .iter()
-        .enumerate()
-        .map(|(n, (key, data))| {
-            record(
-                &(n + 1).to_string(),
-                key,
-                data,
-                1_761_825_600.0 + n as f64,
-                EVENTS_ARN,
-            )
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    stream_core::testing::from_stream(
+        stream_core::testing::kinesis_event(records.iter().map(|(k, d)| (*k, d.clone()))),
+        EVENTS_ARN,
+    )
 }
 
 /// The saga over an in-memory store, in-memory dead letters and two fake
