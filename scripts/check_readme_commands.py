@@ -43,7 +43,7 @@ RULES: list[tuple[str, str, str]] = [
     (r"^make (test|lint|validate-template|fuzz-ci|check-readme)\b", "ci", ""),
     (r"^bash \.ci/run$", "ci", ""),
     (r"^make (demo|chaos|chaos-ci|bench|bench-functions|fuzz)\b", "manual", ""),
-    (r"^scripts/bench-functions\.sh$", "manual", ""),
+    (r"^scripts/bench-functions\.sh( --quick)?$", "manual", ""),
     (r"^make (invoke|local-state)\b", "manual", ""),
     (r"^make aws-up / aws-down$", "manual", ""),
     (r"^cargo run -p fault-proxy -- ", "help", ""),
