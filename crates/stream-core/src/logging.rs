@@ -27,15 +27,24 @@ pub fn invocation_span(request_id: &str, xray_trace_id: Option<&str>) -> tracing
     )
 }
 
+/// The level the function is configured with: Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`. Read once; both the
+/// log filter and the metrics line follow it.
+fn level_setting() -> &'static str {
+    static SETTING: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SETTING.get_or_init(|| {
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .ok()
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .unwrap_or_else(|| "info".to_owned())
+    })
+}
+
 /// The level names Lambda's log-level filter knows, from the configured
 /// level: a line that must never be filtered out (the metrics line) is
 /// written at the lowest level the function is configured to keep.
 pub fn configured_level() -> &'static str {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_default();
-    lambda_level_name(&level)
+    lambda_level_name(level_setting())
 }
 
 fn lambda_level_name(level: &str) -> &'static str {
@@ -50,11 +59,7 @@ fn lambda_level_name(level: &str) -> &'static str {
 }
 
 fn filter() -> Targets {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".to_owned());
-    level_filter(&level)
+    level_filter(level_setting())
 }
 
 /// The filter for a level (`info`, Lambda's `WARN`, `FATAL`...) or for
