@@ -74,7 +74,7 @@ ARCH ?= arm64
 FN ?=
 EVENT ?=
 
-.PHONY: lambda-tools build invoke local-state sam-build deploy
+.PHONY: lambda-tools build invoke local-state sam-build deploy deploy-guided
 
 lambda-tools: ## Install cargo-lambda (and Zig) into .venv, and the aarch64 target
 	ARCH=$(ARCH) $(LAMBDA_TOOLS) install
@@ -92,8 +92,14 @@ local-state: ## Show the local emulator's stock, sagas, sent mail and dead lette
 sam-build: ## sam build (a release build through cargo-lambda, into .aws-sam/)
 	ARCH=$(ARCH) $(LAMBDA_TOOLS) sam-build
 
-deploy: ## sam build, then sam deploy --guided (needs AWS credentials)
-	ARCH=$(ARCH) $(LAMBDA_TOOLS) deploy
+DEPLOY_PARAMS ?=
+DEPLOY_ARGS ?=
+
+deploy: ## sam build, then sam deploy with no prompt: make deploy DEPLOY_PARAMS="SenderEmail=... StartingPosition=LATEST" [DEPLOY_ARGS=--dry-run]
+	ARCH=$(ARCH) DEPLOY_PARAMS='$(DEPLOY_PARAMS)' $(LAMBDA_TOOLS) deploy $(DEPLOY_ARGS)
+
+deploy-guided: ## sam build, then sam deploy --guided (asks for the parameters; can save them to samconfig.toml)
+	ARCH=$(ARCH) $(LAMBDA_TOOLS) deploy-guided $(DEPLOY_ARGS)
 
 # ---------------------------------------------------------------- dead letters
 

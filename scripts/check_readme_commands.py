@@ -55,6 +55,8 @@ RULES: list[tuple[str, str, str]] = [
     # Publishing to a real stream: the producer's emulator tests run it.
     (r"^make publish STREAM=", "manual", ""),
     (r"^export DEAD_LETTER_QUEUE_URL=", "aws", "test_template.py::test_template"),
+    (r"^make deploy .*DEPLOY_ARGS=--dry-run$", "run", ""),
+    (r"^make deploy-guided$", "manual", ""),
     (r"^(ARCH=\S+ )?make (deploy|build|sam-build)\b", "aws", "test_template.py::test_samconfig_deploys_with_the_template_roles"),
     (r"^sam (build|deploy)\b", "aws", "test_template.py::test_samconfig_deploys_with_the_template_roles"),
     (r"^cat > [\w-]+\.env <<", "aws", "test_template.py::test_cargo_lambda_deploys_with_the_template_s_settings"),

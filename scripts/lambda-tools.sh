@@ -19,7 +19,12 @@
 #   scripts/lambda-tools.sh local-state        stock, sagas, stream records, sent mail and
 #                                                dead letters in the emulator
 #   scripts/lambda-tools.sh sam-build          sam build (SAM CLI in .local/sam-cli)
-#   scripts/lambda-tools.sh deploy [ARGS...]   sam build, then sam deploy --guided ARGS
+#   scripts/lambda-tools.sh deploy [--dry-run] [ARGS...]
+#                                              sam build, then sam deploy with no prompt:
+#                                                parameters from DEPLOY_PARAMS="K=V ..." and
+#                                                the saved answers (--dry-run: print the command)
+#   scripts/lambda-tools.sh deploy-guided [ARGS...]
+#                                              sam build, then sam deploy --guided ARGS
 #
 # cargo-lambda comes from its PyPI wheel, which brings Zig (the `ziglang`
 # wheel) for cross-compiling: a few seconds, where `cargo install cargo-lambda`
@@ -372,7 +377,39 @@ cmd_sam_build() {
     sam_build
 }
 
+# An unattended deployment: no question is asked (stdin is closed), so the
+# parameters without a default come from DEPLOY_PARAMS or the config file's
+# saved answers, checked before anything is built. --dry-run prints the
+# `sam deploy` command and stops there.
 cmd_deploy() {
+    local dry_run=0 args=() plan=()
+    while [[ $# -gt 0 ]]; do
+        case "$1" in
+        --dry-run) dry_run=1 ;;
+        *) args+=("$1") ;;
+        esac
+        shift
+    done
+    normalize_arch
+    mapfile -t plan < <(python3 "$ROOT/scripts/lib/deploy_plan.py" "$ROOT/template.yaml" \
+        "${SAM_CONFIG_FILE:-samconfig.toml}" "$ARCH" "${DEPLOY_PARAMS:-}" "${args[@]}" || echo "__failed__")
+    if [[ "${plan[-1]:-}" == __failed__ ]]; then
+        exit 2
+    fi
+    if ((dry_run)); then
+        printf 'sam deploy'
+        printf ' %q' "${plan[@]}"
+        printf '\n'
+        return 0
+    fi
+    use_sam
+    sam_build
+    log "sam deploy ${plan[*]}"
+    sam deploy "${plan[@]}" </dev/null
+}
+
+# The first deployment, answering SAM's questions at a terminal.
+cmd_deploy_guided() {
     local args=("$@")
     use_sam
     sam_build
@@ -398,6 +435,7 @@ main() {
     local-state) cmd_local_state ;;
     sam-build) cmd_sam_build ;;
     deploy) cmd_deploy "$@" ;;
+    deploy-guided) cmd_deploy_guided "$@" ;;
     *) usage ;;
     esac
 }
