@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::aggregate;
 use crate::capacity::Workload;
 
 #[derive(Debug, Parser)]
@@ -26,7 +27,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The stream, by name or ARN (not needed with --dry-run)
+    /// The stream, by name or ARN (not needed with --dry-run, unless
+    /// --aggregate)
     #[arg(long, value_name = "NAME_OR_ARN", required_unless_present = "dry_run")]
     pub stream: Option<String>,
     /// JSON files: an event (envelope, bare payload with `eventType`, or
@@ -35,9 +37,31 @@ pub struct PublishArgs {
     #[arg(value_name = "FILES", required = true)]
     pub files: Vec<String>,
     /// Print what would be sent (call, partition key, size, eventType,
-    /// eventId per record) without calling AWS
+    /// eventId per record) without calling AWS. With --aggregate: call,
+    /// shard, partition key, user records and size per Kinesis record; that
+    /// needs --stream, whose shards it reads (ListShards), and puts nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Pack the events into KPL aggregated records, as the Kinesis Producer
+    /// Library does (the functions deaggregate them): each event goes to the
+    /// shard its partition key maps to (read with ListShards), only events
+    /// of one shard share a record, in input order, and a record that fails
+    /// is re-sent whole, before the next of its shard. An event too big to
+    /// share a record goes alone. The summary then counts events and says
+    /// how many Kinesis records carried them
+    #[arg(long)]
+    pub aggregate: bool,
+    /// Most bytes of an aggregated record, data and partition key (at most
+    /// 1 MiB, the Kinesis limit)
+    #[arg(long, value_name = "BYTES", default_value_t = aggregate::DEFAULT_MAX_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=aggregate::KINESIS_MAX_BYTES as u64),
+          requires = "aggregate")]
+    pub aggregate_max_bytes: u64,
+    /// Most events in one aggregated record
+    #[arg(long, value_name = "N", default_value_t = aggregate::DEFAULT_MAX_RECORDS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000),
+          requires = "aggregate")]
+    pub aggregate_max_records: u64,
     /// Publish the valid events when some are invalid, instead of nothing
     #[arg(long)]
     pub skip_invalid: bool,
@@ -52,6 +76,15 @@ pub struct PublishArgs {
 impl PublishArgs {
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout_secs)
+    }
+
+    /// The aggregation limits, when aggregating.
+    pub fn aggregation(&self) -> Option<aggregate::Limits> {
+        self.aggregate.then(|| aggregate::Limits {
+            max_bytes: usize::try_from(self.aggregate_max_bytes)
+                .unwrap_or(aggregate::KINESIS_MAX_BYTES),
+            max_records: usize::try_from(self.aggregate_max_records).unwrap_or(usize::MAX),
+        })
     }
 }
 
@@ -183,5 +216,53 @@ mod tests {
         assert_eq!(args.files, ["a.json", "-"]);
         assert!(args.stream.is_none());
         assert_eq!(args.max_attempts, 8);
+        assert_eq!(args.aggregation(), None);
+    }
+
+    fn publish(args: &[&str]) -> Result<PublishArgs, clap::Error> {
+        let mut all = vec!["publish", "--stream", "s"];
+        all.extend_from_slice(args);
+        all.push("a.json");
+        match parse(&all)?.command {
+            Command::Publish(args) => Ok(args),
+            Command::Capacity(_) => panic!("parsed as capacity"),
+        }
+    }
+
+    #[test]
+    fn aggregation_limits_default_to_the_kpls_and_stay_within_a_kinesis_record() {
+        let limits = publish(&["--aggregate"]).unwrap().aggregation();
+        assert_eq!(
+            limits,
+            Some(aggregate::Limits {
+                max_bytes: 51_200,
+                max_records: 1_000
+            })
+        );
+        let limits = publish(&[
+            "--aggregate",
+            "--aggregate-max-bytes",
+            "1048576",
+            "--aggregate-max-records",
+            "3",
+        ])
+        .unwrap()
+        .aggregation();
+        assert_eq!(
+            limits,
+            Some(aggregate::Limits {
+                max_bytes: 1_048_576,
+                max_records: 3
+            })
+        );
+        for args in [
+            &["--aggregate", "--aggregate-max-bytes", "1048577"][..],
+            &["--aggregate", "--aggregate-max-bytes", "0"],
+            &["--aggregate", "--aggregate-max-records", "0"],
+            // A limit without --aggregate is a mistake, not a no-op.
+            &["--aggregate-max-bytes", "1000"],
+        ] {
+            assert!(publish(args).is_err(), "accepted {args:?}");
+        }
     }
 }

@@ -9,17 +9,23 @@
 //!   contract.
 //! - [`publish`]: the core's ordered `PutRecords` publisher, counting
 //!   re-sent entries, and the dry run that batches the same way.
+//! - [`shards`]: a stream's open shards (`ListShards`) and the shard a
+//!   partition key maps to.
+//! - [`aggregate`]: KPL aggregation (`--aggregate`): user records packed
+//!   per shard into aggregated records.
 //! - [`capacity`]: the shard and concurrency arithmetic and its table.
 
 // Input from files and AWS never meets an unwrap or expect: a bad event is
 // reported with its place, not a panic (tests may unwrap what they build).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod aggregate;
 pub mod capacity;
 pub mod cli;
 pub mod input;
 pub mod prepare;
 pub mod publish;
+pub mod shards;
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -74,6 +80,16 @@ async fn publish_command(args: &PublishArgs) -> ExitCode {
     }
     warn_if_mixed(&records);
     match (args.dry_run, stream) {
+        (true, Some(stream)) if args.aggregate => {
+            aggregated_dry_run(args, stream, &records, rejected.len()).await
+        }
+        (true, None) if args.aggregate => {
+            eprintln!(
+                "producer: --aggregate --dry-run needs --stream: aggregates are planned per shard, \
+                 read with ListShards (nothing is put)"
+            );
+            ExitCode::from(EXIT_INVALID)
+        }
         (true, _) => {
             dry_run(&records, rejected.len()).await;
             ExitCode::SUCCESS
@@ -111,6 +127,57 @@ async fn dry_run(records: &[Prepared], skipped_count: usize) {
     );
 }
 
+/// The plan of an aggregated publish: the stream's open shards and the
+/// Kinesis records that carry `records`.
+async fn plan_aggregates(
+    client: &aws_sdk_kinesis::Client,
+    stream: &StreamRef,
+    records: &[Prepared],
+    limits: aggregate::Limits,
+) -> Result<(usize, Vec<aggregate::KinesisRecord>), String> {
+    let shards = shards::list_open_shards(client, stream).await?;
+    let users: Vec<aggregate::UserRecord<'_>> = records
+        .iter()
+        .map(|p| aggregate::UserRecord {
+            partition_key: &p.record.partition_key,
+            data: &p.record.data,
+        })
+        .collect();
+    Ok((
+        shards.shards().len(),
+        aggregate::plan(&users, &shards, limits),
+    ))
+}
+
+async fn aggregated_dry_run(
+    args: &PublishArgs,
+    stream: StreamRef,
+    records: &[Prepared],
+    skipped_count: usize,
+) -> ExitCode {
+    let config = stream_core::aws::load_config().await;
+    let client = stream_core::aws::kinesis_client(&config);
+    let limits = args.aggregation().unwrap_or_default();
+    let (shard_count, plan) = match plan_aggregates(&client, &stream, records, limits).await {
+        Ok(planned) => planned,
+        Err(err) => {
+            eprintln!("producer: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sending = publish::rehearse_aggregated(records, &plan).await;
+    for line in publish::aggregated_dry_run_lines(records, &sending) {
+        println!("{line}");
+    }
+    let calls = sending.last().map_or(0, |(call, _)| *call);
+    println!(
+        "dry run: {}, for {shard_count} open shard(s); {calls} PutRecords call(s), nothing sent{}",
+        publish::Aggregation::of(&plan),
+        skipped(skipped_count)
+    );
+    ExitCode::SUCCESS
+}
+
 async fn send(
     args: &PublishArgs,
     stream: StreamRef,
@@ -127,8 +194,22 @@ async fn send(
         max_attempts: args.max_attempts,
         timeout: args.timeout(),
     };
-    let mut summary =
-        publish::publish(KinesisPutRecords::new(client, stream), records, persistence).await;
+    let mut summary = match args.aggregation() {
+        None => {
+            publish::publish(KinesisPutRecords::new(client, stream), records, persistence).await
+        }
+        Some(limits) => {
+            let plan = match plan_aggregates(&client, &stream, records, limits).await {
+                Ok((_, plan)) => plan,
+                Err(err) => {
+                    eprintln!("producer: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let api = publish::KinesisPutEntries::new(client, stream);
+            publish::publish_aggregated(api, records, &plan, persistence).await
+        }
+    };
     summary.skipped = skipped_count;
     println!("{summary}");
     if summary.failed > 0 {

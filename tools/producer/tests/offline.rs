@@ -109,3 +109,18 @@ fn capacity_prints_a_table_and_refuses_negatives() {
     );
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[test]
+fn an_aggregated_dry_run_needs_the_stream_whose_shards_it_plans_for() {
+    let output = producer(
+        &["publish", "--dry-run", "--aggregate", "--skip-invalid", "-"],
+        LINES,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        errors.contains("--aggregate --dry-run needs --stream"),
+        "{errors}"
+    );
+    assert!(output.stdout.is_empty());
+}
