@@ -8,6 +8,7 @@ use tracing::Instrument as _;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
+use lambda_runtime::tower::util::option_layer;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::dead_letter::DeadLetterSink;
@@ -91,7 +92,7 @@ where
     let pipeline =
         Arc::new(pipeline.with_failure_backoff(std::time::Duration::from_millis(backoff_ms)));
     let namespace = Arc::new(metrics_namespace);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+    let handler = service_fn(move |event: LambdaEvent<KinesisEvent>| {
         let pipeline = Arc::clone(&pipeline);
         let namespace = Arc::clone(&namespace);
         async move {
@@ -121,8 +122,17 @@ where
                 .emit(&namespace, &pipeline.config().function_name, &ids);
             Ok::<KinesisEventResponse, lambda_runtime::Error>(outcome.response)
         }
-    }))
-    .await
+    });
+    // With X-Ray on, lambda_runtime's OpenTelemetry span wraps each
+    // invocation, under the trace Lambda gives it.
+    let traced = crate::xray::enabled();
+    lambda_runtime::Runtime::new(handler)
+        .layer(option_layer(traced.then(crate::xray::invocation_layer)))
+        .layer(option_layer(
+            traced.then_some(crate::xray::LambdaTraceParent),
+        ))
+        .run()
+        .await
 }
 
 /// The longest wait before answering with transient failures

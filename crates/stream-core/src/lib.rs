@@ -18,7 +18,8 @@
 //!   (`idempotency/memory.rs`).
 //! - [`retry`]: backoff with jitter bounded by attempts and the deadline.
 //! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
-//!   the plumbing around them.
+//!   the plumbing around them; [`xray`]: subsegments per invocation,
+//!   record and AWS call when Lambda's tracing is active.
 //!
 //! Test doubles (each port's `memory.rs` fake, captured logs) and
 //! [`testing`] (Kinesis event builders, the sample-event checker, the fakes
@@ -45,6 +46,7 @@ pub mod record;
 pub mod retry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod xray;
 
 pub use config::{ConfigError, CoreConfig, StreamRef};
 #[cfg(any(test, feature = "test-util"))]

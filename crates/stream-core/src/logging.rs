@@ -21,6 +21,7 @@ pub const INVOCATION_SPAN: &str = "invocation";
 /// The span of one invocation, with the fields Lambda gives it.
 pub fn invocation_span(request_id: &str, xray_trace_id: Option<&str>) -> tracing::Span {
     tracing::info_span!(
+        target: module_path!(),
         INVOCATION_SPAN,
         requestId = request_id,
         xrayTraceId = xray_trace_id
@@ -82,31 +83,39 @@ fn json_wanted() -> bool {
     std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
-/// Installs the process-wide subscriber. Call once, first thing in `main`.
+/// Installs the process-wide subscriber: the log lines, and X-Ray
+/// subsegments when Lambda's tracing is active ([`crate::xray`]). Call
+/// once, first thing in `main`.
 pub fn init() {
     if json_wanted() {
-        let _ = tracing::subscriber::set_global_default(json_subscriber(std::io::stdout, filter()));
+        let subscriber =
+            json_subscriber(std::io::stdout, filter()).with(crate::xray::export_layer());
+        let _ = tracing::subscriber::set_global_default(subscriber);
     } else {
         // The text format already prints the span's fields before each line.
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+        let text = tracing_subscriber::fmt::layer()
             .with_target(false)
             .with_writer(std::io::stderr)
-            .finish()
-            .with(filter());
+            .with_filter(lines_filter(filter()));
+        let subscriber = tracing_subscriber::registry()
+            .with(text)
+            .with(crate::xray::export_layer());
         let _ = tracing::subscriber::set_global_default(subscriber);
     }
 }
 
 /// The JSON subscriber, writing to `writer`; tests use it to capture and
-/// inspect every line a run writes.
-pub fn json_subscriber<W>(writer: W, filter: Targets) -> impl tracing::Subscriber + Send + Sync
+/// inspect every line a run writes. The level filter is the log lines'
+/// own, so other layers (X-Ray's) may see spans the logs leave out.
+pub fn json_subscriber<W>(
+    writer: W,
+    filter: Targets,
+) -> impl tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let json = tracing_subscriber::fmt()
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_max_level(tracing::Level::TRACE)
         .with_writer(writer)
         .event_format(WithInvocation(
             format::format()
@@ -116,8 +125,23 @@ where
                 .with_span_list(false)
                 .with_target(false),
         ))
-        .finish();
-    json.with(InvocationFields).with(filter)
+        .with_filter(lines_filter(filter));
+    tracing_subscriber::registry()
+        .with(InvocationFields)
+        .with(json)
+}
+
+/// The configured level, and the invocation span whatever the level: a
+/// WARN line still names its invocation.
+fn lines_filter<S>(levels: Targets) -> impl tracing_subscriber::layer::Filter<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::FilterExt as _;
+    tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && meta.name() == INVOCATION_SPAN && meta.target() == module_path!()
+    })
+    .or(levels)
 }
 
 /// The invocation's identifiers, kept on its span.
@@ -255,10 +279,28 @@ mod tests {
     use super::*;
 
     fn lines_of(run: impl FnOnce()) -> Vec<serde_json::Value> {
+        lines_at("info", run)
+    }
+
+    fn lines_at(level: &str, run: impl FnOnce()) -> Vec<serde_json::Value> {
         let logs = CapturedLogs::default();
-        let subscriber = json_subscriber(logs.clone(), level_filter("info"));
+        let subscriber = json_subscriber(logs.clone(), level_filter(level));
         tracing::subscriber::with_default(subscriber, run);
         logs.lines()
+    }
+
+    #[test]
+    fn a_function_logging_only_errors_still_names_the_invocation() {
+        let lines = lines_at("ERROR", || {
+            let span = invocation_span("req-3", Some("Root=1-abc;Sampled=0"));
+            let _entered = span.enter();
+            tracing::warn!("filtered out");
+            tracing::error!("kept");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["message"], "kept");
+        assert_eq!(lines[0]["requestId"], "req-3");
+        assert_eq!(lines[0]["xrayTraceId"], "Root=1-abc;Sampled=0");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt as _;
+use tracing::Instrument as _;
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -397,14 +398,30 @@ impl<H: Handler, D: DeadLetterSink, P: RecordPublisher> Pipeline<H, D, P> {
         }
     }
 
-    /// Runs one record so that a panic anywhere in its decoding or its
-    /// handler fails that record alone: it is dead-lettered as an internal
-    /// error, and its neighbours and the process carry on.
+    /// Runs one record in its own span (an X-Ray subsegment when tracing
+    /// is on, holding the record's AWS calls).
     async fn run_contained(
         &self,
         unit: &Unit<'_>,
         deadline: Deadline,
     ) -> (Fate, Vec<OutgoingRecord>) {
+        let span = crate::xray::record_span(
+            &unit.record.kinesis.sequence_number,
+            Some(unit.partition_key),
+        );
+        // Boxed: a handler's future nests deep already, and one more layer
+        // of wrapping pushes some past the compiler's layout depth limit.
+        let contained: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+            Box::pin(self.contain(unit, deadline));
+        let (fate, emit) = contained.instrument(span.clone()).await;
+        crate::xray::record_outcome(&span, fate.outcome());
+        (fate, emit)
+    }
+
+    /// Runs one record so that a panic anywhere in its decoding or its
+    /// handler fails that record alone: it is dead-lettered as an internal
+    /// error, and its neighbours and the process carry on.
+    async fn contain(&self, unit: &Unit<'_>, deadline: Deadline) -> (Fate, Vec<OutgoingRecord>) {
         let started = Instant::now();
         // Nothing the future borrows is left half-updated for others to
         // see: the unit is read-only and each record's outcome is its own.
