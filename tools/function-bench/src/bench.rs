@@ -71,6 +71,8 @@ pub struct Plan {
     pub quota_cell: Option<Cell>,
     /// One cell run again under strace, for every syscall.
     pub strace_cell: Option<Cell>,
+    /// X-Ray as Lambda would set it up for the Rust functions.
+    pub xray: crate::process::Xray,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +169,8 @@ pub struct CellResult {
     pub effects: Effects,
     /// Only in a traced run.
     pub traced_syscalls: Option<Syscalls>,
+    /// Subsegments the function sent to the X-Ray daemon (with `--xray`).
+    pub xray_subsegments: u64,
 }
 
 impl CellResult {
@@ -407,6 +411,10 @@ fn launch_spec(
             Extra::Quota(quota) => Some(quota.procs()),
             Extra::None | Extra::Strace => None,
         },
+        xray: match function.runtime {
+            Runtime::Rust => plan.xray,
+            Runtime::Python => crate::process::Xray::Off,
+        },
     }
 }
 
@@ -425,6 +433,17 @@ async fn measure_cell(
     let spec = launch_spec(plan, function, &setup, cell, extra);
     let mut process = FunctionProcess::launch(&spec).await?;
     let invoked = invoke_once(&mut process, &spec, payload, extra).await;
+    // Datagrams still in flight when the answer came.
+    if spec.xray != crate::process::Xray::Off {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let xray_subsegments = process.xray_subsegments();
+    if spec.xray != crate::process::Xray::Off {
+        eprintln!(
+            "function-bench: {} sent {xray_subsegments} X-Ray subsegments ({:?})",
+            spec.function_name, spec.xray
+        );
+    }
     process.stop().await;
     let (ready, invoked, traced_syscalls) = invoked?;
 
@@ -463,6 +482,7 @@ async fn measure_cell(
         failed_sequences: failed_sequences.into_iter().take(FAILURES_KEPT).collect(),
         effects,
         traced_syscalls,
+        xray_subsegments,
     })
 }
 

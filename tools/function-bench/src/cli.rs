@@ -54,6 +54,12 @@ pub struct Args {
     /// [default: 128 and template.yaml's MemorySize]
     #[arg(long = "memory-mb", value_delimiter = ',')]
     memory_mb: Vec<u32>,
+    /// X-Ray as Lambda sets it up for the Rust functions: off (no daemon),
+    /// unsampled (daemon address set, invocation not sampled: most
+    /// invocations with tracing active) or sampled (a daemon stand-in
+    /// counts the subsegments)
+    #[arg(long, value_enum, default_value = "off")]
+    xray: XrayArg,
     /// AWS_LAMBDA_LOG_LEVEL of the functions
     #[arg(long, default_value = "warn", value_parser = lowercase)]
     log_level: String,
@@ -75,6 +81,23 @@ pub struct Args {
     /// The chart
     #[arg(long, default_value = "target/function-bench.svg")]
     svg: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum XrayArg {
+    Off,
+    Unsampled,
+    Sampled,
+}
+
+impl From<XrayArg> for crate::process::Xray {
+    fn from(arg: XrayArg) -> Self {
+        match arg {
+            XrayArg::Off => Self::Off,
+            XrayArg::Unsampled => Self::Unsampled,
+            XrayArg::Sampled => Self::Sampled,
+        }
+    }
 }
 
 fn positive(value: &str) -> Result<usize, String> {
@@ -178,6 +201,7 @@ impl Args {
                     .strace
                     .then(|| report::reference_cell(&cells))
                     .flatten(),
+                xray: self.xray.into(),
             },
             out: self.out,
             svg: self.svg,

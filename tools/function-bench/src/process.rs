@@ -38,6 +38,63 @@ pub struct LaunchSpec {
     pub log_path: PathBuf,
     /// The `cgroup.procs` of a cgroup the process joins before it runs.
     pub cgroup_procs: Option<PathBuf>,
+    /// Whether Lambda's tracing is on for the function, and whether its
+    /// invocations are sampled.
+    pub xray: Xray,
+}
+
+/// X-Ray as Lambda sets it up: with tracing active, a daemon address in
+/// the environment and a sampling decision in each invocation's trace
+/// header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Xray {
+    /// Tracing off: no daemon address.
+    #[default]
+    Off,
+    /// Tracing on, the invocation not sampled (most of them: Lambda
+    /// samples one a second and 5% of the rest).
+    Unsampled,
+    /// Tracing on and the invocation sampled.
+    Sampled,
+}
+
+/// A stand-in for the X-Ray daemon: a UDP socket on loopback that counts
+/// the datagrams (one per subsegment) it receives.
+struct XrayDaemon {
+    address: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl XrayDaemon {
+    fn start() -> anyhow::Result<Self> {
+        use std::sync::atomic::Ordering;
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let address = socket.local_addr()?;
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, done) = (received.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while !done.load(Ordering::Relaxed) {
+                if socket.recv(&mut buf).is_ok() {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        Ok(Self {
+            address,
+            received,
+            stop,
+        })
+    }
+}
+
+impl Drop for XrayDaemon {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl LaunchSpec {
@@ -67,6 +124,7 @@ pub struct Invoked {
 }
 
 pub struct FunctionProcess {
+    xray_daemon: Option<XrayDaemon>,
     child: Child,
     pid: u32,
     api: FakeRuntimeApi,
@@ -123,6 +181,14 @@ impl FunctionProcess {
         for (name, value) in &spec.env {
             command.env(name, value);
         }
+        let xray_daemon = match spec.xray {
+            Xray::Off => None,
+            Xray::Unsampled | Xray::Sampled => {
+                let daemon = XrayDaemon::start().context("starting the X-Ray daemon stand-in")?;
+                command.env("AWS_XRAY_DAEMON_ADDRESS", daemon.address.to_string());
+                Some(daemon)
+            }
+        };
 
         let spawned_at = Instant::now();
         let child = command
@@ -132,12 +198,20 @@ impl FunctionProcess {
             .id()
             .context("the function exited before its pid was known")?;
         Ok(Self {
+            xray_daemon,
             child,
             pid,
             api,
             spawned_at,
             spec: spec.clone(),
             invocations: 0,
+        })
+    }
+
+    /// The subsegments the function has sent to the X-Ray daemon.
+    pub fn xray_subsegments(&self) -> u64 {
+        self.xray_daemon.as_ref().map_or(0, |daemon| {
+            daemon.received.load(std::sync::atomic::Ordering::Relaxed)
         })
     }
 
@@ -201,9 +275,10 @@ impl FunctionProcess {
             deadline_ms,
             function_arn: self.spec.function_arn(),
             trace_id: format!(
-                "Root=1-{:08x}-{};Parent=0000000000000001;Sampled=0",
+                "Root=1-{:08x}-{};Parent=0000000000000001;Sampled={}",
                 deadline_ms / 1000,
-                &uuid::Uuid::new_v4().simple().to_string()[..24]
+                &uuid::Uuid::new_v4().simple().to_string()[..24],
+                u8::from(self.spec.xray == Xray::Sampled)
             ),
             snapshot_pid: Some(self.pid),
         });

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use function_bench::bench::failed_sequences;
-use function_bench::process::{FunctionProcess, LaunchSpec};
+use function_bench::process::{FunctionProcess, LaunchSpec, Xray};
 use function_bench::runtime_api::Answer;
 
 fn spec(name: &str) -> LaunchSpec {
@@ -21,6 +21,7 @@ fn spec(name: &str) -> LaunchSpec {
         env: Vec::new(),
         log_path: dir.join(format!("{name}.log")),
         cgroup_procs: None,
+        xray: Xray::Off,
     }
 }
 
