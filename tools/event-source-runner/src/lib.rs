@@ -85,7 +85,7 @@ pub use config::{MappingConfig, MappingConfigError, StartingPosition};
 pub use fake::FakeStream;
 pub use filter::{EventTypeFilter, FilterVerdict, NonJsonRecords};
 pub use http::HttpInvoker;
-pub use invoke::{invoke_fn, FnInvoker, Invoke, InvokeError};
+pub use invoke::{invoke_fn, FnInvoker, Invoke, InvokeError, Metered};
 
 pub use mapping::{EventSourceMapping, RunError};
 pub use on_failure::{FailureCondition, InMemoryOnFailure, OnFailureDestination, OnFailureRecord};
