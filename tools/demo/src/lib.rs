@@ -18,22 +18,28 @@
 //!    invariants: every saga ended, stock moved by exactly the completed
 //!    orders and never below zero, one email of each kind per order or
 //!    customer, only the invalid order dead-lettered ([`report`]).
+//! 5. Draws the template's CloudWatch dashboard from the run's data points
+//!    as an HTML page ([`dashboard`]), when asked to.
 //!
 //! Layout:
 //! - [`shop`]: the catalogue, the customers and the plan of the burst.
 //! - [`publisher`]: the producer (`OrderEventPublisher`).
 //! - [`setup`]: the resources, created under this run's own names.
 //! - [`wiring`]: the functions behind the runner, and the tap that watches
-//!   their batches (progress, the cancelling customer).
+//!   their batches (progress, data points, the cancelling customer).
+//! - [`samples`]: the data points of the run, as CloudWatch would get them.
+//! - [`dashboard`]: the template's dashboard drawn from those data points.
 //! - [`progress`]: the progress line.
 //! - [`inspect`]: reading tables, queue and recorded mail afterwards.
 //! - [`report`]: the checks and the printed report.
 
 pub mod chaos;
+pub mod dashboard;
 pub mod inspect;
 pub mod progress;
 pub mod publisher;
 pub mod report;
+pub mod samples;
 pub mod setup;
 pub mod shop;
 pub mod wiring;
@@ -68,6 +74,8 @@ pub struct DemoOptions {
     pub poll_interval: Duration,
     /// Longest the functions may run before the demo gives up.
     pub max_duration: Duration,
+    /// Where to write the dashboard page, if anywhere.
+    pub dashboard: Option<std::path::PathBuf>,
 }
 
 impl Default for DemoOptions {
@@ -80,6 +88,7 @@ impl Default for DemoOptions {
             progress_every: Duration::from_millis(500),
             poll_interval: Duration::from_millis(100),
             max_duration: Duration::from_secs(180),
+            dashboard: None,
         }
     }
 }
@@ -118,8 +127,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
 
     let running = Instant::now();
     let progress = Arc::new(progress::Progress::default());
-    let wiring::Wiring { mut runner, cancel } =
-        wiring::wire(&sdk, &resources, &plan, &progress, &publisher)?;
+    let wiring::Wiring {
+        mut runner,
+        cancel,
+        samples,
+    } = wiring::wire(&sdk, &resources, &plan, &progress, &publisher)?;
     let printer = progress::Printer::start(
         Arc::clone(&progress),
         plan.orders.len(),
@@ -137,6 +149,10 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     printer.finish().await;
     let run = run.context("running the functions")?;
     let run_time = running.elapsed();
+    let dashboard = options
+        .dashboard
+        .as_deref()
+        .and_then(|path| write_dashboard(path, &sdk, &resources, &samples));
 
     let inspecting = Instant::now();
     let (after, sagas, dead_letters, mail) = tokio::try_join!(
@@ -155,7 +171,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
     };
     timings.inspect = inspecting.elapsed();
     timings.total = started.elapsed();
-    Ok(report::evaluate(report::Observed {
+    let mut report = report::evaluate(report::Observed {
         plan: &plan,
         sender: sender.as_str(),
         events_stream: &resources.events_stream,
@@ -168,7 +184,43 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<DemoReport> {
         published,
         cancel,
         timings,
-    }))
+    });
+    report.dashboard = dashboard;
+    Ok(report)
+}
+
+/// The template's dashboard drawn from `samples`, written to `path`; the
+/// path written, or `None` (and a line on stderr) when it could not be.
+fn write_dashboard(
+    path: &std::path::Path,
+    sdk: &aws_config::SdkConfig,
+    resources: &setup::Resources,
+    samples: &samples::Samples,
+) -> Option<String> {
+    let locals = dashboard::Locals {
+        stack: "demo".to_owned(),
+        region: sdk.region().map_or("us-east-1", |r| r.as_ref()).to_owned(),
+        values: [(
+            "DeadLetterQueue.QueueName".to_owned(),
+            resources.dead_letter_queue_name(),
+        )]
+        .into(),
+    };
+    let source = dashboard::Source {
+        template: dashboard::TEMPLATE,
+        locals: &locals,
+        samples,
+    };
+    match dashboard::write(path, &source) {
+        Ok(()) => Some(path.display().to_string()),
+        Err(err) => {
+            eprintln!(
+                "demo: cannot write the dashboard to {}: {err}",
+                path.display()
+            );
+            None
+        }
+    }
 }
 
 /// An SDK error with its whole chain of causes in the message.

@@ -13,6 +13,7 @@ async fn main() -> ExitCode {
     }
     let options = demo::DemoOptions {
         progress: demo::ProgressOutput::for_stdout(),
+        dashboard: Some(demo::dashboard::default_path()),
         ..demo::DemoOptions::default()
     };
     let functions: Vec<&str> = event_source_runner::linked::LINKED

@@ -158,6 +158,8 @@ pub struct DemoReport {
     pub checks: Vec<Check>,
     /// Where the functions' logs went, and how many lines they wrote.
     pub log: Option<(String, usize)>,
+    /// Where the dashboard page was written.
+    pub dashboard: Option<String>,
 }
 
 impl DemoReport {
@@ -290,6 +292,7 @@ pub fn evaluate(observed: Observed<'_>) -> DemoReport {
         runner: runner_totals(&observed),
         timings: observed.timings,
         log: None,
+        dashboard: None,
     }
 }
 
@@ -678,7 +681,11 @@ impl fmt::Display for DemoReport {
         self.fmt_emails(f)?;
         self.fmt_dead_letters(f)?;
         self.fmt_runner(f)?;
-        self.fmt_checks(f)
+        self.fmt_checks(f)?;
+        if let Some(path) = &self.dashboard {
+            writeln!(f, "\ndashboard: {path}")?;
+        }
+        Ok(())
     }
 }
 

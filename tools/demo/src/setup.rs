@@ -55,6 +55,12 @@ impl Resources {
         .collect()
     }
 
+    /// The dead-letter queue's name: the last segment of its URL.
+    pub fn dead_letter_queue_name(&self) -> String {
+        let url = self.dead_letter_queue_url.trim_end_matches('/');
+        url.rsplit('/').next().unwrap_or(url).to_owned()
+    }
+
     /// Creates every resource; `suffix` keeps this run's names apart from
     /// any other run's on the same emulator.
     pub async fn create(
@@ -269,6 +275,11 @@ mod tests {
         let config = email_notification::Config::from_vars(&resources.vars("e")).unwrap();
         assert_eq!(config.sender.as_str(), "orders@shop.example.com");
         assert_eq!(config.core.function_name, "e");
+    }
+
+    #[test]
+    fn the_queue_is_named_by_the_last_segment_of_its_url() {
+        assert_eq!(resources().dead_letter_queue_name(), "dlq");
     }
 
     /// Every linked function builds from the resources' variables alone.

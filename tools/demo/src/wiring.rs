@@ -4,12 +4,13 @@
 //!
 //! Each function is wrapped in a [`Tap`], which passes every batch through
 //! unchanged and watches it: it counts what was processed for the progress
-//! line, and plays the customer who cancels an order as soon as its stock
-//! is reserved.
+//! line, records the invocation's data points for the dashboard
+//! ([`Samples`]), and plays the customer who cancels an order as soon as
+//! its stock is reserved.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use std::collections::HashMap;
 
@@ -25,22 +26,26 @@ use stream_core::FunctionDescriptor;
 
 use crate::progress::Progress;
 use crate::publisher::OrderEventPublisher;
+use crate::samples::{Invocation, Samples};
 use crate::setup::Resources;
 use crate::shop::{Plan, Role};
 
-/// What the tap reads of a record: its type and order, when it has them.
+/// What the tap reads of a record: its type and order, when it has them,
+/// and when it reached the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Peek {
     sequence_number: String,
+    arrival: SystemTime,
     event_type: Option<String>,
     order_id: Option<String>,
 }
 
-fn peek(sequence_number: &str, data: &[u8]) -> Peek {
+fn peek(sequence_number: &str, arrival: SystemTime, data: &[u8]) -> Peek {
     let value = serde_json::from_slice::<serde_json::Value>(data).ok();
     let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
     Peek {
         sequence_number: sequence_number.to_owned(),
+        arrival,
         event_type: text(value.as_ref().and_then(|v| v.get("eventType"))),
         order_id: text(
             value
@@ -125,11 +130,22 @@ impl CancelOnReservation {
     }
 }
 
+/// When a record reached the stream, as Lambda's event says.
+fn arrival(record: &event_source_runner::KinesisEventRecord) -> SystemTime {
+    let millis = record
+        .kinesis
+        .approximate_arrival_timestamp
+        .0
+        .timestamp_millis();
+    SystemTime::UNIX_EPOCH + Duration::from_millis(millis.max(0) as u64)
+}
+
 /// A function with the demo watching its batches.
 pub struct Tap<I> {
     inner: I,
     progress: Arc<Progress>,
     cancel: Option<Arc<CancelOnReservation>>,
+    recording: Option<(&'static str, Arc<Samples>)>,
 }
 
 impl<I: Invoke> Tap<I> {
@@ -138,6 +154,7 @@ impl<I: Invoke> Tap<I> {
             inner,
             progress,
             cancel: None,
+            recording: None,
         }
     }
 
@@ -145,7 +162,44 @@ impl<I: Invoke> Tap<I> {
         self.cancel = Some(cancel);
         self
     }
+
+    /// Records each invocation of `function` in `samples`.
+    pub fn recording(mut self, function: &'static str, samples: Arc<Samples>) -> Self {
+        self.recording = Some((function, samples));
+        self
+    }
+
+    fn record(
+        &self,
+        started: SystemTime,
+        wall: Duration,
+        batch: &[Peek],
+        metrics: Option<&serde_json::Value>,
+    ) {
+        let Some((function, samples)) = &self.recording else {
+            return;
+        };
+        samples.invocation(&Invocation {
+            function,
+            started,
+            wall,
+            oldest_arrival: batch.iter().map(|r| r.arrival).min(),
+            metrics,
+        });
+    }
+
+    /// A saga's outcome event, processed for good.
+    fn saga_ended(&self, record: &Peek, order: &str, completed: bool) {
+        self.progress.saga_ended(order, completed);
+        if let Some((_, samples)) = &self.recording {
+            samples.saga_ended(SAGA_FUNCTION, order, completed, record.arrival);
+        }
+    }
 }
+
+/// The function whose log lines say how sagas end.
+const SAGA_FUNCTION: &str =
+    <order_saga_step::OrderSagaStep as stream_core::lambda::Function>::DESCRIPTOR.name;
 
 impl<I: Invoke> Invoke for Tap<I> {
     async fn invoke(
@@ -156,12 +210,15 @@ impl<I: Invoke> Invoke for Tap<I> {
         let batch: Vec<Peek> = event
             .records
             .iter()
-            .map(|r| peek(&r.kinesis.sequence_number, &r.kinesis.data.0))
+            .map(|r| peek(&r.kinesis.sequence_number, arrival(r), &r.kinesis.data.0))
             .collect();
         if let Some(cancel) = &self.cancel {
             cancel.observe(&batch).await;
         }
-        let answer = self.inner.invoke(event, deadline).await;
+        let (started, clock) = (SystemTime::now(), Instant::now());
+        let metered = self.inner.invoke_metered(event, deadline).await;
+        self.record(started, clock.elapsed(), &batch, metered.metrics.as_ref());
+        let answer = metered.answer;
         match &answer {
             Ok(response) => {
                 let done = acknowledged(&batch, response);
@@ -170,8 +227,8 @@ impl<I: Invoke> Invoke for Tap<I> {
                         continue;
                     };
                     match kind.as_str() {
-                        "ORDER_COMPLETED" => self.progress.saga_ended(order, true),
-                        "ORDER_FAILED" => self.progress.saga_ended(order, false),
+                        "ORDER_COMPLETED" => self.saga_ended(record, order, true),
+                        "ORDER_FAILED" => self.saga_ended(record, order, false),
                         _ => {}
                     }
                 }
@@ -183,10 +240,12 @@ impl<I: Invoke> Invoke for Tap<I> {
     }
 }
 
-/// The runner with every function wired, and the cancelling customer.
+/// The runner with every function wired, the cancelling customer, and
+/// the data points the functions' invocations leave.
 pub struct Wiring {
     pub runner: Runner,
     pub cancel: Option<Arc<CancelOnReservation>>,
+    pub samples: Arc<Samples>,
 }
 
 /// Builds every linked function from `resources` and adds its mappings,
@@ -249,8 +308,10 @@ pub fn wire_with(
             Arc::clone(publisher),
         ))
     });
+    let samples = Arc::new(Samples::with_queue(&resources.dead_letter_queue_name()));
     let mut wiring = Tapped {
         runner: Runner::new(),
+        samples: Arc::clone(&samples),
         options,
         resources,
         scenario: scenario_vars(options, plan),
@@ -265,6 +326,7 @@ pub fn wire_with(
     Ok(Wiring {
         runner: wiring.runner,
         cancel,
+        samples,
     })
 }
 
@@ -304,6 +366,7 @@ fn scenario_vars(options: &WireOptions<'_>, plan: &Plan) -> HashMap<String, Stri
 /// run's streams with the template's filter, then `tune`.
 struct Tapped<'a> {
     runner: Runner,
+    samples: Arc<Samples>,
     options: &'a WireOptions<'a>,
     resources: &'a Resources,
     scenario: HashMap<String, String>,
@@ -325,7 +388,8 @@ impl Wire for Tapped<'_> {
         function: FunctionDescriptor,
         invoker: I,
     ) -> Result<(), WiringError> {
-        let mut tap = Tap::new(invoker, Arc::clone(self.progress));
+        let mut tap = Tap::new(invoker, Arc::clone(self.progress))
+            .recording(function.name, Arc::clone(&self.samples));
         if let Some(cancel) = self
             .cancel
             .filter(|_| function.handles(EventKind::InventoryReserved))
@@ -345,7 +409,9 @@ mod tests {
     use super::*;
 
     fn batch(seqs: &[&str]) -> Vec<Peek> {
-        seqs.iter().map(|s| peek(s, b"{}")).collect()
+        seqs.iter()
+            .map(|s| peek(s, SystemTime::UNIX_EPOCH, b"{}"))
+            .collect()
     }
 
     fn failing(ids: &[&str]) -> KinesisEventResponse {
@@ -360,11 +426,12 @@ mod tests {
     fn peeks_type_and_order() {
         let record = peek(
             "7",
+            SystemTime::UNIX_EPOCH,
             br#"{"eventType":"ORDER_FAILED","payload":{"orderId":"ord-1"}}"#,
         );
         assert_eq!(record.event_type.as_deref(), Some("ORDER_FAILED"));
         assert_eq!(record.order_id.as_deref(), Some("ord-1"));
-        let junk = peek("8", b"not json");
+        let junk = peek("8", SystemTime::UNIX_EPOCH, b"not json");
         assert_eq!((junk.event_type, junk.order_id), (None, None));
     }
 

@@ -8,11 +8,13 @@ async fn a_small_burst_ends_as_planned_with_every_invariant_holding() {
     // Sent mail is global in the emulator: a sender of this test's own
     // tells its mail apart.
     let domain = uuid::Uuid::new_v4().simple().to_string();
+    let dashboard = std::env::temp_dir().join(format!("dashboard-{}.html", &domain[..12]));
     let options = DemoOptions {
         orders: 12,
         customers: 4,
         sender: format!("orders@shop-{}.example.com", &domain[..12]),
         progress: ProgressOutput::Off,
+        dashboard: Some(dashboard.clone()),
         ..DemoOptions::default()
     };
     let report = demo::run(options).await.unwrap();
@@ -59,4 +61,22 @@ async fn a_small_burst_ends_as_planned_with_every_invariant_holding() {
         assert!(!text.contains(customer.email), "{text}");
     }
     assert!(text.contains("Invariants: 7 of 7 hold"), "{text}");
+
+    // The template's dashboard, drawn from the run's data points.
+    assert_eq!(report.dashboard, Some(dashboard.display().to_string()));
+    let page = std::fs::read_to_string(&dashboard).unwrap();
+    let _ = std::fs::remove_file(&dashboard);
+    assert!(
+        page.matches("<section class=\"panel\"").count() >= 8,
+        "{page}"
+    );
+    assert!(
+        page.contains("COMPLETED<span class=\"sum\">total 8</span>"),
+        "{page}"
+    );
+    assert!(page.contains("RecordsReceived<span class=\"sum\">total "));
+    assert!(
+        text.ends_with(&format!("dashboard: {}\n", dashboard.display())),
+        "{text}"
+    );
 }
