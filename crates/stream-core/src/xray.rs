@@ -18,6 +18,7 @@
 //! runs, tests) none of this is installed and a record costs no span.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::task;
 
@@ -32,7 +33,7 @@ use opentelemetry_aws::xray_exporter::daemon_client::XrayDaemonClient;
 use opentelemetry_aws::xray_exporter::{SegmentTranslator, XrayExporter};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::{Metadata, Subscriber};
-use tracing_subscriber::filter::{filter_fn, Filtered};
+use tracing_subscriber::filter::{dynamic_filter_fn, Filtered};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer as _;
 
@@ -49,9 +50,19 @@ const RECORD_ANNOTATIONS: [&str; 3] = ["partition_key", "sequence_number", "outc
 /// The tracer provider, once export is on.
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
+/// Whether Lambda sampled the invocation running now. Lambda hands a
+/// process one invocation at a time; [`LambdaTraceParent`] sets it as each
+/// begins. While it is false no span is made for X-Ray at all, so the
+/// invocations Lambda does not sample (most of them) cost nothing extra.
+static SAMPLED: AtomicBool = AtomicBool::new(false);
+
 /// Whether subsegments are being exported.
 pub fn enabled() -> bool {
     PROVIDER.get().is_some()
+}
+
+fn sampling() -> bool {
+    SAMPLED.load(Ordering::Relaxed)
 }
 
 /// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`,
@@ -121,7 +132,19 @@ where
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_context_activation(false)
-        .with_filter(filter_fn(is_traced))
+        .with_filter(
+            // Which callsites can be traced is fixed; whether one is,
+            // depends on the invocation.
+            dynamic_filter_fn(|meta, _| sampling() && is_traced(meta))
+                .with_callsite_filter(|meta| {
+                    if is_traced(meta) {
+                        tracing::subscriber::Interest::sometimes()
+                    } else {
+                        tracing::subscriber::Interest::never()
+                    }
+                })
+                .with_max_level_hint(tracing::level_filters::LevelFilter::DEBUG),
+        )
 }
 
 /// The spans that become subsegments: the invocation, each record, and
@@ -137,10 +160,10 @@ fn is_traced(meta: &Metadata<'_>) -> bool {
         || target == RECORD_TARGET
 }
 
-/// The span of one record; a disabled span when export is off, so an
-/// untraced function pays nothing for it.
+/// The span of one record; a disabled span when export is off or the
+/// invocation is not sampled, so an untraced record pays nothing for it.
 pub fn record_span(sequence_number: &str, partition_key: Option<&str>) -> tracing::Span {
-    if !enabled() {
+    if !enabled() || !sampling() {
         return tracing::Span::none();
     }
     tracing::info_span!(
@@ -210,7 +233,8 @@ where
             .xray_trace_id
             .as_deref()
             .and_then(span_context_from_str)
-            .filter(|parent| parent.is_valid());
+            .filter(|parent| parent.is_valid() && parent.is_sampled());
+        SAMPLED.store(parent.is_some(), Ordering::Relaxed);
         match parent {
             // The inner service creates its span during `call`, while the
             // parent is attached.
@@ -243,6 +267,7 @@ mod tests {
     fn only_the_invocation_records_and_aws_operations_are_traced() {
         use std::collections::BTreeSet;
         use std::sync::{Arc, Mutex};
+        use tracing_subscriber::filter::filter_fn;
         use tracing_subscriber::layer::SubscriberExt as _;
 
         // Every callsite's metadata, read through a throwaway subscriber.

@@ -262,11 +262,10 @@ impl FunctionProcess {
         timeout: Duration,
     ) -> anyhow::Result<Invoked> {
         self.invocations += 1;
-        let deadline_ms = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .saturating_add(deadline)
-            .as_millis() as u64;
+            .unwrap_or_default();
+        let deadline_ms = now.saturating_add(deadline).as_millis() as u64;
         let before = proc_stats::snapshot(self.pid).context("reading /proc of the function")?;
         let started = Instant::now();
         let mut answer = self.api.enqueue(InvocationRequest {
@@ -275,8 +274,10 @@ impl FunctionProcess {
             deadline_ms,
             function_arn: self.spec.function_arn(),
             trace_id: format!(
+                // Stamped now, as Lambda does: X-Ray refuses a trace id
+                // from the future.
                 "Root=1-{:08x}-{};Parent=0000000000000001;Sampled={}",
-                deadline_ms / 1000,
+                now.as_secs(),
                 &uuid::Uuid::new_v4().simple().to_string()[..24],
                 u8::from(self.spec.xray == Xray::Sampled)
             ),
