@@ -8,7 +8,6 @@ use tracing::Instrument as _;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use lambda_runtime::tower::util::option_layer;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::dead_letter::DeadLetterSink;
@@ -123,8 +122,23 @@ where
             Ok::<KinesisEventResponse, lambda_runtime::Error>(outcome.response)
         }
     });
-    // With X-Ray on, lambda_runtime's OpenTelemetry span wraps each
-    // invocation, under the trace Lambda gives it.
+    run_runtime(handler).await
+}
+
+/// The runtime loop; with X-Ray on, lambda_runtime's OpenTelemetry span
+/// wraps each invocation, under the trace Lambda gives it.
+#[cfg(feature = "xray")]
+async fn run_runtime<S>(handler: S) -> Result<(), lambda_runtime::Error>
+where
+    S: lambda_runtime::tower::Service<
+            LambdaEvent<KinesisEvent>,
+            Response = KinesisEventResponse,
+            Error = lambda_runtime::Error,
+        > + Send
+        + 'static,
+    S::Future: Send,
+{
+    use lambda_runtime::tower::util::option_layer;
     let traced = crate::xray::enabled();
     lambda_runtime::Runtime::new(handler)
         .layer(option_layer(traced.then(crate::xray::invocation_layer)))
@@ -133,6 +147,20 @@ where
         ))
         .run()
         .await
+}
+
+#[cfg(not(feature = "xray"))]
+async fn run_runtime<S>(handler: S) -> Result<(), lambda_runtime::Error>
+where
+    S: lambda_runtime::tower::Service<
+            LambdaEvent<KinesisEvent>,
+            Response = KinesisEventResponse,
+            Error = lambda_runtime::Error,
+        > + Send
+        + 'static,
+    S::Future: Send,
+{
+    lambda_runtime::Runtime::new(handler).run().await
 }
 
 /// The longest wait before answering with transient failures

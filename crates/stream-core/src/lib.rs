@@ -19,7 +19,8 @@
 //! - [`retry`]: backoff with jitter bounded by attempts and the deadline.
 //! - [`deadline`], [`config`], [`aws`], [`logging`], [`metrics`], [`lambda`]:
 //!   the plumbing around them; [`xray`]: subsegments per invocation,
-//!   record and AWS call when Lambda's tracing is active.
+//!   record and AWS call when Lambda's tracing is active (the default
+//!   `xray` feature; `xray_off.rs` stands in without it).
 //!
 //! Test doubles (each port's `memory.rs` fake, captured logs) and
 //! [`testing`] (Kinesis event builders, the sample-event checker, the fakes
@@ -46,6 +47,10 @@ pub mod record;
 pub mod retry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+#[cfg(feature = "xray")]
+pub mod xray;
+#[cfg(not(feature = "xray"))]
+#[path = "xray_off.rs"]
 pub mod xray;
 
 pub use config::{ConfigError, CoreConfig, StreamRef};
