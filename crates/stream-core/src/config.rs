@@ -105,7 +105,11 @@ impl StreamRef {
     }
 }
 
-const DEFAULT_MAX_CONCURRENCY: usize = 16;
+/// 32 keys at once: 1,000 records over 100 keys at 10 ms per call finish
+/// about 22 times sooner than one by one (16 gave 13 times, 64 gave 35 to
+/// 40 times for 1 to 3 MiB more memory and twice the connections to open on
+/// a cold start; function-bench --max-concurrency).
+const DEFAULT_MAX_CONCURRENCY: usize = 32;
 const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 const DEFAULT_METRICS_NAMESPACE: &str = "OrderEventsPipeline";
 
@@ -193,7 +197,7 @@ mod tests {
             ConfigError::Missing("IDEMPOTENCY_TABLE")
         );
         let ok = CoreConfig::from_vars(&vars, false).unwrap();
-        assert_eq!(ok.max_concurrency, 16);
+        assert_eq!(ok.max_concurrency, 32);
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct Plan {
     pub strace_cell: Option<Cell>,
     /// X-Ray as Lambda would set it up for the Rust functions.
     pub xray: crate::process::Xray,
+    /// `MAX_CONCURRENCY` of the Rust functions, when set.
+    pub max_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -405,7 +407,13 @@ fn launch_spec(
         dir,
         function_name: function.name.clone(),
         log_level: plan.log_level.clone(),
-        env: setup.env.clone(),
+        env: {
+            let mut env = setup.env.clone();
+            if let (Some(n), Runtime::Rust) = (plan.max_concurrency, function.runtime) {
+                env.push(("MAX_CONCURRENCY".to_owned(), n.to_string()));
+            }
+            env
+        },
         log_path: plan.logs_dir.join(format!("{label}.log")),
         cgroup_procs: match extra {
             Extra::Quota(quota) => Some(quota.procs()),

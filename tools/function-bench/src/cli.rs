@@ -60,6 +60,10 @@ pub struct Args {
     /// counts the subsegments)
     #[arg(long, value_enum, default_value = "off")]
     xray: XrayArg,
+    /// MAX_CONCURRENCY of the Rust functions (partition keys at once)
+    /// [default: the functions' own default]
+    #[arg(long, value_parser = positive)]
+    max_concurrency: Option<usize>,
     /// AWS_LAMBDA_LOG_LEVEL of the functions
     #[arg(long, default_value = "warn", value_parser = lowercase)]
     log_level: String,
@@ -202,6 +206,7 @@ impl Args {
                     .then(|| report::reference_cell(&cells))
                     .flatten(),
                 xray: self.xray.into(),
+                max_concurrency: self.max_concurrency,
             },
             out: self.out,
             svg: self.svg,
