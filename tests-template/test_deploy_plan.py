@@ -82,6 +82,13 @@ def test_the_architecture_follows_the_build(tmp_path):
     assert args[-2:] == ["--stack-name", "shop"]
 
 
+def test_a_parameter_the_template_does_not_have_is_refused(tmp_path):
+    result = plan(tmp_path, "SenderEmail=a@example.com StartPosition=LATEST")
+    assert result.returncode == 2
+    assert "StartPosition" in result.stderr and "StartingPosition" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize("bad", ["SenderEmail", "=x", "SenderEmail='unclosed"])
 def test_an_unreadable_parameter_is_refused(tmp_path, bad):
     result = plan(tmp_path, bad)

@@ -19,16 +19,20 @@ import tomllib
 from pathlib import Path
 
 
-def required_parameters(template: str) -> list[str]:
-    """The template's parameters that have no `Default`."""
+def parameters(template: str) -> dict[str, bool]:
+    """The template's parameters, each with whether it has a `Default`."""
     section = re.search(r"^Parameters:\n((?:[ #].*\n|\n)+)", template, re.MULTILINE)
     if not section:
-        return []
-    required = []
-    for match in re.finditer(r"^  (\w+):\n((?:    .*\n|\s*\n)*)", section.group(1), re.MULTILINE):
-        if not re.search(r"^    Default:", match.group(2), re.MULTILINE):
-            required.append(match.group(1))
-    return required
+        return {}
+    return {
+        match.group(1): bool(re.search(r"^    Default:", match.group(2), re.MULTILINE))
+        for match in re.finditer(r"^  (\w+):\n((?:    .*\n|\s*\n)*)", section.group(1), re.MULTILINE)
+    }
+
+
+def required_parameters(template: str) -> list[str]:
+    """The template's parameters that have no `Default`."""
+    return [name for name, has_default in parameters(template).items() if not has_default]
 
 
 def saved_overrides(config_file: Path) -> dict[str, str]:
@@ -66,7 +70,16 @@ def main(argv: list[str]) -> int:
         print(f"deploy: {err}", file=sys.stderr)
         return 2
     saved = saved_overrides(Path(config_path))
-    missing = [p for p in required_parameters(Path(template_path).read_text()) if p not in given and p not in saved]
+    template = Path(template_path).read_text()
+    unknown = [p for p in given if p not in parameters(template)]
+    if unknown:
+        print(
+            f"deploy: the template has no parameter {', '.join(unknown)} "
+            f"(it has {', '.join(parameters(template))})",
+            file=sys.stderr,
+        )
+        return 2
+    missing = [p for p in required_parameters(template) if p not in given and p not in saved]
     if missing:
         example = " ".join(f"{p}=..." for p in missing)
         print(
