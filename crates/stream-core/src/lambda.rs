@@ -127,7 +127,6 @@ where
 
 /// The runtime loop; with X-Ray on, lambda_runtime's OpenTelemetry span
 /// wraps each invocation, under the trace Lambda gives it.
-#[cfg(feature = "xray")]
 async fn run_runtime<S>(handler: S) -> Result<(), lambda_runtime::Error>
 where
     S: lambda_runtime::tower::Service<
@@ -138,29 +137,18 @@ where
         + 'static,
     S::Future: Send,
 {
-    use lambda_runtime::tower::util::option_layer;
-    let traced = crate::xray::enabled();
-    lambda_runtime::Runtime::new(handler)
-        .layer(option_layer(traced.then(crate::xray::invocation_layer)))
-        .layer(option_layer(
-            traced.then_some(crate::xray::LambdaTraceParent),
-        ))
-        .run()
-        .await
-}
-
-#[cfg(not(feature = "xray"))]
-async fn run_runtime<S>(handler: S) -> Result<(), lambda_runtime::Error>
-where
-    S: lambda_runtime::tower::Service<
-            LambdaEvent<KinesisEvent>,
-            Response = KinesisEventResponse,
-            Error = lambda_runtime::Error,
-        > + Send
-        + 'static,
-    S::Future: Send,
-{
-    lambda_runtime::Runtime::new(handler).run().await
+    let runtime = lambda_runtime::Runtime::new(handler);
+    #[cfg(feature = "xray")]
+    let runtime = {
+        use lambda_runtime::tower::util::option_layer;
+        let traced = crate::xray::enabled();
+        runtime
+            .layer(option_layer(traced.then(crate::xray::invocation_layer)))
+            .layer(option_layer(
+                traced.then_some(crate::xray::LambdaTraceParent),
+            ))
+    };
+    runtime.run().await
 }
 
 /// The longest wait before answering with transient failures

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use order_events::{EventId, OutgoingRecord};
-use stream_core::publisher::{EntryResult, PutRecordsApi};
+use stream_core::publisher::{EntryResult, KinesisPutRecords, PutRecordsApi};
 use stream_core::{Deadline, OrderedPublisher, RecordPublisher, RetryPolicy, StreamRef};
 
 use crate::aggregate::KinesisRecord;
@@ -269,16 +269,14 @@ impl<T: PutEntriesApi> PutEntriesApi for std::sync::Arc<T> {
     }
 }
 
-/// `PutRecords` against Kinesis, explicit hash keys included.
+/// `PutRecords` against Kinesis, explicit hash keys included: the core's
+/// Kinesis adapter, sent entries built here.
 #[derive(Debug, Clone)]
-pub struct KinesisPutEntries {
-    client: aws_sdk_kinesis::Client,
-    stream: StreamRef,
-}
+pub struct KinesisPutEntries(KinesisPutRecords);
 
 impl KinesisPutEntries {
     pub fn new(client: aws_sdk_kinesis::Client, stream: StreamRef) -> Self {
-        Self { client, stream }
+        Self(KinesisPutRecords::new(client, stream))
     }
 }
 
@@ -286,35 +284,17 @@ impl PutEntriesApi for KinesisPutEntries {
     async fn put_entries(&self, entries: &[Entry<'_>]) -> anyhow::Result<Vec<EntryResult>> {
         use aws_sdk_kinesis::primitives::Blob;
         use aws_sdk_kinesis::types::PutRecordsRequestEntry;
-        let mut request = self.client.put_records();
-        request = match &self.stream {
-            StreamRef::Name(name) => request.stream_name(name),
-            StreamRef::Arn(arn) => request.stream_arn(arn),
-        };
-        for entry in entries {
-            request = request.records(
+        let entries = entries
+            .iter()
+            .map(|entry| {
                 PutRecordsRequestEntry::builder()
                     .data(Blob::new(entry.data))
                     .partition_key(entry.partition_key)
                     .set_explicit_hash_key(entry.explicit_hash_key.map(str::to_owned))
-                    .build()?,
-            );
-        }
-        let output = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_kinesis::error::DisplayErrorContext(e)))?;
-        Ok(output
-            .records()
-            .iter()
-            .map(|r| match r.error_code() {
-                None => EntryResult::Ok,
-                Some(code) => EntryResult::Failed {
-                    code: code.to_owned(),
-                    message: r.error_message().unwrap_or_default().to_owned(),
-                },
+                    .build()
             })
-            .collect())
+            .collect::<Result<Vec<_>, _>>()?;
+        self.0.send(entries).await
     }
 }
 
