@@ -216,6 +216,21 @@ async fn each_invocation_record_and_aws_call_is_a_subsegment_of_the_lambda_trace
     service.call(invocation(&unsampled, &again)).await.unwrap();
     assert_eq!(received(&daemon), Vec::<Value>::new());
 
+    // A hostile partition key (the longest Kinesis allows, of control
+    // characters and emoji) is still only an annotation: the record and
+    // its calls are traced and nothing panics.
+    let hostile: String = "\u{0}\u{1b}[31m\"}😀".chars().cycle().take(256).collect();
+    let odd = kinesis_event([(hostile.as_str(), order_created("o-5").into_bytes())]);
+    service.call(invocation(&sampled, &odd)).await.unwrap();
+    let documents = received(&daemon);
+    let names: Vec<&str> = documents.iter().map(|d| str_of(d, "name")).collect();
+    assert!(names.contains(&"record"), "{documents:#?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "DynamoDB").count(),
+        2,
+        "{documents:#?}"
+    );
+
     // The log lines still carry the invocation's ids.
     assert!(logs
         .lines()
